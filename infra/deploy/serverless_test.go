@@ -1,0 +1,356 @@
+package deploy_test
+
+import (
+	"encoding/json"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/streamlimit/streamlimit/infra/deploy"
+)
+
+// repoRoot is the module root, relative to this package's directory.
+const repoRoot = "../.."
+
+func TestHTTPRoutesServerlessYML(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "serverless.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := deploy.HTTPRoutes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []deploy.Route{
+		{"GET", "/canStream/{uid}"},
+		{"POST", "/canStream/{uid}"},
+		{"GET", "/endStream/{uid}"},
+		{"POST", "/endStream/{uid}"},
+		{"GET", "/endStream/{uid}/{leaseId}"},
+		{"POST", "/endStream/{uid}/{leaseId}"},
+		{"GET", "/healthz"},
+		{"GET", "/heartbeat/{uid}/{leaseId}"},
+		{"POST", "/heartbeat/{uid}/{leaseId}"},
+		{"GET", "/streams/{uid}"},
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("HTTPRoutes(serverless.yml) =\n%v\nwant\n%v", got, want)
+	}
+}
+
+func TestHTTPRoutesForms(t *testing.T) {
+	t.Parallel()
+	yml := `
+service: x
+provider:
+  stage: ${opt:stage, 'dev'}
+functions:
+  b:
+    handler: bootstrap
+    events:
+      - httpApi:
+          method: post
+          path: /b/{id}
+      - http: GET /rest-only
+      - sqs: arn:aws:sqs:us-east-1:123456789012:q
+  a:
+    handler: bootstrap
+    events:
+      - httpApi: get /a
+      - httpApi: '*'
+`
+	got, err := deploy.HTTPRoutes([]byte(yml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []deploy.Route{{"*", "*"}, {"GET", "/a"}, {"POST", "/b/{id}"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("HTTPRoutes = %v, want %v", got, want)
+	}
+}
+
+func TestHTTPRoutesErrors(t *testing.T) {
+	t.Parallel()
+	for name, yml := range map[string]string{
+		"not yaml":       "functions: [",
+		"no path":        "functions:\n  a:\n    events:\n      - httpApi: GET\n",
+		"missing method": "functions:\n  a:\n    events:\n      - httpApi:\n          path: /a\n",
+		"list value":     "functions:\n  a:\n    events:\n      - httpApi: [GET, /a]\n",
+	} {
+		if got, err := deploy.HTTPRoutes([]byte(yml)); err == nil {
+			t.Errorf("%s: HTTPRoutes = %v, want an error", name, got)
+		}
+	}
+}
+
+func TestCheckTemplateGood(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join("testdata", "good-template.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems := deploy.CheckTemplate(b); len(problems) > 0 {
+		t.Errorf("CheckTemplate(good-template.json) found problems:\n%s", strings.Join(problems, "\n"))
+	}
+}
+
+// TestCheckTemplateDefects applies one defect at a time to the good template
+// and expects a problem that names it.
+func TestCheckTemplateDefects(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		mutate func(t testing.TB, tpl map[string]any)
+		want   string // substring of one reported problem
+	}{
+		{
+			name: "dynamodb wildcard action",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				tableStatement(t, tpl)["Action"] = []any{"dynamodb:*"}
+			},
+			want: `wildcard action "dynamodb:*"`,
+		},
+		{
+			name: "dynamodb prefix wildcard action",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				st := tableStatement(t, tpl)
+				st["Action"] = append(st["Action"].([]any), "dynamodb:Batch*")
+			},
+			want: `wildcard action "dynamodb:Batch*"`,
+		},
+		{
+			name: "star action",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				tableStatement(t, tpl)["Action"] = "*"
+			},
+			want: `action "*"`,
+		},
+		{
+			name: "star resource",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				tableStatement(t, tpl)["Resource"] = "*"
+			},
+			want: "DynamoDB actions on resource *",
+		},
+		{
+			name: "another table's arn",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				tableStatement(t, tpl)["Resource"] = []any{
+					map[string]any{"Fn::GetAtt": []any{"ConcurrencyTable", "Arn"}},
+					"arn:aws:dynamodb:us-east-1:123456789012:table/other",
+				}
+			},
+			want: "table/other",
+		},
+		{
+			name: "missing transaction action",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				st := tableStatement(t, tpl)
+				st["Action"] = slices.DeleteFunc(st["Action"].([]any), func(a any) bool {
+					return a == "dynamodb:TransactWriteItems"
+				})
+			},
+			want: "no statement allows dynamodb:TransactWriteItems",
+		},
+		{
+			name: "missing TTL",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(properties(t, tpl, "ConcurrencyTable"), "TimeToLiveSpecification")
+			},
+			want: "TimeToLiveSpecification missing",
+		},
+		{
+			name: "TTL on another attribute",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				properties(t, tpl, "ConcurrencyTable")["TimeToLiveSpecification"] =
+					map[string]any{"AttributeName": "ttl", "Enabled": true}
+			},
+			want: `TTL attribute is "ttl"`,
+		},
+		{
+			name: "TTL disabled",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				properties(t, tpl, "ConcurrencyTable")["TimeToLiveSpecification"] =
+					map[string]any{"AttributeName": "expiresAt", "Enabled": false}
+			},
+			want: "TTL is not enabled",
+		},
+		{
+			name: "provisioned billing",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				properties(t, tpl, "ConcurrencyTable")["BillingMode"] = "PROVISIONED"
+			},
+			want: `BillingMode is "PROVISIONED"`,
+		},
+		{
+			name: "no PITR",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(properties(t, tpl, "ConcurrencyTable"), "PointInTimeRecoverySpecification")
+			},
+			want: "point-in-time recovery",
+		},
+		{
+			name: "hash key only",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				p := properties(t, tpl, "ConcurrencyTable")
+				p["KeySchema"] = p["KeySchema"].([]any)[:1]
+			},
+			want: "KeySchema is [uid HASH]",
+		},
+		{
+			name: "numeric sort key",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				p := properties(t, tpl, "ConcurrencyTable")
+				p["AttributeDefinitions"].([]any)[1] = map[string]any{"AttributeName": "sk", "AttributeType": "N"}
+			},
+			want: `sk has type "N"`,
+		},
+		{
+			name: "old runtime",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				properties(t, tpl, "ApiLambdaFunction")["Runtime"] = "provided.al2"
+			},
+			want: `Runtime is "provided.al2"`,
+		},
+		{
+			name: "x86",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				properties(t, tpl, "ApiLambdaFunction")["Architectures"] = []any{"x86_64"}
+			},
+			want: "Architectures is [x86_64]",
+		},
+		{
+			name: "no tracing",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(properties(t, tpl, "ApiLambdaFunction"), "TracingConfig")
+			},
+			want: `TracingConfig Mode is ""`,
+		},
+		{
+			name: "no api function",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(tpl["Resources"].(map[string]any), "ApiLambdaFunction")
+			},
+			want: "no AWS::Lambda::Function ApiLambdaFunction",
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tpl := goodTemplate(t)
+			tc.mutate(t, tpl)
+			problems := deploy.CheckTemplate(marshal(t, tpl))
+			if !slices.ContainsFunc(problems, func(p string) bool { return strings.Contains(p, tc.want) }) {
+				t.Errorf("CheckTemplate found %d problems, none containing %q:\n%s",
+					len(problems), tc.want, strings.Join(problems, "\n"))
+			}
+		})
+	}
+}
+
+// TestCheckTemplateTableReferences lists the ways of naming the table (and
+// its indexes) that CheckTemplate accepts.
+func TestCheckTemplateTableReferences(t *testing.T) {
+	t.Parallel()
+	for name, res := range map[string]any{
+		"GetAtt short form": map[string]any{"Fn::GetAtt": "ConcurrencyTable.Arn"},
+		"Sub Arn":           map[string]any{"Fn::Sub": "${ConcurrencyTable.Arn}"},
+		"Sub Arn indexes":   map[string]any{"Fn::Sub": "${ConcurrencyTable.Arn}/index/*"},
+		"Sub built ARN":     map[string]any{"Fn::Sub": "arn:${AWS::Partition}:dynamodb:${AWS::Region}:${AWS::AccountId}:table/${ConcurrencyTable}"},
+		"Join GetAtt indexes": map[string]any{"Fn::Join": []any{"", []any{
+			map[string]any{"Fn::GetAtt": []any{"ConcurrencyTable", "Arn"}}, "/index/*",
+		}}},
+		"Join built ARN": map[string]any{"Fn::Join": []any{":", []any{
+			"arn", "aws", "dynamodb", map[string]any{"Ref": "AWS::Region"},
+			map[string]any{"Ref": "AWS::AccountId"}, map[string]any{"Fn::Sub": "table/${ConcurrencyTable}"},
+		}}},
+	} {
+		tpl := goodTemplate(t)
+		st := tableStatement(t, tpl)
+		st["Resource"] = []any{st["Resource"].([]any)[0], res}
+		if problems := deploy.CheckTemplate(marshal(t, tpl)); len(problems) > 0 {
+			t.Errorf("%s: CheckTemplate found problems:\n%s", name, strings.Join(problems, "\n"))
+		}
+	}
+}
+
+func TestCheckTemplateNotJSON(t *testing.T) {
+	t.Parallel()
+	if problems := deploy.CheckTemplate([]byte("Resources: {}")); len(problems) != 1 {
+		t.Errorf("CheckTemplate(YAML) = %q, want one problem", problems)
+	}
+}
+
+// TestPackagedTemplate checks the template that scripts/sls-package.sh makes.
+// Without it the test is skipped, unless SLS_PACKAGED=1 says it must exist.
+func TestPackagedTemplate(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(repoRoot, ".serverless", "cloudformation-template-update-stack.json")
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if os.Getenv("SLS_PACKAGED") == "1" {
+			t.Fatalf("SLS_PACKAGED=1 but %s does not exist: run scripts/sls-package.sh", path)
+		}
+		t.Skipf("%s does not exist: run scripts/sls-package.sh (set SLS_PACKAGED=1 to require it)", path)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if problems := deploy.CheckTemplate(b); len(problems) > 0 {
+		t.Errorf("%s:\n%s", path, strings.Join(problems, "\n"))
+	}
+}
+
+// goodTemplate returns a fresh decoded copy of testdata/good-template.json.
+func goodTemplate(tb testing.TB) map[string]any {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "good-template.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var tpl map[string]any
+	if err := json.Unmarshal(b, &tpl); err != nil {
+		tb.Fatal(err)
+	}
+	return tpl
+}
+
+func marshal(tb testing.TB, v any) []byte {
+	tb.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
+}
+
+// properties returns the Properties of a resource of tpl.
+func properties(tb testing.TB, tpl map[string]any, id string) map[string]any {
+	tb.Helper()
+	r, ok := tpl["Resources"].(map[string]any)[id].(map[string]any)
+	if !ok {
+		tb.Fatalf("template has no resource %s", id)
+	}
+	return r["Properties"].(map[string]any)
+}
+
+// tableStatement returns the IAM statement of the good template that grants
+// the DynamoDB actions.
+func tableStatement(tb testing.TB, tpl map[string]any) map[string]any {
+	tb.Helper()
+	policies := properties(tb, tpl, "IamRoleLambdaExecution")["Policies"].([]any)
+	doc := policies[0].(map[string]any)["PolicyDocument"].(map[string]any)
+	for _, s := range doc["Statement"].([]any) {
+		st := s.(map[string]any)
+		if actions, ok := st["Action"].([]any); ok && slices.Contains(actions, any("dynamodb:Query")) {
+			return st
+		}
+	}
+	tb.Fatal("good template has no DynamoDB statement")
+	return nil
+}

@@ -1,0 +1,293 @@
+// Package dynamostore is the DynamoDB lease.Store.
+//
+// # Data model
+//
+// One table (default name uid_concurrency_count), on-demand, partition key uid
+// (S) and sort key sk (S). Every item of one account lives in its partition:
+//
+//   - the account item, sk "#account": version (N, moved by every grant, end
+//     and limit change), count (N, live leases as of the last write, so a
+//     scan reads like the seed's), optional maxStreams (N);
+//   - one item per lease, sk "lease#<leaseId>": leaseId, expiresAt (N, epoch
+//     seconds, the table's TTL attribute), createdAt and renewedAt (N, epoch
+//     milliseconds), optional deviceId, ua and title.
+//
+// A grant is one TransactWriteItems: put the lease (attribute_not_exists),
+// delete the expired leases it read (expiresAt unchanged) and move the account
+// version (version unchanged). Two racing grants read the same version and
+// only one can move it: that is the bound. A heartbeat is one conditional
+// UpdateItem (1 write unit); an end is one transaction deleting the live lease
+// and moving the version. TTL only collects garbage: every count filters on
+// expiresAt.
+package dynamostore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/streamlimit/streamlimit/lease"
+)
+
+// DefaultTable is the table name used by the seed project.
+const DefaultTable = "uid_concurrency_count"
+
+// Item attribute names and sort keys.
+const (
+	attrUID        = "uid"
+	attrSK         = "sk"
+	attrLeaseID    = "leaseId"
+	attrExpiresAt  = "expiresAt"
+	attrCreatedAt  = "createdAt"
+	attrRenewedAt  = "renewedAt"
+	attrDeviceID   = "deviceId"
+	attrUserAgent  = "ua"
+	attrTitle      = "title"
+	attrVersion    = "version"
+	attrCount      = "count"
+	attrMaxStreams = "maxStreams"
+
+	accountSK   = "#account"
+	leasePrefix = "lease#"
+	pingUID     = "#ping" // not a valid uid, so never an account
+)
+
+// DynamoDBAPI is the subset of the DynamoDB client the store calls.
+type DynamoDBAPI interface {
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+}
+
+// Store is the DynamoDB lease.Store.
+type Store struct {
+	api        DynamoDBAPI
+	table      string
+	autoCreate TableAPI
+	createMu   sync.Mutex
+}
+
+var _ lease.Store = (*Store)(nil)
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithTable sets the table name (default DefaultTable).
+func WithTable(name string) Option { return func(s *Store) { s.table = name } }
+
+// WithAutoCreate makes the store create its table (see CreateTable) the first
+// time DynamoDB answers ResourceNotFoundException, then retry the call.
+func WithAutoCreate(api TableAPI) Option { return func(s *Store) { s.autoCreate = api } }
+
+// New returns a store over api.
+func New(api DynamoDBAPI, opts ...Option) *Store {
+	s := &Store{api: api, table: DefaultTable}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
+
+// Table returns the table name.
+func (s *Store) Table() string { return s.table }
+
+// Load implements lease.Store.
+func (s *Store) Load(ctx context.Context, uid string, consistent bool) (lease.Account, error) {
+	var acct lease.Account
+	err := s.do(ctx, func() error {
+		acct = lease.Account{}
+		in := &dynamodb.QueryInput{
+			TableName:                 &s.table,
+			KeyConditionExpression:    aws.String("#u = :u"),
+			ExpressionAttributeNames:  map[string]string{"#u": attrUID},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(uid)},
+			ConsistentRead:            aws.Bool(consistent),
+		}
+		for {
+			out, err := s.api.Query(ctx, in)
+			if err != nil {
+				return err
+			}
+			for _, item := range out.Items {
+				decodeInto(&acct, uid, item)
+			}
+			if len(out.LastEvaluatedKey) == 0 {
+				return nil
+			}
+			in.ExclusiveStartKey = out.LastEvaluatedKey
+		}
+	})
+	return acct, err
+}
+
+// Commit implements lease.Store.
+func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
+	items := make([]types.TransactWriteItem, 0, len(c.Reclaim)+2)
+	items = append(items, types.TransactWriteItem{Put: &types.Put{
+		TableName:                &s.table,
+		Item:                     encodeLease(uid, c.Grant),
+		ConditionExpression:      aws.String("attribute_not_exists(#sk)"),
+		ExpressionAttributeNames: map[string]string{"#sk": attrSK},
+	}})
+	for _, r := range c.Reclaim {
+		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
+			TableName:                 &s.table,
+			Key:                       leaseKey(uid, r.ID),
+			ConditionExpression:       aws.String("#e = :e"),
+			ExpressionAttributeNames:  map[string]string{"#e": attrExpiresAt},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":e": epochSeconds(r.ExpiresAt)},
+		}})
+	}
+	update := &types.Update{
+		TableName:                &s.table,
+		Key:                      accountKey(uid),
+		UpdateExpression:         aws.String("SET #c = :c ADD #v :one"),
+		ExpressionAttributeNames: map[string]string{"#c": attrCount, "#v": attrVersion},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":c": num(int64(c.Count)), ":one": num(1),
+		},
+	}
+	if c.Version == 0 {
+		update.ConditionExpression = aws.String("attribute_not_exists(#v)")
+	} else {
+		update.ConditionExpression = aws.String("#v = :v")
+		update.ExpressionAttributeValues[":v"] = num(c.Version)
+	}
+	items = append(items, types.TransactWriteItem{Update: update})
+
+	err := s.do(ctx, func() error {
+		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		return err
+	})
+	if errors.Is(err, errCondition) {
+		return lease.ErrConflict
+	}
+	return err
+}
+
+// Renew implements lease.Store.
+func (s *Store) Renew(ctx context.Context, uid, leaseID string, now, expiresAt time.Time) (lease.Lease, error) {
+	var l lease.Lease
+	err := s.do(ctx, func() error {
+		out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+			TableName:                &s.table,
+			Key:                      leaseKey(uid, leaseID),
+			UpdateExpression:         aws.String("SET #e = :e, #r = :r"),
+			ConditionExpression:      aws.String("attribute_exists(#sk) AND #e > :now"),
+			ExpressionAttributeNames: map[string]string{"#e": attrExpiresAt, "#r": attrRenewedAt, "#sk": attrSK},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":e": epochSeconds(expiresAt), ":r": epochMillis(now), ":now": epochSeconds(now),
+			},
+			ReturnValues: types.ReturnValueAllNew,
+		})
+		if err != nil {
+			return err
+		}
+		l = decodeLease(uid, out.Attributes)
+		return nil
+	})
+	if errors.Is(err, errCondition) {
+		return lease.Lease{}, lease.ErrLeaseExpired
+	}
+	return l, err
+}
+
+// Release implements lease.Store.
+func (s *Store) Release(ctx context.Context, uid, leaseID string, now time.Time) (bool, error) {
+	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{Delete: &types.Delete{
+			TableName:                 &s.table,
+			Key:                       leaseKey(uid, leaseID),
+			ConditionExpression:       aws.String("attribute_exists(#sk) AND #e > :now"),
+			ExpressionAttributeNames:  map[string]string{"#sk": attrSK, "#e": attrExpiresAt},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":now": epochSeconds(now)},
+		}},
+		{Update: &types.Update{
+			TableName:                 &s.table,
+			Key:                       accountKey(uid),
+			UpdateExpression:          aws.String("ADD #v :one, #c :minus"),
+			ExpressionAttributeNames:  map[string]string{"#v": attrVersion, "#c": attrCount},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":minus": num(-1)},
+		}},
+	}}
+	err := s.do(ctx, func() error {
+		_, err := s.api.TransactWriteItems(ctx, in)
+		return err
+	})
+	switch {
+	case errors.Is(err, errCondition):
+		return false, nil
+	case err != nil:
+		return false, err
+	}
+	return true, nil
+}
+
+// SetLimit implements lease.Store.
+func (s *Store) SetLimit(ctx context.Context, uid string, limit int) error {
+	in := &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       accountKey(uid),
+		UpdateExpression:          aws.String("REMOVE #m ADD #v :one"),
+		ExpressionAttributeNames:  map[string]string{"#m": attrMaxStreams, "#v": attrVersion},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
+	}
+	if limit > 0 {
+		in.UpdateExpression = aws.String("SET #m = :m ADD #v :one")
+		in.ExpressionAttributeValues[":m"] = num(int64(limit))
+	}
+	return s.do(ctx, func() error {
+		_, err := s.api.UpdateItem(ctx, in)
+		return err
+	})
+}
+
+// Ping implements lease.Store: one eventually consistent GetItem of a key no
+// account can have.
+func (s *Store) Ping(ctx context.Context) error {
+	return s.do(ctx, func() error {
+		_, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: accountKey(pingUID)})
+		return err
+	})
+}
+
+// do runs one DynamoDB call, translates its error, and, when auto-create is
+// on and the table is missing, creates the table and runs the call once more.
+func (s *Store) do(ctx context.Context, call func() error) error {
+	err := translate(call())
+	if s.autoCreate == nil || !errors.Is(err, errNoTable) {
+		return err
+	}
+	s.createMu.Lock()
+	cerr := CreateTable(ctx, s.autoCreate, s.table)
+	s.createMu.Unlock()
+	if cerr != nil {
+		return fmt.Errorf("%w: creating table %q: %w", lease.ErrUnavailable, s.table, cerr)
+	}
+	return translate(call())
+}
+
+func str(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+
+func num(n int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(n, 10)}
+}
+
+func epochSeconds(t time.Time) types.AttributeValue { return num(t.Unix()) }
+func epochMillis(t time.Time) types.AttributeValue  { return num(t.UnixMilli()) }
+
+func accountKey(uid string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrUID: str(uid), attrSK: str(accountSK)}
+}
+
+func leaseKey(uid, leaseID string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{attrUID: str(uid), attrSK: str(leasePrefix + leaseID)}
+}

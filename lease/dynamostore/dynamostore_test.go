@@ -1,0 +1,88 @@
+package dynamostore_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/internal/ddblocal"
+	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/lease/dynamostore"
+	"github.com/streamlimit/streamlimit/lease/leasetest"
+)
+
+var (
+	client  *dynamodb.Client
+	skipMsg string
+)
+
+func TestMain(m *testing.M) {
+	endpoint, stop, err := ddblocal.ForTests()
+	if err != nil {
+		if ddblocal.Required() {
+			fmt.Fprintf(os.Stderr, "DynamoDB Local is required (CI=true) but could not start: %v\n", err)
+			os.Exit(1)
+		}
+		skipMsg = "DynamoDB Local unavailable: " + err.Error()
+	} else {
+		client, err = infra.NewDynamoDB(context.Background(), infra.DynamoConfig{
+			Endpoint: endpoint, Region: "us-east-1",
+			// 2,000 racing goroutines queue up at one DynamoDB Local process.
+			Timeout: 60 * time.Second, MaxAttempts: 1,
+		})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	stop()
+	os.Exit(code)
+}
+
+// newTable creates a fresh table for one test and returns its name.
+func newTable(t *testing.T) string {
+	t.Helper()
+	if client == nil {
+		t.Skip(skipMsg)
+	}
+	name := fmt.Sprintf("test_%08x", rand.Uint32())
+	if err := dynamostore.CreateTable(t.Context(), client, name); err != nil {
+		t.Fatalf("CreateTable: %v", err)
+	}
+	return name
+}
+
+func itemCount(t *testing.T, table string) int {
+	t.Helper()
+	out, err := client.Scan(context.Background(), &dynamodb.ScanInput{
+		TableName: aws.String(table), Select: types.SelectCount, ConsistentRead: aws.Bool(true),
+	})
+	if err != nil {
+		t.Fatalf("Scan: %v", err)
+	}
+	return int(out.Count)
+}
+
+func TestConformance(t *testing.T) {
+	leasetest.Run(t, leasetest.Harness{
+		NewStore: func(t *testing.T) lease.Store {
+			return dynamostore.New(client, dynamostore.WithTable(newTable(t)))
+		},
+		ItemCount: func(t *testing.T, s lease.Store) int {
+			return itemCount(t, s.(*dynamostore.Store).Table())
+		},
+		RaceRounds: 1,
+		ModelSeeds: 8, ModelSteps: 60,
+	})
+}
+
+func itoa(n int64) string { return fmt.Sprint(n) }

@@ -1,0 +1,173 @@
+// Package lease is the domain of streamlimit: it caps how many streams one
+// account (uid) may have open at once by handing out renewable leases.
+//
+// # Guarantees
+//
+//   - Bound: for every uid, the number of live leases never exceeds the
+//     account's limit, however many callers race. Every grant is one atomic,
+//     version-guarded write in the Store; a grant is never reported without
+//     that write having committed.
+//   - Expiry: a lease that is not renewed stops counting at ExpiresAt, whether
+//     or not the store's TTL sweeper has removed it yet. Every count filters on
+//     ExpiresAt > now; TTL deletion is garbage collection only.
+//   - No resurrection: Heartbeat never renews a lease that has expired or was
+//     ended; the player must call CanStream again and may be refused.
+//   - Idempotence: EndStream twice is harmless; CanStream retried by the same
+//     device (same DeviceID) returns that device's live lease instead of using
+//     a second slot, even when the calls race.
+//   - Capability: lease ids are random UUIDv4 values; a lease can only be
+//     renewed or ended with its id and its own uid.
+//   - Nothing invented: a storage failure is returned as an error wrapping
+//     ErrUnavailable or ErrContention, never as a success.
+//
+// # Failure modes a player must expect
+//
+// A lease whose heartbeats stop (crash, lost network, closed tab) is lost after
+// its TTL and its slot is freed. Clock skew between service instances moves the
+// expiry of a lease by the size of the skew: a fast clock may reclaim a lease
+// whose player is still heartbeating (that player then gets ErrLeaseExpired and
+// must acquire again), but skew can never let an account exceed its limit,
+// because only grants count and every grant is serialised by the account
+// version.
+package lease
+
+import (
+	"errors"
+	"time"
+)
+
+// Lease is one granted stream slot.
+type Lease struct {
+	// ID is the lease id: a random UUIDv4 and the capability to renew or end
+	// the lease.
+	ID string
+	// UID is the account the lease belongs to.
+	UID string
+	// DeviceID optionally names the player's device; a CanStream from the same
+	// device reuses its live lease.
+	DeviceID string
+	// Client describes the player for listings.
+	Client Client
+	// CreatedAt is when the lease was granted.
+	CreatedAt time.Time
+	// RenewedAt is when the lease was last granted or renewed.
+	RenewedAt time.Time
+	// ExpiresAt is when the lease stops counting unless renewed. It is always
+	// a whole second (the store's TTL attribute is in epoch seconds).
+	ExpiresAt time.Time
+}
+
+// LiveAt reports whether the lease still counts at now.
+func (l Lease) LiveAt(now time.Time) bool { return now.Before(l.ExpiresAt) }
+
+// Session returns the lease as others may see it: without its id.
+func (l Lease) Session() Session {
+	return Session{
+		DeviceID:  l.DeviceID,
+		Client:    l.Client,
+		CreatedAt: l.CreatedAt,
+		RenewedAt: l.RenewedAt,
+		ExpiresAt: l.ExpiresAt,
+	}
+}
+
+// Client is a small, free-form description of a player, shown in listings.
+// Together its fields may hold at most MaxClientBytes bytes.
+type Client struct {
+	UserAgent string
+	Title     string
+}
+
+// MaxClientBytes bounds the size of a Client description.
+const MaxClientBytes = 512
+
+// Session is a live lease as shown to the account holder and to other
+// players: it never carries the lease id.
+type Session struct {
+	DeviceID  string
+	Client    Client
+	CreatedAt time.Time
+	RenewedAt time.Time
+	ExpiresAt time.Time
+}
+
+// Request is the optional part of a CanStream call.
+type Request struct {
+	// DeviceID, when set, makes CanStream idempotent per device.
+	DeviceID string
+	// Client describes the player.
+	Client Client
+}
+
+// Decision is the answer to CanStream.
+type Decision struct {
+	// Granted reports whether the caller may start the stream.
+	Granted bool
+	// Lease is the granted lease (zero when refused).
+	Lease Lease
+	// Reused reports that Lease is the live lease this device already held.
+	Reused bool
+	// HeartbeatInterval is how often the player should renew its lease.
+	HeartbeatInterval time.Duration
+	// StreamCount is the number of live leases of the account, including the
+	// granted one.
+	StreamCount int
+	// MaxStreams is the limit in force for the account.
+	MaxStreams int
+	// Sessions lists the live sessions when the call was refused, so a player
+	// can say who is watching.
+	Sessions []Session
+}
+
+// Renewal is the answer to Heartbeat.
+type Renewal struct {
+	Lease             Lease
+	HeartbeatInterval time.Duration
+	// StreamCount is the number of live leases of the account.
+	StreamCount int
+}
+
+// Release is the answer to EndStream.
+type Release struct {
+	// Removed reports whether a live lease was ended by this call.
+	Removed bool
+	// StreamCount is the number of live leases left.
+	StreamCount int
+}
+
+// Listing is the answer to List.
+type Listing struct {
+	StreamCount int
+	MaxStreams  int
+	Sessions    []Session
+}
+
+// Validation errors. Nothing is written when one of these is returned.
+var (
+	ErrInvalidUID      = errors.New("invalid uid: want 1-128 characters of A-Z a-z 0-9 - _ . : @ + =")
+	ErrInvalidLeaseID  = errors.New("invalid lease id: want a canonical UUID")
+	ErrInvalidDeviceID = errors.New("invalid device id: want 1-128 characters of A-Z a-z 0-9 - _ . : @ + =")
+	ErrInvalidClient   = errors.New("invalid client description: at most 512 bytes of valid UTF-8")
+	ErrInvalidLimit    = errors.New("invalid limit: want 1-100")
+)
+
+// Outcome errors.
+var (
+	// ErrLeaseExpired means the lease is expired, was ended, or never existed
+	// for this uid: the player must call CanStream again.
+	ErrLeaseExpired = errors.New("lease expired or unknown: acquire again")
+	// ErrUnavailable means the store could not be reached or failed; the call
+	// may be retried later. Nothing is known to have been written.
+	ErrUnavailable = errors.New("lease store unavailable")
+	// ErrContention means the account changed concurrently more often than
+	// the retry budget allows; the call may be retried.
+	ErrContention = errors.New("too many concurrent changes to this account")
+)
+
+// ErrConflict is returned by a Store when a guarded write lost a race (the
+// account version or a reclaimed lease changed since it was read). The
+// Service re-reads and retries; it never reaches callers of the Service.
+var ErrConflict = errors.New("concurrent change")
+
+// MaxLimit is the largest per-account limit SetLimit accepts.
+const MaxLimit = 100

@@ -1,0 +1,171 @@
+package leasetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/streamlimit/streamlimit/lease"
+)
+
+// model is the in-test reference: what the invariants say the service must
+// answer, kept step by step beside the real store.
+type model struct {
+	ttl    time.Duration
+	def    int
+	limits map[string]int
+	leases map[string]*modelLease // by lease id
+}
+
+type modelLease struct {
+	uid, device string
+	expiresAt   time.Time
+}
+
+func (m *model) live(uid string, now time.Time) []string {
+	var ids []string
+	for id, l := range m.leases {
+		if l.uid == uid && now.Before(l.expiresAt) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+func (m *model) limit(uid string) int {
+	if n := m.limits[uid]; n > 0 {
+		return n
+	}
+	return m.def
+}
+
+func (m *model) expiry(now time.Time) time.Time {
+	e := now.Add(m.ttl)
+	if t := e.Truncate(time.Second); !t.Equal(e) {
+		return t.Add(time.Second)
+	}
+	return e
+}
+
+// testModel runs random sequences of grants, heartbeats, ends, clock moves
+// and limit changes over a few uids, and checks every answer against the
+// model. A failure prints the seed and step that broke it.
+func testModel(t *testing.T, h Harness) {
+	for seed := range h.ModelSeeds {
+		runModel(t, h, uint64(seed))
+	}
+}
+
+func runModel(t *testing.T, h Harness, seed uint64) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	clock := NewClock()
+	clock.Advance(time.Duration(rng.IntN(1000)) * time.Millisecond)
+	svc := NewService(t, h.NewStore(t), clock)
+	m := &model{ttl: svc.LeaseTTL(), def: svc.MaxStreams(), limits: map[string]int{}, leases: map[string]*modelLease{}}
+	uids := []string{UID(t, fmt.Sprint(seed, "a")), UID(t, fmt.Sprint(seed, "b")), UID(t, fmt.Sprint(seed, "c"))}
+	devices := []string{"", "", "tv", "phone"}
+	var known []string // every lease id ever granted, ended or not
+	fail := func(step int, format string, args ...any) {
+		t.Helper()
+		t.Fatalf("seed %d step %d: %s", seed, step, fmt.Sprintf(format, args...))
+	}
+
+	for step := range h.ModelSteps {
+		now := clock.Now().Truncate(time.Millisecond)
+		uid := uids[rng.IntN(len(uids))]
+		switch op := rng.IntN(10); {
+		case op < 4: // acquire
+			dev := devices[rng.IntN(len(devices))]
+			d, err := svc.CanStream(ctx, uid, lease.Request{DeviceID: dev})
+			if err != nil {
+				fail(step, "CanStream: %v", err)
+			}
+			live := m.live(uid, now)
+			var reuse string
+			for _, id := range live {
+				if dev != "" && m.leases[id].device == dev {
+					reuse = id
+				}
+			}
+			switch {
+			case reuse != "":
+				if !d.Granted || !d.Reused || d.Lease.ID != reuse || d.StreamCount != len(live) {
+					fail(step, "CanStream(%s) = %+v; want reuse of %s, count %d", dev, d, reuse, len(live))
+				}
+				m.leases[reuse].expiresAt = m.expiry(now)
+			case len(live) >= m.limit(uid):
+				if d.Granted || d.StreamCount != len(live) || len(d.Sessions) != len(live) {
+					fail(step, "CanStream = %+v; want refusal at %d/%d", d, len(live), m.limit(uid))
+				}
+			default:
+				if !d.Granted || d.Reused || d.StreamCount != len(live)+1 || m.leases[d.Lease.ID] != nil {
+					fail(step, "CanStream = %+v; want a new lease, count %d", d, len(live)+1)
+				}
+				m.leases[d.Lease.ID] = &modelLease{uid: uid, device: dev, expiresAt: m.expiry(now)}
+				known = append(known, d.Lease.ID)
+			}
+			if d.Granted && !d.Lease.ExpiresAt.Equal(m.expiry(now)) {
+				fail(step, "granted expiry %v; want %v", d.Lease.ExpiresAt, m.expiry(now))
+			}
+		case op < 6: // heartbeat
+			id := pick(rng, known)
+			r, err := svc.Heartbeat(ctx, uid, id)
+			l := m.leases[id]
+			if l != nil && l.uid == uid && now.Before(l.expiresAt) {
+				if err != nil || !r.Lease.ExpiresAt.Equal(m.expiry(now)) {
+					fail(step, "Heartbeat(live) = %+v, %v", r, err)
+				}
+				l.expiresAt = m.expiry(now)
+				if r.StreamCount != len(m.live(uid, now)) {
+					fail(step, "Heartbeat count %d; want %d", r.StreamCount, len(m.live(uid, now)))
+				}
+			} else if !errors.Is(err, lease.ErrLeaseExpired) {
+				fail(step, "Heartbeat(not live) = %+v, %v; want ErrLeaseExpired", r, err)
+			}
+		case op < 8: // end
+			id := pick(rng, known)
+			rel, err := svc.EndStream(ctx, uid, id)
+			l := m.leases[id]
+			want := l != nil && l.uid == uid && now.Before(l.expiresAt)
+			if want {
+				delete(m.leases, id)
+			}
+			if err != nil || rel.Removed != want || rel.StreamCount != len(m.live(uid, now)) {
+				fail(step, "EndStream = %+v, %v; want removed=%v count %d", rel, err, want, len(m.live(uid, now)))
+			}
+		case op < 9: // time passes
+			clock.Advance(time.Duration(rng.IntN(60_000)) * time.Millisecond)
+		default: // plan change
+			n := rng.IntN(5)
+			var err error
+			if n == 0 {
+				err = svc.ClearLimit(ctx, uid)
+			} else {
+				err = svc.SetLimit(ctx, uid, n)
+			}
+			if err != nil {
+				fail(step, "limit %d: %v", n, err)
+			}
+			m.limits[uid] = n
+		}
+		for _, u := range uids {
+			l, err := svc.List(ctx, u)
+			now := clock.Now().Truncate(time.Millisecond)
+			if err != nil || l.StreamCount != len(m.live(u, now)) || l.MaxStreams != m.limit(u) {
+				fail(step, "List(%s) = %+v, %v; want %d live, limit %d", u, l, err, len(m.live(u, now)), m.limit(u))
+			}
+		}
+	}
+}
+
+// pick returns one of ids, or now and then an unknown lease id.
+func pick(rng *rand.Rand, ids []string) string {
+	if len(ids) == 0 || rng.IntN(8) == 0 {
+		return fmt.Sprintf("%08x-0000-4000-8000-%012x", rng.Uint32(), rng.Uint64()&0xffffffffffff)
+	}
+	return ids[rng.IntN(len(ids))]
+}

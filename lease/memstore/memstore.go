@@ -1,0 +1,158 @@
+// Package memstore is an in-memory lease.Store for a Java-free quick start
+// and fast handler tests. It keeps every guarantee of the Store contract
+// within one process; it is not shared between processes or Lambda
+// instances, so it is never the store of a deployment.
+package memstore
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/streamlimit/streamlimit/lease"
+)
+
+// Store is an in-memory lease.Store. The zero value is not usable; call New.
+type Store struct {
+	mu       sync.Mutex
+	accounts map[string]*account
+}
+
+type account struct {
+	version    int64
+	count      int
+	maxStreams int
+	leases     map[string]lease.Lease
+}
+
+var _ lease.Store = (*Store)(nil)
+
+// New returns an empty store.
+func New() *Store { return &Store{accounts: map[string]*account{}} }
+
+func (s *Store) get(uid string) *account {
+	a := s.accounts[uid]
+	if a == nil {
+		a = &account{leases: map[string]lease.Lease{}}
+		s.accounts[uid] = a
+	}
+	return a
+}
+
+// Load implements lease.Store.
+func (s *Store) Load(ctx context.Context, uid string, _ bool) (lease.Account, error) {
+	if err := ctx.Err(); err != nil {
+		return lease.Account{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[uid]
+	if a == nil {
+		return lease.Account{}, nil
+	}
+	ids := slices.Sorted(maps.Keys(a.leases))
+	out := lease.Account{Version: a.version, Count: a.count, MaxStreams: a.maxStreams}
+	for _, id := range ids {
+		out.Leases = append(out.Leases, a.leases[id])
+	}
+	return out, nil
+}
+
+// Commit implements lease.Store.
+func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.get(uid)
+	if a.version != c.Version {
+		return lease.ErrConflict
+	}
+	if _, taken := a.leases[c.Grant.ID]; taken {
+		return lease.ErrConflict
+	}
+	for _, r := range c.Reclaim {
+		if cur, ok := a.leases[r.ID]; !ok || !cur.ExpiresAt.Equal(r.ExpiresAt) {
+			return lease.ErrConflict
+		}
+	}
+	for _, r := range c.Reclaim {
+		delete(a.leases, r.ID)
+	}
+	a.leases[c.Grant.ID] = c.Grant
+	a.count = c.Count
+	a.version++
+	return nil
+}
+
+// Renew implements lease.Store.
+func (s *Store) Renew(ctx context.Context, uid, leaseID string, now, expiresAt time.Time) (lease.Lease, error) {
+	if err := ctx.Err(); err != nil {
+		return lease.Lease{}, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[uid]
+	if a == nil {
+		return lease.Lease{}, lease.ErrLeaseExpired
+	}
+	l, ok := a.leases[leaseID]
+	if !ok || !l.LiveAt(now) {
+		return lease.Lease{}, lease.ErrLeaseExpired
+	}
+	l.RenewedAt, l.ExpiresAt = now, expiresAt
+	a.leases[leaseID] = l
+	return l, nil
+}
+
+// Release implements lease.Store.
+func (s *Store) Release(ctx context.Context, uid, leaseID string, now time.Time) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.accounts[uid]
+	if a == nil {
+		return false, nil
+	}
+	l, ok := a.leases[leaseID]
+	if !ok || !l.LiveAt(now) {
+		return false, nil
+	}
+	delete(a.leases, leaseID)
+	a.count--
+	a.version++
+	return true, nil
+}
+
+// SetLimit implements lease.Store.
+func (s *Store) SetLimit(ctx context.Context, uid string, limit int) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.get(uid)
+	a.maxStreams = limit
+	a.version++
+	return nil
+}
+
+// Ping implements lease.Store.
+func (s *Store) Ping(ctx context.Context) error { return ctx.Err() }
+
+// Len returns the number of items the store holds, counting one per account
+// and one per stored lease, as a DynamoDB table would.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, a := range s.accounts {
+		n += 1 + len(a.leases)
+	}
+	return n
+}

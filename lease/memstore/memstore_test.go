@@ -1,0 +1,19 @@
+package memstore_test
+
+import (
+	"testing"
+
+	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/lease/leasetest"
+	"github.com/streamlimit/streamlimit/lease/memstore"
+)
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	leasetest.Run(t, leasetest.Harness{
+		NewStore:   func(*testing.T) lease.Store { return memstore.New() },
+		ItemCount:  func(_ *testing.T, s lease.Store) int { return s.(*memstore.Store).Len() },
+		RaceRounds: 5,
+		ModelSeeds: 200, ModelSteps: 150,
+	})
+}

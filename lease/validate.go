@@ -1,0 +1,70 @@
+package lease
+
+import (
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// maxIDLen bounds uids and device ids.
+const maxIDLen = 128
+
+// ValidUID reports whether uid is 1-128 characters of A-Za-z0-9 and -_.:@+=.
+func ValidUID(uid string) bool { return validID(uid) }
+
+// ValidDeviceID reports whether id is a valid device id (the uid charset).
+func ValidDeviceID(id string) bool { return validID(id) }
+
+// ValidLeaseID reports whether id is a canonical (lower-case, hyphenated)
+// UUID, the only form the service hands out.
+func ValidLeaseID(id string) bool {
+	if len(id) != 36 {
+		return false
+	}
+	u, err := uuid.Parse(id)
+	return err == nil && u.String() == id
+}
+
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > maxIDLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '_', c == '.', c == ':', c == '@', c == '+', c == '=':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func validateClient(c Client) error {
+	if len(c.UserAgent)+len(c.Title) > MaxClientBytes ||
+		!utf8.ValidString(c.UserAgent) || !utf8.ValidString(c.Title) {
+		return ErrInvalidClient
+	}
+	return nil
+}
+
+func validateRequest(uid string, req Request) error {
+	if !ValidUID(uid) {
+		return ErrInvalidUID
+	}
+	if req.DeviceID != "" && !ValidDeviceID(req.DeviceID) {
+		return ErrInvalidDeviceID
+	}
+	return validateClient(req.Client)
+}
+
+func validateLease(uid, leaseID string) error {
+	if !ValidUID(uid) {
+		return ErrInvalidUID
+	}
+	if !ValidLeaseID(leaseID) {
+		return ErrInvalidLeaseID
+	}
+	return nil
+}

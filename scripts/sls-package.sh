@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Runs `serverless package` offline and leaves the generated CloudFormation in
+# .serverless/cloudformation-template-update-stack.json, for `go test ./infra/deploy`.
+#
+# Needs Node.js/npm and build/api.zip (made by `make package`). Installs the pinned
+# Serverless Framework v3 into .cache/serverless (git-ignored) on first use. No AWS
+# credentials are needed or used: packaging never calls AWS.
+set -euo pipefail
+
+SLS_VERSION=3.40.0
+STAGE="${STAGE:-dev}"
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+prefix="$root/.cache/serverless"
+sls="$prefix/node_modules/.bin/serverless"
+installed="$(node -p "require('$prefix/node_modules/serverless/package.json').version" 2>/dev/null || true)"
+if [[ ! -x "$sls" || "$installed" != "$SLS_VERSION" ]]; then
+  echo "sls-package: installing serverless@$SLS_VERSION into .cache/serverless" >&2
+  mkdir -p "$prefix"
+  [[ -f "$prefix/package.json" ]] || echo '{"private": true}' >"$prefix/package.json"
+  npm install --prefix "$prefix" --no-audit --no-fund --loglevel=error \
+    "serverless@$SLS_VERSION" >&2
+fi
+
+if [[ ! -f build/api.zip ]]; then
+  echo "sls-package: build/api.zip not found; run 'make package' first" >&2
+  exit 1
+fi
+
+# Packaging is offline; dummy credentials only satisfy the credential check.
+export AWS_ACCESS_KEY_ID="${AWS_ACCESS_KEY_ID:-offline}"
+export AWS_SECRET_ACCESS_KEY="${AWS_SECRET_ACCESS_KEY:-offline}"
+export AWS_REGION="${AWS_REGION:-us-east-1}"
+export SLS_TELEMETRY_DISABLED=1
+export SLS_TRACKING_DISABLED=1
+export SLS_NOTIFICATIONS_MODE=off
+export SLS_INTERACTIVE_SETUP_DISABLE=1
+export CI=1
+
+rm -rf .serverless
+"$sls" package --stage "$STAGE"
+
+template=.serverless/cloudformation-template-update-stack.json
+if [[ ! -s "$template" ]]; then
+  echo "sls-package: $template was not produced" >&2
+  exit 1
+fi
+echo "sls-package: wrote $template" >&2
