@@ -80,7 +80,7 @@ func TestConformance(t *testing.T) {
 		ItemCount: func(t *testing.T, s lease.Store) int {
 			return itemCount(t, s.(*dynamostore.Store).Table())
 		},
-		RaceRounds: 1,
+		RaceRounds: 2, // 40 uid races of 100 goroutines each: 4,000 racing CanStream calls
 		ModelSeeds: 8, ModelSteps: 60,
 	})
 }

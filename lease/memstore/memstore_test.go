@@ -13,7 +13,7 @@ func TestConformance(t *testing.T) {
 	leasetest.Run(t, leasetest.Harness{
 		NewStore:   func(*testing.T) lease.Store { return memstore.New() },
 		ItemCount:  func(_ *testing.T, s lease.Store) int { return s.(*memstore.Store).Len() },
-		RaceRounds: 5,
+		RaceRounds: 100, // 2,000 uid races of 100 goroutines each
 		ModelSeeds: 200, ModelSteps: 150,
 	})
 }
