@@ -1,0 +1,32 @@
+// Command api is the streamlimit HTTP API as an AWS Lambda function behind an
+// API Gateway HTTP API (payload 2.0). It serves the very same http.Handler as
+// the local server, through aws-lambda-go-api-proxy. Build it with
+// `make package` (provided.al2023, arm64, -tags lambda.norpc).
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
+
+	"github.com/streamlimit/streamlimit/internal/app"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	cfg, err := app.LoadConfig(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "streamlimit:", err)
+		os.Exit(1)
+	}
+	a, err := app.New(context.Background(), cfg, os.Getenv("ROUTE_PREFIX"), log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "streamlimit:", err)
+		os.Exit(1)
+	}
+	lambda.Start(httpadapter.NewV2(a.Handler).ProxyWithContext)
+}

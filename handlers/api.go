@@ -1,0 +1,221 @@
+package handlers
+
+import (
+	"context"
+	"net/http"
+	"unicode/utf8"
+
+	"github.com/streamlimit/streamlimit/lease"
+)
+
+// clientJSON is a player's self-description.
+type clientJSON struct {
+	UserAgent string `json:"userAgent,omitempty"`
+	Title     string `json:"title,omitempty"`
+}
+
+// canStreamRequest is the optional body of canStream.
+type canStreamRequest struct {
+	DeviceID string      `json:"deviceId"`
+	Client   *clientJSON `json:"client"`
+}
+
+// sessionJSON is a live session as shown to others: no lease id.
+type sessionJSON struct {
+	DeviceID  string     `json:"deviceId,omitempty"`
+	Client    clientJSON `json:"client"`
+	CreatedAt string     `json:"createdAt"`
+	RenewedAt string     `json:"renewedAt"`
+	ExpiresAt string     `json:"expiresAt"`
+}
+
+type canStreamResponse struct {
+	Result                   string        `json:"result"`
+	UID                      string        `json:"uid"`
+	CanStream                bool          `json:"canStream"`
+	StreamCount              int           `json:"streamCount"`
+	MaxStreams               int           `json:"maxStreams"`
+	LeaseID                  string        `json:"leaseId,omitempty"`
+	ExpiresAt                string        `json:"expiresAt,omitempty"`
+	HeartbeatIntervalSeconds int           `json:"heartbeatIntervalSeconds,omitempty"`
+	Resumed                  bool          `json:"resumed,omitempty"`
+	Streams                  []sessionJSON `json:"streams,omitempty"`
+}
+
+type heartbeatResponse struct {
+	Result                   string `json:"result"`
+	UID                      string `json:"uid"`
+	LeaseID                  string `json:"leaseId"`
+	ExpiresAt                string `json:"expiresAt"`
+	HeartbeatIntervalSeconds int    `json:"heartbeatIntervalSeconds"`
+	StreamCount              int    `json:"streamCount"`
+}
+
+type endStreamResponse struct {
+	Result        string `json:"result"`
+	UID           string `json:"uid"`
+	RemovedStream bool   `json:"removedStream"`
+	StreamCount   int    `json:"streamCount"`
+}
+
+type streamsResponse struct {
+	Result      string        `json:"result"`
+	UID         string        `json:"uid"`
+	StreamCount int           `json:"streamCount"`
+	MaxStreams  int           `json:"maxStreams"`
+	Streams     []sessionJSON `json:"streams"`
+}
+
+// maxHeaderUA bounds how much of the User-Agent header is kept when the body
+// names no userAgent.
+const maxHeaderUA = 256
+
+func (s *server) storeContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
+}
+
+func (s *server) canStream(w http.ResponseWriter, r *http.Request) {
+	var body canStreamRequest
+	if err := readBody(r, &body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	req := lease.Request{DeviceID: body.DeviceID}
+	if req.DeviceID == "" {
+		req.DeviceID = r.URL.Query().Get("deviceId")
+	}
+	if body.Client != nil {
+		req.Client = lease.Client{UserAgent: body.Client.UserAgent, Title: body.Client.Title}
+	}
+	if req.Client.UserAgent == "" {
+		req.Client.UserAgent = truncateUTF8(r.UserAgent(), maxHeaderUA)
+	}
+	uid := r.PathValue("uid")
+	ctx, cancel := s.storeContext(r)
+	defer cancel()
+	d, err := s.svc.CanStream(ctx, uid, req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	resp := canStreamResponse{
+		Result: "success", UID: uid, CanStream: d.Granted,
+		StreamCount: d.StreamCount, MaxStreams: d.MaxStreams,
+	}
+	if d.Granted {
+		resp.LeaseID = d.Lease.ID
+		resp.ExpiresAt = timestamp(d.Lease.ExpiresAt)
+		resp.HeartbeatIntervalSeconds = int(d.HeartbeatInterval.Seconds())
+		resp.Resumed = d.Reused
+	} else {
+		resp.Streams = toSessions(d.Sessions)
+	}
+	encode(w, http.StatusOK, resp)
+}
+
+func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
+	if err := readBody(r, nil); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	uid, id := r.PathValue("uid"), r.PathValue("leaseId")
+	ctx, cancel := s.storeContext(r)
+	defer cancel()
+	rn, err := s.svc.Heartbeat(ctx, uid, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	encode(w, http.StatusOK, heartbeatResponse{
+		Result: "success", UID: uid, LeaseID: id,
+		ExpiresAt:                timestamp(rn.Lease.ExpiresAt),
+		HeartbeatIntervalSeconds: int(rn.HeartbeatInterval.Seconds()),
+		StreamCount:              rn.StreamCount,
+	})
+}
+
+func (s *server) endStream(w http.ResponseWriter, r *http.Request) {
+	if err := readBody(r, nil); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	uid, id := r.PathValue("uid"), r.PathValue("leaseId")
+	ctx, cancel := s.storeContext(r)
+	defer cancel()
+	rel, err := s.svc.EndStream(ctx, uid, id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	encode(w, http.StatusOK, endStreamResponse{Result: "success", UID: uid, RemovedStream: rel.Removed, StreamCount: rel.StreamCount})
+}
+
+func (s *server) missingLeaseID(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusBadRequest, "missing_lease_id",
+		"The lease id is missing: use "+r.URL.Path+"/{leaseId} with the leaseId that canStream returned.")
+}
+
+func (s *server) streams(w http.ResponseWriter, r *http.Request) {
+	uid := r.PathValue("uid")
+	ctx, cancel := s.storeContext(r)
+	defer cancel()
+	l, err := s.svc.List(ctx, uid)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	encode(w, http.StatusOK, streamsResponse{
+		Result: "success", UID: uid, StreamCount: l.StreamCount, MaxStreams: l.MaxStreams,
+		Streams: toSessions(l.Sessions),
+	})
+}
+
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := s.storeContext(r)
+	defer cancel()
+	if err := s.svc.Ping(ctx); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	encode(w, http.StatusOK, map[string]string{"result": "success", "status": "ok"})
+}
+
+func toSessions(in []lease.Session) []sessionJSON {
+	out := make([]sessionJSON, 0, len(in))
+	for _, s := range in {
+		out = append(out, sessionJSON{
+			DeviceID:  s.DeviceID,
+			Client:    clientJSON{UserAgent: s.Client.UserAgent, Title: s.Client.Title},
+			CreatedAt: timestamp(s.CreatedAt),
+			RenewedAt: timestamp(s.RenewedAt),
+			ExpiresAt: timestamp(s.ExpiresAt),
+		})
+	}
+	return out
+}
+
+// truncateUTF8 cuts s to at most n bytes without splitting a character, and
+// drops invalid bytes.
+func truncateUTF8(s string, n int) string {
+	s = toValidUTF8(s)
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+func toValidUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if r != utf8.RuneError {
+			out = append(out, r)
+		}
+	}
+	return string(out)
+}

@@ -1,0 +1,119 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/streamlimit/streamlimit/lease"
+)
+
+// MaxBodyBytes is the largest request body accepted (413 beyond).
+const MaxBodyBytes = 4 << 10
+
+// encode writes v as JSON with status; headers are set before WriteHeader.
+func encode(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// errorBody is every error answer.
+type errorBody struct {
+	Result  string `json:"result"`
+	Error   string `json:"error"`
+	Message string `json:"message"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, message string) {
+	encode(w, status, errorBody{Result: "error", Error: code, Message: message})
+}
+
+// errBody* are request body errors.
+var (
+	errBodyTooLarge = errors.New("body too large")
+	errBodyInvalid  = errors.New("body is not a JSON object")
+)
+
+// readBody reads an optional JSON body of at most MaxBodyBytes into v (nil
+// to only check the size). A missing or blank body is fine, whatever its
+// Content-Type (sendBeacon sends text/plain).
+func readBody(r *http.Request, v any) error {
+	if r.Body == nil {
+		return nil
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return errBodyInvalid
+	}
+	if len(data) > MaxBodyBytes {
+		return errBodyTooLarge
+	}
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || v == nil {
+		return nil
+	}
+	if data[0] != '{' {
+		return errBodyInvalid
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		return errBodyInvalid
+	}
+	if dec.More() {
+		return errBodyInvalid
+	}
+	return nil
+}
+
+// httpError is one row of the error table.
+type httpError struct {
+	status  int
+	code    string
+	message string
+}
+
+// errorTable maps every error the API can meet to its status and JSON code:
+// the one place where domain errors become HTTP.
+var errorTable = []struct {
+	err error
+	httpError
+}{
+	{lease.ErrInvalidUID, httpError{400, "invalid_uid", "The uid must be 1-128 characters of A-Z, a-z, 0-9 and - _ . : @ + =."}},
+	{lease.ErrInvalidLeaseID, httpError{400, "invalid_lease_id", "The lease id must be the canonical UUID that canStream returned."}},
+	{lease.ErrInvalidDeviceID, httpError{400, "invalid_device_id", "The deviceId must be 1-128 characters of A-Z, a-z, 0-9 and - _ . : @ + =."}},
+	{lease.ErrInvalidClient, httpError{400, "invalid_client", "The client description must be valid UTF-8 and at most 512 bytes in all."}},
+	{lease.ErrInvalidLimit, httpError{400, "invalid_limit", "The limit must be between 1 and 100."}},
+	{errBodyInvalid, httpError{400, "invalid_body", `The body must be empty or a JSON object such as {"deviceId": "tv-1"}.`}},
+	{errBodyTooLarge, httpError{413, "body_too_large", "The body must be at most 4096 bytes."}},
+	{lease.ErrLeaseExpired, httpError{410, "lease_expired", "The lease has expired, was ended, or is unknown: call canStream again."}},
+	{lease.ErrContention, httpError{503, "contention", "Too many concurrent changes to this account; retry shortly."}},
+	{lease.ErrUnavailable, httpError{503, "store_unavailable", "The lease store is unavailable; retry shortly. Nothing was changed."}},
+}
+
+// RetryAfterSeconds is sent with every 503.
+const RetryAfterSeconds = "1"
+
+// fail writes the answer for err; unknown errors are logged and answered 500
+// without detail.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	for _, row := range errorTable {
+		if errors.Is(err, row.err) {
+			if row.status == http.StatusServiceUnavailable {
+				w.Header().Set("Retry-After", RetryAfterSeconds)
+				s.log.WarnContext(r.Context(), "store error", "route", r.Pattern, "error", err.Error())
+			}
+			writeError(w, row.status, row.code, row.message)
+			return
+		}
+	}
+	s.log.ErrorContext(r.Context(), "unexpected error", "route", r.Pattern, "error", err.Error())
+	writeError(w, http.StatusInternalServerError, "internal", "Internal error; nothing was changed.")
+}
+
+// timestamp formats t as RFC 3339 UTC.
+func timestamp(t time.Time) string { return t.UTC().Format(time.RFC3339) }
