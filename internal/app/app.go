@@ -46,7 +46,12 @@ func newStore(ctx context.Context, c Config) (lease.Store, error) {
 	if c.Store == "memory" {
 		return memstore.New(), nil
 	}
-	client, err := infra.NewDynamoDB(ctx, infra.DynamoConfig{Endpoint: c.DynamoEndpoint, Region: c.Region})
+	client, err := infra.NewDynamoDB(ctx, infra.DynamoConfig{
+		Endpoint: c.DynamoEndpoint, Region: c.Region,
+		// One attempt may use the whole request budget; the request's own
+		// deadline (StoreTimeout) still bounds every call.
+		Timeout: c.StoreTimeout,
+	})
 	if err != nil {
 		return nil, err
 	}
