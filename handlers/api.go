@@ -22,6 +22,7 @@ type canStreamRequest struct {
 
 // sessionJSON is a live session as shown to others: no lease id.
 type sessionJSON struct {
+	Session   string     `json:"session"`
 	DeviceID  string     `json:"deviceId,omitempty"`
 	Client    clientJSON `json:"client"`
 	CreatedAt string     `json:"createdAt"`
@@ -88,7 +89,9 @@ func (s *server) canStream(w http.ResponseWriter, r *http.Request) {
 		req.Client = lease.Client{UserAgent: body.Client.UserAgent, Title: body.Client.Title}
 	}
 	if req.Client.UserAgent == "" {
-		req.Client.UserAgent = truncateUTF8(r.UserAgent(), maxHeaderUA)
+		// The header fills in, within what the body's title leaves free.
+		budget := min(maxHeaderUA, lease.MaxClientBytes-len(req.Client.Title))
+		req.Client.UserAgent = truncateUTF8(r.UserAgent(), max(budget, 0))
 	}
 	uid := r.PathValue("uid")
 	ctx, cancel := s.storeContext(r)
@@ -184,6 +187,7 @@ func toSessions(in []lease.Session) []sessionJSON {
 	out := make([]sessionJSON, 0, len(in))
 	for _, s := range in {
 		out = append(out, sessionJSON{
+			Session:   s.Handle,
 			DeviceID:  s.DeviceID,
 			Client:    clientJSON{UserAgent: s.Client.UserAgent, Title: s.Client.Title},
 			CreatedAt: timestamp(s.CreatedAt),

@@ -27,6 +27,8 @@ type errorBody struct {
 	Result  string `json:"result"`
 	Error   string `json:"error"`
 	Message string `json:"message"`
+	// Reason says why a lease was revoked (lease_revoked only).
+	Reason string `json:"reason,omitempty"`
 }
 
 func writeError(w http.ResponseWriter, status int, code, message string) {
@@ -90,9 +92,14 @@ var errorTable = []struct {
 	{lease.ErrInvalidLimit, httpError{400, "invalid_limit", "The limit must be between 1 and 100."}},
 	{errBodyInvalid, httpError{400, "invalid_body", `The body must be empty or a JSON object such as {"deviceId": "tv-1"}.`}},
 	{errBodyTooLarge, httpError{413, "body_too_large", "The body must be at most 4096 bytes."}},
+	{lease.ErrInvalidPolicy, httpError{400, "invalid_policy", "The policy must be block_new or evict_oldest."}},
+	{lease.ErrInvalidHandle, httpError{400, "invalid_session", "The session handle must be the 16 hex digits shown in the streams listing."}},
+	{lease.ErrSessionNotFound, httpError{404, "session_not_found", "No live session of this account has that handle."}},
 	{lease.ErrLeaseExpired, httpError{410, "lease_expired", "The lease has expired, was ended, or is unknown: call canStream again."}},
+	{lease.ErrLeaseRevoked, httpError{410, "lease_revoked", "The lease was ended by the account holder, an operator or a newer stream: stop playing, or call canStream again."}},
 	{lease.ErrContention, httpError{503, "contention", "Too many concurrent changes to this account; retry shortly."}},
-	{lease.ErrUnavailable, httpError{503, "store_unavailable", "The lease store is unavailable; retry shortly. Nothing was changed."}},
+	{lease.ErrConflict, httpError{503, "contention", "Too many concurrent changes to this account; retry shortly."}},
+	{lease.ErrUnavailable, httpError{503, "store_unavailable", "The lease store is unavailable; retry shortly."}},
 }
 
 // RetryAfterSeconds is sent with every 503.
@@ -107,7 +114,12 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 				w.Header().Set("Retry-After", RetryAfterSeconds)
 				s.log.WarnContext(r.Context(), "store error", "route", r.Pattern, "error", err.Error())
 			}
-			writeError(w, row.status, row.code, row.message)
+			body := errorBody{Result: "error", Error: row.code, Message: row.message}
+			var revoked *lease.RevokedError
+			if errors.As(err, &revoked) {
+				body.Reason = revoked.Reason
+			}
+			encode(w, row.status, body)
 			return
 		}
 	}

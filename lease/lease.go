@@ -53,16 +53,30 @@ type Lease struct {
 	// RenewedAt is when the lease was last granted or renewed.
 	RenewedAt time.Time
 	// ExpiresAt is when the lease stops counting unless renewed. It is always
-	// a whole second (the store's TTL attribute is in epoch seconds).
+	// a whole second (the store's TTL attribute is in epoch seconds). For a
+	// revoked lease it is when its tombstone may be collected.
 	ExpiresAt time.Time
+	// Handle names the session in listings so the account holder can end
+	// it (Kick) without ever seeing its lease id. Random, not a capability
+	// to renew.
+	Handle string
+	// Revoked is the reason the lease was ended by someone other than its
+	// player (RevokedKicked, RevokedEvictedOldest, RevokedAdmin); empty for
+	// a lease that was not revoked. A revoked lease never counts again; its
+	// item stays as a tombstone until ExpiresAt so the player can be told
+	// why.
+	Revoked string
+	// RevokedAt is when the lease was revoked.
+	RevokedAt time.Time
 }
 
 // LiveAt reports whether the lease still counts at now.
-func (l Lease) LiveAt(now time.Time) bool { return now.Before(l.ExpiresAt) }
+func (l Lease) LiveAt(now time.Time) bool { return l.Revoked == "" && now.Before(l.ExpiresAt) }
 
 // Session returns the lease as others may see it: without its id.
 func (l Lease) Session() Session {
 	return Session{
+		Handle:    l.Handle,
 		DeviceID:  l.DeviceID,
 		Client:    l.Client,
 		CreatedAt: l.CreatedAt,
@@ -84,6 +98,8 @@ const MaxClientBytes = 512
 // Session is a live lease as shown to the account holder and to other
 // players: it never carries the lease id.
 type Session struct {
+	// Handle identifies the session for Kick.
+	Handle    string
 	DeviceID  string
 	Client    Client
 	CreatedAt time.Time
@@ -117,6 +133,12 @@ type Decision struct {
 	// Sessions lists the live sessions when the call was refused, so a player
 	// can say who is watching.
 	Sessions []Session
+	// Evicted lists the sessions revoked to admit this one (policy
+	// PolicyEvictOldest).
+	Evicted []Session
+	// CooldownUntil is set when the call was refused because this device
+	// was itself evicted less than the evict cooldown ago.
+	CooldownUntil time.Time
 }
 
 // Renewal is the answer to Heartbeat.
@@ -139,8 +161,45 @@ type Release struct {
 type Listing struct {
 	StreamCount int
 	MaxStreams  int
-	Sessions    []Session
+	// Policy is the at-limit policy in force for the account.
+	Policy   Policy
+	Sessions []Session
 }
+
+// Policy says what CanStream does when an account is at its limit.
+type Policy string
+
+// At-limit policies.
+const (
+	// PolicyBlockNew refuses the newcomer (the default).
+	PolicyBlockNew Policy = "block_new"
+	// PolicyEvictOldest admits the newcomer and revokes the oldest live
+	// lease in the same atomic write, unless the newcomer's device was
+	// itself evicted less than the evict cooldown ago (anti-flap).
+	PolicyEvictOldest Policy = "evict_oldest"
+)
+
+// Valid reports whether p is a known policy.
+func (p Policy) Valid() bool { return p == PolicyBlockNew || p == PolicyEvictOldest }
+
+// Revocation reasons, told to the revoked player on its next heartbeat.
+const (
+	RevokedKicked        = "kicked"
+	RevokedEvictedOldest = "evicted_oldest"
+	RevokedAdmin         = "admin"
+)
+
+// RevokedError is returned by Heartbeat for a lease that was revoked; it
+// matches ErrLeaseRevoked with errors.Is.
+type RevokedError struct {
+	// Reason is one of the Revoked* reasons.
+	Reason string
+}
+
+func (e *RevokedError) Error() string { return "lease revoked (" + e.Reason + "): acquire again" }
+
+// Unwrap makes errors.Is(err, ErrLeaseRevoked) true.
+func (e *RevokedError) Unwrap() error { return ErrLeaseRevoked }
 
 // Validation errors. Nothing is written when one of these is returned.
 var (
@@ -148,7 +207,9 @@ var (
 	ErrInvalidLeaseID  = errors.New("invalid lease id: want a canonical UUID")
 	ErrInvalidDeviceID = errors.New("invalid device id: want 1-128 characters of A-Z a-z 0-9 - _ . : @ + =")
 	ErrInvalidClient   = errors.New("invalid client description: at most 512 bytes of valid UTF-8")
-	ErrInvalidLimit    = errors.New("invalid limit: want 1-100")
+	ErrInvalidLimit    = errors.New("invalid limit: want 1-50")
+	ErrInvalidPolicy   = errors.New("invalid policy: want block_new or evict_oldest")
+	ErrInvalidHandle   = errors.New("invalid session handle")
 )
 
 // Outcome errors.
@@ -156,6 +217,12 @@ var (
 	// ErrLeaseExpired means the lease is expired, was ended, or never existed
 	// for this uid: the player must call CanStream again.
 	ErrLeaseExpired = errors.New("lease expired or unknown: acquire again")
+	// ErrLeaseRevoked means the lease was ended by the account holder, an
+	// operator, or an eviction; the error is a *RevokedError with the reason.
+	ErrLeaseRevoked = errors.New("lease revoked")
+	// ErrSessionNotFound means no live session of the account has the
+	// handle given to Kick.
+	ErrSessionNotFound = errors.New("no live session with that handle")
 	// ErrUnavailable means the store could not be reached or failed; the call
 	// may be retried later. Nothing is known to have been written.
 	ErrUnavailable = errors.New("lease store unavailable")
@@ -169,5 +236,7 @@ var (
 // Service re-reads and retries; it never reaches callers of the Service.
 var ErrConflict = errors.New("concurrent change")
 
-// MaxLimit is the largest per-account limit SetLimit accepts.
-const MaxLimit = 100
+// MaxLimit is the largest per-account limit SetLimit accepts. It keeps
+// every grant, eviction and end-all within one DynamoDB transaction
+// (at most 100 items).
+const MaxLimit = 50

@@ -20,6 +20,7 @@ const (
 	DefaultMaxAttempts       = 12
 	DefaultBackoffBase       = 5 * time.Millisecond
 	DefaultBackoffMax        = 200 * time.Millisecond
+	DefaultEvictCooldown     = 5 * time.Minute
 )
 
 // maxReclaim bounds how many expired leases one grant deletes, keeping the
@@ -38,6 +39,8 @@ type Service struct {
 	backoffBase time.Duration
 	backoffMax  time.Duration
 	newID       func() (string, error)
+	policy      Policy
+	cooldown    time.Duration
 }
 
 // Option configures a Service.
@@ -61,6 +64,13 @@ func WithRetry(attempts int, base, max time.Duration) Option {
 	return func(s *Service) { s.maxAttempts, s.backoffBase, s.backoffMax = attempts, base, max }
 }
 
+// WithPolicy sets the default at-limit policy (PolicyBlockNew unless set).
+func WithPolicy(p Policy) Option { return func(s *Service) { s.policy = p } }
+
+// WithEvictCooldown sets how long a device evicted by PolicyEvictOldest is
+// refused instead of evicting back (default DefaultEvictCooldown).
+func WithEvictCooldown(d time.Duration) Option { return func(s *Service) { s.cooldown = d } }
+
 // WithIDGenerator replaces the UUIDv4 lease id generator (tests only; ids
 // must stay unguessable canonical UUIDs).
 func WithIDGenerator(f func() (string, error)) Option { return func(s *Service) { s.newID = f } }
@@ -78,6 +88,8 @@ func New(store Store, opts ...Option) (*Service, error) {
 		backoffBase: DefaultBackoffBase,
 		backoffMax:  DefaultBackoffMax,
 		newID:       func() (string, error) { u, err := uuid.NewRandom(); return u.String(), err },
+		policy:      PolicyBlockNew,
+		cooldown:    DefaultEvictCooldown,
 	}
 	for _, o := range opts {
 		o(s)
@@ -93,6 +105,10 @@ func New(store Store, opts ...Option) (*Service, error) {
 		return nil, fmt.Errorf("lease: lease TTL %v is shorter than two heartbeat intervals (%v)", s.ttl, 2*s.interval)
 	case s.maxAttempts < 1 || s.backoffBase <= 0 || s.backoffMax < s.backoffBase:
 		return nil, errors.New("lease: invalid retry settings")
+	case !s.policy.Valid():
+		return nil, fmt.Errorf("lease: policy %q: %w", s.policy, ErrInvalidPolicy)
+	case s.cooldown < 0:
+		return nil, errors.New("lease: negative evict cooldown")
 	}
 	return s, nil
 }
@@ -105,6 +121,9 @@ func (s *Service) LeaseTTL() time.Duration { return s.ttl }
 
 // HeartbeatInterval returns the renewal interval announced to players.
 func (s *Service) HeartbeatInterval() time.Duration { return s.interval }
+
+// Policy returns the default at-limit policy.
+func (s *Service) Policy() Policy { return s.policy }
 
 // CanStream grants a lease to uid if it has fewer live leases than its limit,
 // or returns the live lease of the same device. A refusal is a Decision with
@@ -130,7 +149,7 @@ func (s *Service) tryGrant(ctx context.Context, uid string, req Request) (Decisi
 	}
 	now := s.clock()
 	limit := s.limitOf(acct)
-	live, expired := split(acct.Leases, now)
+	live, reclaim, tombstones := split(acct.Leases, now)
 	d := Decision{HeartbeatInterval: s.interval, MaxStreams: limit, StreamCount: len(live)}
 
 	if req.DeviceID != "" {
@@ -139,8 +158,8 @@ func (s *Service) tryGrant(ctx context.Context, uid string, req Request) (Decisi
 				continue
 			}
 			renewed, err := s.store.Renew(ctx, uid, l.ID, now, s.expiry(now))
-			if errors.Is(err, ErrLeaseExpired) {
-				return Decision{}, ErrConflict // ended or expired meanwhile: read again
+			if errors.Is(err, ErrLeaseExpired) || errors.Is(err, ErrLeaseRevoked) {
+				return Decision{}, ErrConflict // ended or revoked meanwhile: read again
 			}
 			if err != nil {
 				return Decision{}, err
@@ -149,9 +168,24 @@ func (s *Service) tryGrant(ctx context.Context, uid string, req Request) (Decisi
 			return d, nil
 		}
 	}
+
+	var evict []Revocation
 	if len(live) >= limit {
-		d.Sessions = sessions(live)
-		return d, nil
+		if s.policyOf(acct) != PolicyEvictOldest {
+			d.Sessions = sessions(live)
+			return d, nil
+		}
+		if until := s.cooldownUntil(tombstones, req.DeviceID, now); !until.IsZero() {
+			d.Sessions, d.CooldownUntil = sessions(live), until
+			return d, nil
+		}
+		oldest := slices.Clone(live)
+		slices.SortFunc(oldest, func(a, b Lease) int { return a.CreatedAt.Compare(b.CreatedAt) })
+		keep := s.tombstoneExpiry(now)
+		for _, l := range oldest[:len(live)-limit+1] {
+			evict = append(evict, Revocation{Lease: l, Reason: RevokedEvictedOldest, At: now, KeepUntil: keep})
+			d.Evicted = append(d.Evicted, l.Session())
+		}
 	}
 
 	id, err := s.newID()
@@ -159,59 +193,105 @@ func (s *Service) tryGrant(ctx context.Context, uid string, req Request) (Decisi
 		return Decision{}, fmt.Errorf("lease: generating lease id: %w", err)
 	}
 	grant := Lease{
-		ID: id, UID: uid, DeviceID: req.DeviceID, Client: req.Client,
+		ID: id, UID: uid, DeviceID: req.DeviceID, Client: req.Client, Handle: handleOf(id),
 		CreatedAt: now, RenewedAt: now, ExpiresAt: s.expiry(now),
 	}
-	if len(expired) > maxReclaim {
-		expired = expired[:maxReclaim]
+	if len(reclaim) > maxReclaim {
+		reclaim = reclaim[:maxReclaim]
 	}
-	c := Change{Version: acct.Version, Grant: grant, Reclaim: expired, Count: len(live) + 1}
+	count := len(live) - len(evict) + 1
+	c := Change{Version: acct.Version, Grant: grant, Reclaim: reclaim, Revoke: evict, Count: count}
 	if err := s.store.Commit(ctx, uid, c); err != nil {
 		return Decision{}, err
 	}
-	d.Granted, d.Lease, d.StreamCount = true, grant, len(live)+1
+	d.Granted, d.Lease, d.StreamCount = true, grant, count
 	return d, nil
 }
 
+// cooldownUntil returns when device may evict again, or zero if it may now:
+// a device evicted by PolicyEvictOldest less than the cooldown ago is
+// refused instead of evicting back, so two devices cannot flap.
+func (s *Service) cooldownUntil(tombstones []Lease, device string, now time.Time) time.Time {
+	var until time.Time
+	if device == "" {
+		return until
+	}
+	for _, t := range tombstones {
+		if t.DeviceID == device && t.Revoked == RevokedEvictedOldest {
+			if u := t.RevokedAt.Add(s.cooldown); now.Before(u) && u.After(until) {
+				until = u
+			}
+		}
+	}
+	return until
+}
+
+// tombstoneExpiry is how long a revoked lease is kept so its player learns
+// why (at least a lease TTL) and the evict cooldown can be enforced.
+func (s *Service) tombstoneExpiry(now time.Time) time.Time {
+	return roundUp(now.Add(max(s.ttl, s.cooldown)))
+}
+
 // Heartbeat renews a live lease. It returns ErrLeaseExpired when the lease
-// has expired, was ended, or is not a lease of uid; it never revives one.
+// has expired, was ended, or is not a lease of uid, and a *RevokedError
+// (ErrLeaseRevoked) when it was revoked; it never revives one.
+//
+// The count is read (eventually consistent) before the renewal, so the
+// renewal is the last step: an error means nothing was renewed.
 func (s *Service) Heartbeat(ctx context.Context, uid, leaseID string) (Renewal, error) {
 	if err := validateLease(uid, leaseID); err != nil {
 		return Renewal{}, err
 	}
-	now := s.clock()
-	l, err := s.store.Renew(ctx, uid, leaseID, now, s.expiry(now))
-	if err != nil {
-		return Renewal{}, err
-	}
-	n, err := s.count(ctx, uid, false)
-	if err != nil {
-		return Renewal{}, err
-	}
-	return Renewal{Lease: l, HeartbeatInterval: s.interval, StreamCount: n}, nil
+	var r Renewal
+	err := s.retry(ctx, func() error {
+		acct, err := s.store.Load(ctx, uid, false)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		live, _, _ := split(acct.Leases, now)
+		l, err := s.store.Renew(ctx, uid, leaseID, now, s.expiry(now))
+		if err != nil {
+			return err
+		}
+		n := len(live)
+		if !slices.ContainsFunc(live, func(x Lease) bool { return x.ID == leaseID }) {
+			n++ // the read did not see it live yet (eventual consistency)
+		}
+		r = Renewal{Lease: l, HeartbeatInterval: s.interval, StreamCount: n}
+		return nil
+	})
+	return r, err
 }
 
-// EndStream ends a lease at once. Ending an ended, expired or unknown lease
-// (or another uid's lease) is not an error: Removed is false and nothing is
-// written.
+// EndStream ends a lease at once. Ending an ended, expired, revoked or
+// unknown lease (or another uid's lease) is not an error: Removed is false
+// and nothing is written. The count is read before the end, so the end is
+// the last step: an error means nothing was ended.
 func (s *Service) EndStream(ctx context.Context, uid, leaseID string) (Release, error) {
 	if err := validateLease(uid, leaseID); err != nil {
 		return Release{}, err
 	}
-	var removed bool
+	var rel Release
 	err := s.retry(ctx, func() error {
-		var err error
-		removed, err = s.store.Release(ctx, uid, leaseID, s.clock())
-		return err
+		acct, err := s.store.Load(ctx, uid, true)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		live, _, _ := split(acct.Leases, now)
+		removed, err := s.store.Release(ctx, uid, leaseID, now)
+		if err != nil {
+			return err
+		}
+		n := len(live)
+		if removed && slices.ContainsFunc(live, func(x Lease) bool { return x.ID == leaseID }) {
+			n--
+		}
+		rel = Release{Removed: removed, StreamCount: n}
+		return nil
 	})
-	if err != nil {
-		return Release{}, err
-	}
-	n, err := s.count(ctx, uid, true)
-	if err != nil {
-		return Release{}, err
-	}
-	return Release{Removed: removed, StreamCount: n}, nil
+	return rel, err
 }
 
 // List returns the live sessions of uid and the limit in force.
@@ -223,8 +303,8 @@ func (s *Service) List(ctx context.Context, uid string) (Listing, error) {
 	if err != nil {
 		return Listing{}, err
 	}
-	live, _ := split(acct.Leases, s.clock())
-	return Listing{StreamCount: len(live), MaxStreams: s.limitOf(acct), Sessions: sessions(live)}, nil
+	live, _, _ := split(acct.Leases, s.clock())
+	return Listing{StreamCount: len(live), MaxStreams: s.limitOf(acct), Policy: s.policyOf(acct), Sessions: sessions(live)}, nil
 }
 
 // SetLimit overrides the limit of uid (1..MaxLimit). Lowering it evicts
@@ -248,20 +328,87 @@ func (s *Service) ClearLimit(ctx context.Context, uid string) error {
 	return s.store.SetLimit(ctx, uid, 0)
 }
 
+// SetPolicy overrides the at-limit policy of uid.
+func (s *Service) SetPolicy(ctx context.Context, uid string, p Policy) error {
+	if !ValidUID(uid) {
+		return ErrInvalidUID
+	}
+	if !p.Valid() {
+		return ErrInvalidPolicy
+	}
+	return s.store.SetPolicy(ctx, uid, p)
+}
+
+// ClearPolicy removes the policy override of uid so the default applies.
+func (s *Service) ClearPolicy(ctx context.Context, uid string) error {
+	if !ValidUID(uid) {
+		return ErrInvalidUID
+	}
+	return s.store.SetPolicy(ctx, uid, "")
+}
+
+// Kick ends the live session of uid that has handle, with reason (RevokedKicked
+// for the account holder, RevokedAdmin for an operator). Its player's next
+// heartbeat fails with a *RevokedError; its slot is free at once. Returns
+// ErrSessionNotFound when no live session has the handle.
+func (s *Service) Kick(ctx context.Context, uid, handle, reason string) (Release, error) {
+	if !ValidUID(uid) {
+		return Release{}, ErrInvalidUID
+	}
+	if !ValidHandle(handle) {
+		return Release{}, ErrInvalidHandle
+	}
+	return s.revoke(ctx, uid, reason, func(l Lease) bool { return l.Handle == handle })
+}
+
+// EndAll ends every live session of uid with reason; their players' next
+// heartbeats fail with a *RevokedError. Removed reports whether any was
+// live.
+func (s *Service) EndAll(ctx context.Context, uid, reason string) (Release, error) {
+	if !ValidUID(uid) {
+		return Release{}, ErrInvalidUID
+	}
+	rel, err := s.revoke(ctx, uid, reason, func(Lease) bool { return true })
+	if errors.Is(err, ErrSessionNotFound) {
+		return Release{StreamCount: 0}, nil
+	}
+	return rel, err
+}
+
+func (s *Service) revoke(ctx context.Context, uid, reason string, match func(Lease) bool) (Release, error) {
+	switch reason {
+	case RevokedKicked, RevokedAdmin:
+	default:
+		return Release{}, fmt.Errorf("lease: revoke reason %q is not kicked or admin", reason)
+	}
+	var rel Release
+	err := s.retry(ctx, func() error {
+		acct, err := s.store.Load(ctx, uid, true)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		live, _, _ := split(acct.Leases, now)
+		var rs []Revocation
+		for _, l := range live {
+			if match(l) {
+				rs = append(rs, Revocation{Lease: l, Reason: reason, At: now, KeepUntil: s.tombstoneExpiry(now)})
+			}
+		}
+		if len(rs) == 0 {
+			return ErrSessionNotFound
+		}
+		if err := s.store.Revoke(ctx, uid, rs); err != nil {
+			return err
+		}
+		rel = Release{Removed: true, StreamCount: len(live) - len(rs)}
+		return nil
+	})
+	return rel, err
+}
+
 // Ping checks that the store answers.
 func (s *Service) Ping(ctx context.Context) error { return s.store.Ping(ctx) }
-
-// count returns the number of live leases of uid. A heartbeat's count may
-// come from an eventually consistent read (cheaper, and a second-old count is
-// fine there); after an end the count must include that end.
-func (s *Service) count(ctx context.Context, uid string, consistent bool) (int, error) {
-	acct, err := s.store.Load(ctx, uid, consistent)
-	if err != nil {
-		return 0, err
-	}
-	live, _ := split(acct.Leases, s.clock())
-	return len(live), nil
-}
 
 // retry runs op until it returns something other than ErrConflict, sleeping
 // with full jitter between attempts, and gives up with ErrContention.
@@ -289,6 +436,13 @@ func (s *Service) retry(ctx context.Context, op func() error) error {
 // clock reads the injected clock at the millisecond precision stores keep.
 func (s *Service) clock() time.Time { return s.now().Truncate(time.Millisecond) }
 
+func (s *Service) policyOf(a Account) Policy {
+	if a.Policy != "" {
+		return a.Policy
+	}
+	return s.policy
+}
+
 func (s *Service) limitOf(a Account) int {
 	if a.MaxStreams > 0 {
 		return a.MaxStreams
@@ -297,23 +451,31 @@ func (s *Service) limitOf(a Account) int {
 }
 
 // expiry returns now+TTL rounded up to a whole second.
-func (s *Service) expiry(now time.Time) time.Time {
-	e := now.Add(s.ttl)
-	if t := e.Truncate(time.Second); !t.Equal(e) {
-		return t.Add(time.Second)
+func (s *Service) expiry(now time.Time) time.Time { return roundUp(now.Add(s.ttl)) }
+
+// roundUp rounds t up to a whole second.
+func roundUp(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
 	}
-	return e
+	return t
 }
 
-func split(all []Lease, now time.Time) (live, expired []Lease) {
+// split sorts an account's stored leases into live ones, ones a grant may
+// delete (expired, including tombstones past their keep time), and
+// tombstones still kept.
+func split(all []Lease, now time.Time) (live, reclaim, tombstones []Lease) {
 	for _, l := range all {
-		if l.LiveAt(now) {
+		switch {
+		case l.LiveAt(now):
 			live = append(live, l)
-		} else {
-			expired = append(expired, l)
+		case !now.Before(l.ExpiresAt):
+			reclaim = append(reclaim, l)
+		default:
+			tombstones = append(tombstones, l)
 		}
 	}
-	return live, expired
+	return live, reclaim, tombstones
 }
 
 func sessions(live []Lease) []Session {

@@ -27,7 +27,8 @@ type Store interface {
 
 	// Renew sets the lease's ExpiresAt to expiresAt and RenewedAt to now if
 	// the lease exists and is live at now. Otherwise it writes nothing and
-	// returns ErrLeaseExpired. It does not change the account version.
+	// returns a *RevokedError for a revoked lease, ErrLeaseExpired for any
+	// other. It does not change the account version.
 	Renew(ctx context.Context, uid, leaseID string, now, expiresAt time.Time) (Lease, error)
 
 	// Release deletes the lease if it exists and is live at now, moves the
@@ -36,9 +37,20 @@ type Store interface {
 	// may return ErrConflict when a concurrent transaction interfered.
 	Release(ctx context.Context, uid, leaseID string, now time.Time) (bool, error)
 
+	// Revoke atomically turns each lease of rs into a tombstone (Revoked,
+	// RevokedAt, ExpiresAt = KeepUntil), moves the account version and
+	// lowers its count; all of it only if every lease is still unrevoked
+	// with the ExpiresAt read. Otherwise it writes nothing and returns
+	// ErrConflict.
+	Revoke(ctx context.Context, uid string, rs []Revocation) error
+
 	// SetLimit sets the account's limit override (0 clears it) and moves its
 	// version, so that a grant decided under the old limit cannot commit.
 	SetLimit(ctx context.Context, uid string, limit int) error
+
+	// SetPolicy sets the account's at-limit policy override ("" clears it)
+	// and moves its version.
+	SetPolicy(ctx context.Context, uid string, p Policy) error
 
 	// Ping checks that the store answers.
 	Ping(ctx context.Context) error
@@ -53,6 +65,9 @@ type Account struct {
 	Count int
 	// MaxStreams is the per-account limit override; 0 means the default.
 	MaxStreams int
+	// Policy is the per-account at-limit policy override; "" means the
+	// default.
+	Policy Policy
 	// Leases holds every stored lease item, live or expired.
 	Leases []Lease
 }
@@ -66,6 +81,22 @@ type Change struct {
 	Grant Lease
 	// Reclaim holds expired leases as read, to delete in the same write.
 	Reclaim []Lease
+	// Revoke holds live leases as read, to revoke in the same write
+	// (PolicyEvictOldest).
+	Revoke []Revocation
 	// Count is the number of live leases after the change.
 	Count int
+}
+
+// Revocation turns one lease, as read, into a tombstone.
+type Revocation struct {
+	// Lease is the lease as read; the revocation applies only if its
+	// ExpiresAt is unchanged and it is not revoked yet.
+	Lease Lease
+	// Reason is one of the Revoked* reasons.
+	Reason string
+	// At is when the lease is revoked.
+	At time.Time
+	// KeepUntil is when the tombstone may be collected (its new ExpiresAt).
+	KeepUntil time.Time
 }

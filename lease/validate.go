@@ -1,6 +1,8 @@
 package lease
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -67,4 +69,27 @@ func validateLease(uid, leaseID string) error {
 		return ErrInvalidLeaseID
 	}
 	return nil
+}
+
+// handleLen is the length of a session handle: 16 lower-case hex digits.
+const handleLen = 16
+
+// ValidHandle reports whether h looks like a session handle.
+func ValidHandle(h string) bool {
+	if len(h) != handleLen {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		if c := h[i]; !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// handleOf derives a lease's session handle from its id: a one-way hash,
+// so showing the handle to other players reveals nothing of the lease id.
+func handleOf(leaseID string) string {
+	sum := sha256.Sum256([]byte("streamlimit session handle\x00" + leaseID))
+	return hex.EncodeToString(sum[:handleLen/2])
 }

@@ -8,8 +8,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
@@ -28,5 +30,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "streamlimit:", err)
 		os.Exit(1)
 	}
-	lambda.Start(httpadapter.NewV2(a.Handler).ProxyWithContext)
+	lambda.Start(newLambdaHandler(a.Handler))
+}
+
+// newLambdaHandler returns the Lambda handler that serves h for API Gateway
+// HTTP API (payload 2.0) events: each event becomes an *http.Request and the
+// recorded answer becomes the response event.
+func newLambdaHandler(h http.Handler) func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error) {
+	return httpadapter.NewV2(h).ProxyWithContext
 }

@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/infra/deploy"
 )
 
@@ -26,18 +28,15 @@ func TestHTTPRoutesServerlessYML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []deploy.Route{
-		{"GET", "/canStream/{uid}"},
-		{"POST", "/canStream/{uid}"},
-		{"GET", "/endStream/{uid}"},
-		{"POST", "/endStream/{uid}"},
-		{"GET", "/endStream/{uid}/{leaseId}"},
-		{"POST", "/endStream/{uid}/{leaseId}"},
-		{"GET", "/healthz"},
-		{"GET", "/heartbeat/{uid}/{leaseId}"},
-		{"POST", "/heartbeat/{uid}/{leaseId}"},
-		{"GET", "/streams/{uid}"},
+	// Exactly the Go router's routes, plus the catch-all that lets the
+	// handler answer unknown routes and wrong methods with its JSON errors.
+	want := []deploy.Route{{Method: "*", Path: "*"}}
+	for _, r := range handlers.Routes() {
+		want = append(want, deploy.Route{Method: r.Method, Path: r.Path})
 	}
+	slices.SortFunc(want, func(a, b deploy.Route) int {
+		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Method, b.Method))
+	})
 	if !slices.Equal(got, want) {
 		t.Errorf("HTTPRoutes(serverless.yml) =\n%v\nwant\n%v", got, want)
 	}

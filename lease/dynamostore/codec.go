@@ -23,6 +23,7 @@ func encodeLease(uid string, l lease.Lease) map[string]types.AttributeValue {
 	// attributes out keeps items small.
 	for name, v := range map[string]string{
 		attrDeviceID: l.DeviceID, attrUserAgent: l.Client.UserAgent, attrTitle: l.Client.Title,
+		attrHandle: l.Handle,
 	} {
 		if v != "" {
 			item[name] = str(v)
@@ -39,6 +40,7 @@ func decodeInto(acct *lease.Account, uid string, item map[string]types.Attribute
 		acct.Version = getN(item, attrVersion)
 		acct.Count = int(getN(item, attrCount))
 		acct.MaxStreams = int(getN(item, attrMaxStreams))
+		acct.Policy = lease.Policy(getS(item, attrPolicy))
 	case strings.HasPrefix(sk, leasePrefix):
 		acct.Leases = append(acct.Leases, decodeLease(uid, item))
 	}
@@ -53,7 +55,17 @@ func decodeLease(uid string, item map[string]types.AttributeValue) lease.Lease {
 		CreatedAt: time.UnixMilli(getN(item, attrCreatedAt)).UTC(),
 		RenewedAt: time.UnixMilli(getN(item, attrRenewedAt)).UTC(),
 		ExpiresAt: time.Unix(getN(item, attrExpiresAt), 0).UTC(),
+		Handle:    getS(item, attrHandle),
+		Revoked:   getS(item, attrRevoked),
+		RevokedAt: millisOrZero(getN(item, attrRevokedAt)),
 	}
+}
+
+func millisOrZero(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
 }
 
 func getS(item map[string]types.AttributeValue, name string) string {

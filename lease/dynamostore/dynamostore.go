@@ -53,6 +53,10 @@ const (
 	attrVersion    = "version"
 	attrCount      = "count"
 	attrMaxStreams = "maxStreams"
+	attrPolicy     = "policy"
+	attrHandle     = "handle"
+	attrRevoked    = "revoked"
+	attrRevokedAt  = "revokedAt"
 
 	accountSK   = "#account"
 	leasePrefix = "lease#"
@@ -162,6 +166,7 @@ func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
 		update.ExpressionAttributeValues[":v"] = num(c.Version)
 	}
 	items = append(items, types.TransactWriteItem{Update: update})
+	items = append(items, s.revokeItems(uid, c.Revoke)...)
 
 	err := s.do(ctx, func() error {
 		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
@@ -173,21 +178,29 @@ func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
 	return err
 }
 
-// Renew implements lease.Store.
+// Renew implements lease.Store. A failed condition returns the old item
+// (ReturnValuesOnConditionCheckFailure), so telling a revoked lease from an
+// expired one costs no extra call.
 func (s *Store) Renew(ctx context.Context, uid, leaseID string, now, expiresAt time.Time) (lease.Lease, error) {
 	var l lease.Lease
+	var old map[string]types.AttributeValue
 	err := s.do(ctx, func() error {
 		out, err := s.api.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName:                &s.table,
 			Key:                      leaseKey(uid, leaseID),
 			UpdateExpression:         aws.String("SET #e = :e, #r = :r"),
-			ConditionExpression:      aws.String("attribute_exists(#sk) AND #e > :now"),
-			ExpressionAttributeNames: map[string]string{"#e": attrExpiresAt, "#r": attrRenewedAt, "#sk": attrSK},
+			ConditionExpression:      aws.String("attribute_exists(#sk) AND #e > :now AND attribute_not_exists(#rv)"),
+			ExpressionAttributeNames: map[string]string{"#e": attrExpiresAt, "#r": attrRenewedAt, "#sk": attrSK, "#rv": attrRevoked},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":e": epochSeconds(expiresAt), ":r": epochMillis(now), ":now": epochSeconds(now),
 			},
-			ReturnValues: types.ReturnValueAllNew,
+			ReturnValues:                        types.ReturnValueAllNew,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			old = ccf.Item
+		}
 		if err != nil {
 			return err
 		}
@@ -195,9 +208,53 @@ func (s *Store) Renew(ctx context.Context, uid, leaseID string, now, expiresAt t
 		return nil
 	})
 	if errors.Is(err, errCondition) {
+		if reason := getS(old, attrRevoked); reason != "" {
+			return lease.Lease{}, &lease.RevokedError{Reason: reason}
+		}
 		return lease.Lease{}, lease.ErrLeaseExpired
 	}
 	return l, err
+}
+
+// Revoke implements lease.Store.
+func (s *Store) Revoke(ctx context.Context, uid string, rs []lease.Revocation) error {
+	items := append(s.revokeItems(uid, rs), types.TransactWriteItem{Update: &types.Update{
+		TableName:                 &s.table,
+		Key:                       accountKey(uid),
+		UpdateExpression:          aws.String("ADD #v :one, #c :minus"),
+		ExpressionAttributeNames:  map[string]string{"#v": attrVersion, "#c": attrCount},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":minus": num(-int64(len(rs)))},
+	}})
+	err := s.do(ctx, func() error {
+		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		return err
+	})
+	if errors.Is(err, errCondition) {
+		return lease.ErrConflict
+	}
+	return err
+}
+
+// revokeItems turns each lease into a tombstone if it is unchanged and not
+// revoked yet.
+func (s *Store) revokeItems(uid string, rs []lease.Revocation) []types.TransactWriteItem {
+	items := make([]types.TransactWriteItem, 0, len(rs))
+	for _, r := range rs {
+		items = append(items, types.TransactWriteItem{Update: &types.Update{
+			TableName:           &s.table,
+			Key:                 leaseKey(uid, r.Lease.ID),
+			UpdateExpression:    aws.String("SET #rv = :rv, #ra = :ra, #e = :keep"),
+			ConditionExpression: aws.String("#e = :seen AND attribute_not_exists(#rv)"),
+			ExpressionAttributeNames: map[string]string{
+				"#rv": attrRevoked, "#ra": attrRevokedAt, "#e": attrExpiresAt,
+			},
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":rv": str(r.Reason), ":ra": epochMillis(r.At),
+				":keep": epochSeconds(r.KeepUntil), ":seen": epochSeconds(r.Lease.ExpiresAt),
+			},
+		}})
+	}
+	return items
 }
 
 // Release implements lease.Store.
@@ -206,8 +263,8 @@ func (s *Store) Release(ctx context.Context, uid, leaseID string, now time.Time)
 		{Delete: &types.Delete{
 			TableName:                 &s.table,
 			Key:                       leaseKey(uid, leaseID),
-			ConditionExpression:       aws.String("attribute_exists(#sk) AND #e > :now"),
-			ExpressionAttributeNames:  map[string]string{"#sk": attrSK, "#e": attrExpiresAt},
+			ConditionExpression:       aws.String("attribute_exists(#sk) AND #e > :now AND attribute_not_exists(#rv)"),
+			ExpressionAttributeNames:  map[string]string{"#sk": attrSK, "#e": attrExpiresAt, "#rv": attrRevoked},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":now": epochSeconds(now)},
 		}},
 		{Update: &types.Update{
@@ -243,6 +300,25 @@ func (s *Store) SetLimit(ctx context.Context, uid string, limit int) error {
 	if limit > 0 {
 		in.UpdateExpression = aws.String("SET #m = :m ADD #v :one")
 		in.ExpressionAttributeValues[":m"] = num(int64(limit))
+	}
+	return s.do(ctx, func() error {
+		_, err := s.api.UpdateItem(ctx, in)
+		return err
+	})
+}
+
+// SetPolicy implements lease.Store.
+func (s *Store) SetPolicy(ctx context.Context, uid string, p lease.Policy) error {
+	in := &dynamodb.UpdateItemInput{
+		TableName:                 &s.table,
+		Key:                       accountKey(uid),
+		UpdateExpression:          aws.String("REMOVE #p ADD #v :one"),
+		ExpressionAttributeNames:  map[string]string{"#p": attrPolicy, "#v": attrVersion},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
+	}
+	if p != "" {
+		in.UpdateExpression = aws.String("SET #p = :p ADD #v :one")
+		in.ExpressionAttributeValues[":p"] = str(string(p))
 	}
 	return s.do(ctx, func() error {
 		_, err := s.api.UpdateItem(ctx, in)

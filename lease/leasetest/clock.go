@@ -7,18 +7,20 @@ import (
 	"time"
 )
 
-// Clock is a manual clock for lease.WithClock. It starts at the real time of
-// its creation and only moves forward when told to, so against DynamoDB Local
-// it is never behind real time: DynamoDB Local's TTL sweeper (which deletes
-// items whose expiresAt is behind real time) can then only remove leases the
-// service already treats as expired.
+// Clock is a manual clock for lease.WithClock. It starts one hour ahead of
+// real time and only moves forward when told to. DynamoDB Local's TTL
+// sweeper deletes, within seconds, items whose expiresAt is behind real
+// time; with the service's clock an hour ahead, it can only remove leases the
+// service already treats as expired, and a test may run (or advance the
+// clock past a lease's expiry) without DynamoDB Local deleting what the test
+// still looks at, as long as the test lasts less than an hour.
 type Clock struct {
 	mu  sync.Mutex
 	now time.Time
 }
 
-// NewClock returns a clock set to the current time.
-func NewClock() *Clock { return &Clock{now: time.Now()} }
+// NewClock returns a clock set one hour after the current time.
+func NewClock() *Clock { return &Clock{now: time.Now().Add(time.Hour)} }
 
 // Now returns the clock's time.
 func (c *Clock) Now() time.Time {

@@ -51,6 +51,7 @@ func Run(t *testing.T, h Harness) {
 		{"BadInputWritesNothing", testBadInput},
 		{"Model", testModel},
 	}
+	tests = append(tests, controlTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -6,6 +6,7 @@ package memstore
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -24,6 +25,7 @@ type account struct {
 	version    int64
 	count      int
 	maxStreams int
+	policy     lease.Policy
 	leases     map[string]lease.Lease
 }
 
@@ -43,7 +45,7 @@ func (s *Store) get(uid string) *account {
 
 // Load implements lease.Store.
 func (s *Store) Load(ctx context.Context, uid string, _ bool) (lease.Account, error) {
-	if err := ctx.Err(); err != nil {
+	if err := alive(ctx); err != nil {
 		return lease.Account{}, err
 	}
 	s.mu.Lock()
@@ -53,7 +55,7 @@ func (s *Store) Load(ctx context.Context, uid string, _ bool) (lease.Account, er
 		return lease.Account{}, nil
 	}
 	ids := slices.Sorted(maps.Keys(a.leases))
-	out := lease.Account{Version: a.version, Count: a.count, MaxStreams: a.maxStreams}
+	out := lease.Account{Version: a.version, Count: a.count, MaxStreams: a.maxStreams, Policy: a.policy}
 	for _, id := range ids {
 		out.Leases = append(out.Leases, a.leases[id])
 	}
@@ -62,7 +64,7 @@ func (s *Store) Load(ctx context.Context, uid string, _ bool) (lease.Account, er
 
 // Commit implements lease.Store.
 func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
-	if err := ctx.Err(); err != nil {
+	if err := alive(ctx); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -79,9 +81,13 @@ func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
 			return lease.ErrConflict
 		}
 	}
+	if !a.revocable(c.Revoke) {
+		return lease.ErrConflict
+	}
 	for _, r := range c.Reclaim {
 		delete(a.leases, r.ID)
 	}
+	a.revoke(c.Revoke)
 	a.leases[c.Grant.ID] = c.Grant
 	a.count = c.Count
 	a.version++
@@ -90,7 +96,7 @@ func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
 
 // Renew implements lease.Store.
 func (s *Store) Renew(ctx context.Context, uid, leaseID string, now, expiresAt time.Time) (lease.Lease, error) {
-	if err := ctx.Err(); err != nil {
+	if err := alive(ctx); err != nil {
 		return lease.Lease{}, err
 	}
 	s.mu.Lock()
@@ -100,6 +106,9 @@ func (s *Store) Renew(ctx context.Context, uid, leaseID string, now, expiresAt t
 		return lease.Lease{}, lease.ErrLeaseExpired
 	}
 	l, ok := a.leases[leaseID]
+	if ok && l.Revoked != "" {
+		return lease.Lease{}, &lease.RevokedError{Reason: l.Revoked}
+	}
 	if !ok || !l.LiveAt(now) {
 		return lease.Lease{}, lease.ErrLeaseExpired
 	}
@@ -110,7 +119,7 @@ func (s *Store) Renew(ctx context.Context, uid, leaseID string, now, expiresAt t
 
 // Release implements lease.Store.
 func (s *Store) Release(ctx context.Context, uid, leaseID string, now time.Time) (bool, error) {
-	if err := ctx.Err(); err != nil {
+	if err := alive(ctx); err != nil {
 		return false, err
 	}
 	s.mu.Lock()
@@ -129,9 +138,59 @@ func (s *Store) Release(ctx context.Context, uid, leaseID string, now time.Time)
 	return true, nil
 }
 
+// Revoke implements lease.Store.
+func (s *Store) Revoke(ctx context.Context, uid string, rs []lease.Revocation) error {
+	if err := alive(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.get(uid)
+	if !a.revocable(rs) {
+		return lease.ErrConflict
+	}
+	a.revoke(rs)
+	a.count -= len(rs)
+	a.version++
+	return nil
+}
+
+// revocable reports whether every lease of rs is stored, unrevoked and
+// unchanged since it was read.
+func (a *account) revocable(rs []lease.Revocation) bool {
+	for _, r := range rs {
+		cur, ok := a.leases[r.Lease.ID]
+		if !ok || cur.Revoked != "" || !cur.ExpiresAt.Equal(r.Lease.ExpiresAt) {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *account) revoke(rs []lease.Revocation) {
+	for _, r := range rs {
+		l := a.leases[r.Lease.ID]
+		l.Revoked, l.RevokedAt, l.ExpiresAt = r.Reason, r.At, r.KeepUntil
+		a.leases[r.Lease.ID] = l
+	}
+}
+
+// SetPolicy implements lease.Store.
+func (s *Store) SetPolicy(ctx context.Context, uid string, p lease.Policy) error {
+	if err := alive(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.get(uid)
+	a.policy = p
+	a.version++
+	return nil
+}
+
 // SetLimit implements lease.Store.
 func (s *Store) SetLimit(ctx context.Context, uid string, limit int) error {
-	if err := ctx.Err(); err != nil {
+	if err := alive(ctx); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -143,7 +202,7 @@ func (s *Store) SetLimit(ctx context.Context, uid string, limit int) error {
 }
 
 // Ping implements lease.Store.
-func (s *Store) Ping(ctx context.Context) error { return ctx.Err() }
+func (s *Store) Ping(ctx context.Context) error { return alive(ctx) }
 
 // Len returns the number of items the store holds, counting one per account
 // and one per stored lease, as a DynamoDB table would.
@@ -155,4 +214,13 @@ func (s *Store) Len() int {
 		n += 1 + len(a.leases)
 	}
 	return n
+}
+
+// alive reports a canceled or expired request as unavailability, as the
+// DynamoDB store does.
+func alive(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%w: %w", lease.ErrUnavailable, err)
+	}
+	return nil
 }
