@@ -145,6 +145,9 @@ type Decision struct {
 type Renewal struct {
 	Lease             Lease
 	HeartbeatInterval time.Duration
+	// Skipped reports that the lease had ample time left and nothing was
+	// written (see WithRenewBelow); Lease.ExpiresAt is the stored expiry.
+	Skipped bool
 	// StreamCount is the number of live leases of the account.
 	StreamCount int
 }

@@ -23,6 +23,7 @@ var controlTests = []struct {
 	{"EvictOldestUnderRace", testEvictRace},
 	{"EvictCooldownStopsPingPong", testEvictCooldown},
 	{"TombstonesAreCollected", testTombstones},
+	{"RenewBelowSkipsWrites", testRenewBelow},
 }
 
 func revokedReason(err error) string {
@@ -288,5 +289,53 @@ func testTombstones(t *testing.T, h Harness) {
 	grant(t, svc, uid, lease.Request{})
 	if _, ok := stored(t, store, uid, d.Lease.ID); ok {
 		t.Fatal("the grant did not reclaim the expired tombstone")
+	}
+}
+
+// testRenewBelow: with write skipping on, a heartbeat with ample time left
+// writes nothing and answers the stored expiry; one with little time left
+// renews; ended, revoked and expired leases are never answered as live.
+func testRenewBelow(t *testing.T, h Harness) {
+	ctx := context.Background()
+	clock := NewClock()
+	store := h.NewStore(t)
+	svc := NewService(t, store, clock, lease.WithLeaseTTL(120*time.Second), lease.WithRenewBelow(65*time.Second))
+	uid := UID(t, "u")
+	d := grant(t, svc, uid, lease.Request{})
+	before, _ := stored(t, store, uid, d.Lease.ID)
+
+	clock.Advance(30 * time.Second) // 90 s left
+	r, err := svc.Heartbeat(ctx, uid, d.Lease.ID)
+	if err != nil || !r.Skipped || !r.Lease.ExpiresAt.Equal(d.Lease.ExpiresAt) || r.StreamCount != 1 {
+		t.Fatalf("heartbeat with 90 s left = %+v, %v; want skipped, stored expiry", r, err)
+	}
+	if after, _ := stored(t, store, uid, d.Lease.ID); !after.RenewedAt.Equal(before.RenewedAt) || !after.ExpiresAt.Equal(before.ExpiresAt) {
+		t.Fatalf("a skipped heartbeat wrote: %+v -> %+v", before, after)
+	}
+	clock.Advance(30 * time.Second) // 60 s left < 65 s
+	r, err = svc.Heartbeat(ctx, uid, d.Lease.ID)
+	if err != nil || r.Skipped || !r.Lease.ExpiresAt.After(d.Lease.ExpiresAt) {
+		t.Fatalf("heartbeat with 60 s left = %+v, %v; want a renewal", r, err)
+	}
+	// Ended or revoked leases are not answered from the read, even with
+	// ample time left.
+	e := grant(t, svc, uid, lease.Request{})
+	if _, err := svc.EndStream(ctx, uid, e.Lease.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Heartbeat(ctx, uid, e.Lease.ID); !errors.Is(err, lease.ErrLeaseExpired) {
+		t.Fatalf("heartbeat of an ended lease: %v; want ErrLeaseExpired", err)
+	}
+	if _, err := svc.EndAll(ctx, uid, lease.RevokedKicked); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Heartbeat(ctx, uid, d.Lease.ID); revokedReason(err) != lease.RevokedKicked {
+		t.Fatalf("heartbeat of a kicked lease: %v; want revoked", err)
+	}
+	// Settings that would expire a lease between two heartbeats are refused.
+	for _, below := range []time.Duration{60 * time.Second, 121 * time.Second} {
+		if _, err := lease.New(store, lease.WithLeaseTTL(120*time.Second), lease.WithRenewBelow(below)); err == nil {
+			t.Errorf("renew-below %v accepted", below)
+		}
 	}
 }

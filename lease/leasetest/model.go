@@ -14,7 +14,8 @@ import (
 // model is the in-test reference: what the invariants say the service must
 // answer, kept step by step beside the real store.
 type model struct {
-	ttl    time.Duration
+	ttl        time.Duration
+	renewBelow time.Duration
 	def    int
 	limits map[string]int
 	leases map[string]*modelLease // by lease id
@@ -55,17 +56,26 @@ func (m *model) expiry(now time.Time) time.Time {
 // model. A failure prints the seed and step that broke it.
 func testModel(t *testing.T, h Harness) {
 	for seed := range h.ModelSeeds {
-		runModel(t, h, uint64(seed))
+		// Odd seeds run with heartbeat write skipping on.
+		var renewBelow time.Duration
+		if seed%2 == 1 {
+			renewBelow = 65 * time.Second
+		}
+		runModel(t, h, uint64(seed), renewBelow)
 	}
 }
 
-func runModel(t *testing.T, h Harness, seed uint64) {
+func runModel(t *testing.T, h Harness, seed uint64, renewBelow time.Duration) {
+	opts := []lease.Option{lease.WithLeaseTTL(120 * time.Second)}
+	if renewBelow > 0 {
+		opts = append(opts, lease.WithRenewBelow(renewBelow))
+	}
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	clock := NewClock()
 	clock.Advance(time.Duration(rng.IntN(1000)) * time.Millisecond)
-	svc := NewService(t, h.NewStore(t), clock)
-	m := &model{ttl: svc.LeaseTTL(), def: svc.MaxStreams(), limits: map[string]int{}, leases: map[string]*modelLease{}}
+	svc := NewService(t, h.NewStore(t), clock, opts...)
+	m := &model{ttl: svc.LeaseTTL(), renewBelow: renewBelow, def: svc.MaxStreams(), limits: map[string]int{}, leases: map[string]*modelLease{}}
 	uids := []string{UID(t, fmt.Sprint(seed, "a")), UID(t, fmt.Sprint(seed, "b")), UID(t, fmt.Sprint(seed, "c"))}
 	devices := []string{"", "", "tv", "phone"}
 	var known []string // every lease id ever granted, ended or not
@@ -116,10 +126,15 @@ func runModel(t *testing.T, h Harness, seed uint64) {
 			r, err := svc.Heartbeat(ctx, uid, id)
 			l := m.leases[id]
 			if l != nil && l.uid == uid && now.Before(l.expiresAt) {
-				if err != nil || !r.Lease.ExpiresAt.Equal(m.expiry(now)) {
-					fail(step, "Heartbeat(live) = %+v, %v", r, err)
+				want := m.expiry(now)
+				if m.renewBelow > 0 && l.expiresAt.Sub(now) >= m.renewBelow {
+					want = l.expiresAt // ample time left: no write
 				}
-				l.expiresAt = m.expiry(now)
+				skipped := m.renewBelow > 0 && l.expiresAt.Sub(now) >= m.renewBelow
+				if err != nil || !r.Lease.ExpiresAt.Equal(want) || r.Skipped != skipped {
+					fail(step, "Heartbeat(live) = %+v, %v; want expiry %v", r, err, want)
+				}
+				l.expiresAt = want
 				if r.StreamCount != len(m.live(uid, now)) {
 					fail(step, "Heartbeat count %d; want %d", r.StreamCount, len(m.live(uid, now)))
 				}
