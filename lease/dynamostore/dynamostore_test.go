@@ -80,7 +80,7 @@ func TestConformance(t *testing.T) {
 		ItemCount: func(t *testing.T, s lease.Store) int {
 			return itemCount(t, s.(*dynamostore.Store).Table())
 		},
-		RaceRounds: 2, // 40 uid races of 100 goroutines each: 4,000 racing CanStream calls
+		RaceRounds: 4, RaceUIDs: 5, // 20 uids, each raced by 100 goroutines; 500 calls in flight at once
 		ModelSeeds: 8, ModelSteps: 60,
 	})
 }

@@ -16,9 +16,9 @@ import (
 type model struct {
 	ttl        time.Duration
 	renewBelow time.Duration
-	def    int
-	limits map[string]int
-	leases map[string]*modelLease // by lease id
+	def        int
+	limits     map[string]int
+	leases     map[string]*modelLease // by lease id
 }
 
 type modelLease struct {

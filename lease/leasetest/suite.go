@@ -21,8 +21,8 @@ type Harness struct {
 	// ItemCount returns how many items s holds in all, live or expired.
 	ItemCount func(t *testing.T, s lease.Store) int
 	// RaceRounds is how many times the bound race runs; each round races
-	// 100 goroutines on each of 20 uids (default 1).
-	RaceRounds int
+	// 100 goroutines on each of RaceUIDs uids at once (defaults 1 and 20).
+	RaceRounds, RaceUIDs int
 	// ModelSeeds and ModelSteps size the model-based test (default 20 x 60).
 	ModelSeeds, ModelSteps int
 }
@@ -31,6 +31,9 @@ type Harness struct {
 func Run(t *testing.T, h Harness) {
 	if h.RaceRounds == 0 {
 		h.RaceRounds = 1
+	}
+	if h.RaceUIDs == 0 {
+		h.RaceUIDs = 20
 	}
 	if h.ModelSeeds == 0 {
 		h.ModelSeeds, h.ModelSteps = 20, 60
@@ -183,7 +186,8 @@ func testLifecycle(t *testing.T, h Harness) {
 }
 
 func testBoundUnderRace(t *testing.T, h Harness) {
-	const uids, racers, limit = 20, 100, 3
+	const racers, limit = 100, 3
+	uids := h.RaceUIDs
 	clock := NewClock()
 	svc := NewService(t, h.NewStore(t), clock, lease.WithMaxStreams(limit))
 	for round := range h.RaceRounds {
