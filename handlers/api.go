@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"unicode/utf8"
 
+	"github.com/streamlimit/streamlimit/internal/observe"
 	"github.com/streamlimit/streamlimit/lease"
 )
 
@@ -31,16 +32,23 @@ type sessionJSON struct {
 }
 
 type canStreamResponse struct {
-	Result                   string        `json:"result"`
-	UID                      string        `json:"uid"`
-	CanStream                bool          `json:"canStream"`
-	StreamCount              int           `json:"streamCount"`
-	MaxStreams               int           `json:"maxStreams"`
-	LeaseID                  string        `json:"leaseId,omitempty"`
-	ExpiresAt                string        `json:"expiresAt,omitempty"`
-	HeartbeatIntervalSeconds int           `json:"heartbeatIntervalSeconds,omitempty"`
-	Resumed                  bool          `json:"resumed,omitempty"`
-	Streams                  []sessionJSON `json:"streams,omitempty"`
+	Result                   string `json:"result"`
+	UID                      string `json:"uid"`
+	CanStream                bool   `json:"canStream"`
+	StreamCount              int    `json:"streamCount"`
+	MaxStreams               int    `json:"maxStreams"`
+	LeaseID                  string `json:"leaseId,omitempty"`
+	ExpiresAt                string `json:"expiresAt,omitempty"`
+	HeartbeatIntervalSeconds int    `json:"heartbeatIntervalSeconds,omitempty"`
+	Resumed                  bool   `json:"resumed,omitempty"`
+	// Evicted lists the sessions revoked to admit this one (evict_oldest).
+	Evicted []sessionJSON `json:"evicted,omitempty"`
+	Streams []sessionJSON `json:"streams,omitempty"`
+	// CooldownUntil is set on a refusal because this device was itself
+	// evicted less than the evict cooldown ago.
+	CooldownUntil string `json:"cooldownUntil,omitempty"`
+	// Degraded marks a fail-open grant (FAIL_OPEN=true, store unavailable).
+	Degraded bool `json:"degraded,omitempty"`
 }
 
 type heartbeatResponse struct {
@@ -64,6 +72,7 @@ type streamsResponse struct {
 	UID         string        `json:"uid"`
 	StreamCount int           `json:"streamCount"`
 	MaxStreams  int           `json:"maxStreams"`
+	Policy      string        `json:"policy"`
 	Streams     []sessionJSON `json:"streams"`
 }
 
@@ -101,6 +110,7 @@ func (s *server) canStream(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	decidedGrant(r, d)
 	resp := canStreamResponse{
 		Result: "success", UID: uid, CanStream: d.Granted,
 		StreamCount: d.StreamCount, MaxStreams: d.MaxStreams,
@@ -110,8 +120,18 @@ func (s *server) canStream(w http.ResponseWriter, r *http.Request) {
 		resp.ExpiresAt = timestamp(d.Lease.ExpiresAt)
 		resp.HeartbeatIntervalSeconds = int(d.HeartbeatInterval.Seconds())
 		resp.Resumed = d.Reused
+		resp.Degraded = d.Degraded
+		if d.Degraded {
+			s.log.WarnContext(r.Context(), "fail-open: degraded grant while the store is unavailable", "route", r.Pattern)
+		}
+		if len(d.Evicted) > 0 {
+			resp.Evicted = toSessions(d.Evicted)
+		}
 	} else {
 		resp.Streams = toSessions(d.Sessions)
+		if !d.CooldownUntil.IsZero() {
+			resp.CooldownUntil = timestamp(d.CooldownUntil)
+		}
 	}
 	encode(w, http.StatusOK, resp)
 }
@@ -129,6 +149,7 @@ func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	decided(r, observe.Renewed)
 	encode(w, http.StatusOK, heartbeatResponse{
 		Result: "success", UID: uid, LeaseID: id,
 		ExpiresAt:                timestamp(rn.Lease.ExpiresAt),
@@ -150,6 +171,7 @@ func (s *server) endStream(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	decidedEnd(r, rel.Removed)
 	encode(w, http.StatusOK, endStreamResponse{Result: "success", UID: uid, RemovedStream: rel.Removed, StreamCount: rel.StreamCount})
 }
 
@@ -169,7 +191,7 @@ func (s *server) streams(w http.ResponseWriter, r *http.Request) {
 	}
 	encode(w, http.StatusOK, streamsResponse{
 		Result: "success", UID: uid, StreamCount: l.StreamCount, MaxStreams: l.MaxStreams,
-		Streams: toSessions(l.Sessions),
+		Policy: string(l.Policy), Streams: toSessions(l.Sessions),
 	})
 }
 

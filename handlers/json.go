@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/streamlimit/streamlimit/lease"
@@ -89,12 +90,15 @@ var errorTable = []struct {
 	{lease.ErrInvalidLeaseID, httpError{400, "invalid_lease_id", "The lease id must be the canonical UUID that canStream returned."}},
 	{lease.ErrInvalidDeviceID, httpError{400, "invalid_device_id", "The deviceId must be 1-128 characters of A-Z, a-z, 0-9 and - _ . : @ + =."}},
 	{lease.ErrInvalidClient, httpError{400, "invalid_client", "The client description must be valid UTF-8 and at most 512 bytes in all."}},
-	{lease.ErrInvalidLimit, httpError{400, "invalid_limit", "The limit must be between 1 and 100."}},
+	{lease.ErrInvalidLimit, httpError{400, "invalid_limit", `The body must be {"maxStreams": n} with n between 1 and ` + strconv.Itoa(lease.MaxLimit) + "."}},
 	{errBodyInvalid, httpError{400, "invalid_body", `The body must be empty or a JSON object such as {"deviceId": "tv-1"}.`}},
 	{errBodyTooLarge, httpError{413, "body_too_large", "The body must be at most 4096 bytes."}},
 	{lease.ErrInvalidPolicy, httpError{400, "invalid_policy", "The policy must be block_new or evict_oldest."}},
 	{lease.ErrInvalidHandle, httpError{400, "invalid_session", "The session handle must be the 16 hex digits shown in the streams listing."}},
 	{lease.ErrSessionNotFound, httpError{404, "session_not_found", "No live session of this account has that handle."}},
+	{ErrUnauthenticated, httpError{401, "unauthorized", "A valid credential is required in the Authorization header (Bearer scheme)."}},
+	{ErrForbidden, httpError{403, "forbidden", "The credential does not allow acting for this account."}},
+	{ErrAdminDisabled, httpError{403, "admin_disabled", "The admin routes are disabled: no admin credential is configured."}},
 	{lease.ErrLeaseExpired, httpError{410, "lease_expired", "The lease has expired, was ended, or is unknown: call canStream again."}},
 	{lease.ErrLeaseRevoked, httpError{410, "lease_revoked", "The lease was ended by the account holder, an operator or a newer stream: stop playing, or call canStream again."}},
 	{lease.ErrContention, httpError{503, "contention", "Too many concurrent changes to this account; retry shortly."}},
@@ -105,15 +109,15 @@ var errorTable = []struct {
 // RetryAfterSeconds is sent with every 503.
 const RetryAfterSeconds = "1"
 
-// fail writes the answer for err; unknown errors are logged and answered 500
-// without detail.
+// fail writes the answer for err; unknown errors are answered 500 without
+// detail. The error behind a 5xx is logged once, in the request's line.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	for _, row := range errorTable {
 		if errors.Is(err, row.err) {
 			if row.status == http.StatusServiceUnavailable {
 				w.Header().Set("Retry-After", RetryAfterSeconds)
-				s.log.WarnContext(r.Context(), "store error", "route", r.Pattern, "error", err.Error())
 			}
+			failed(r, err, row.status)
 			body := errorBody{Result: "error", Error: row.code, Message: row.message}
 			var revoked *lease.RevokedError
 			if errors.As(err, &revoked) {
@@ -123,7 +127,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 			return
 		}
 	}
-	s.log.ErrorContext(r.Context(), "unexpected error", "route", r.Pattern, "error", err.Error())
+	failed(r, err, http.StatusInternalServerError)
 	writeError(w, http.StatusInternalServerError, "internal", "Internal error; nothing was changed.")
 }
 

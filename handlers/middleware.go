@@ -1,8 +1,11 @@
 package handlers
 
 import (
+	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/streamlimit/streamlimit/internal/observe"
 )
 
 // cors answers preflight requests and adds CORS headers for allowed origins.
@@ -23,8 +26,8 @@ func (s *server) cors(next http.Handler) http.Handler {
 		if r.Method == http.MethodOptions {
 			if allowed {
 				h := w.Header()
-				h.Set("Access-Control-Allow-Methods", "GET, POST, OPTIONS")
-				h.Set("Access-Control-Allow-Headers", "Content-Type")
+				h.Set("Access-Control-Allow-Methods", "GET, POST, PUT, DELETE, OPTIONS")
+				h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type")
 				h.Set("Access-Control-Max-Age", "600")
 			}
 			w.WriteHeader(http.StatusNoContent)
@@ -34,47 +37,52 @@ func (s *server) cors(next http.Handler) http.Handler {
 	})
 }
 
-// statusRecorder remembers the status a handler wrote.
+// statusRecorder remembers the status a handler wrote, in the request's
+// observe.Request (so tracing sees it before the request line is written).
 type statusRecorder struct {
 	http.ResponseWriter
-	status int
+	rec *observe.Request
 }
 
+// Unwrap gives http.ResponseController (and the WebSocket upgrade, which
+// hijacks the connection) the wrapped writer.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
 func (r *statusRecorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
+	if r.rec.Status == 0 {
+		r.rec.Status = code
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
 func (r *statusRecorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
+	if r.rec.Status == 0 {
+		r.rec.Status = http.StatusOK
 	}
 	return r.ResponseWriter.Write(b)
 }
 
-// logRequests writes one line per request. The uid is not logged.
+// logRequests puts an observe.Request in the request's context, for the
+// route and the handler to fill in, and when the request ends has the
+// Observer write its one log line (request id, route, status, latency,
+// decision, the uid hashed, the error if any) and its metrics.
 func (s *server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
-		next.ServeHTTP(rec, r)
-		s.log.InfoContext(r.Context(), "request",
-			"method", r.Method, "route", routeOf(r), "status", rec.status,
-			"latency_ms", float64(time.Since(start).Microseconds())/1000)
+		r, rec := s.obs.Start(r)
+		next.ServeHTTP(&statusRecorder{ResponseWriter: w, rec: rec}, r)
+		if rec.Status == 0 {
+			rec.Status = http.StatusOK // nothing written: net/http answers 200
+		}
+		if rec.Operation == "" && r.Method == http.MethodOptions {
+			rec.Operation = "preflight"
+		}
+		s.obs.Finish(r.Context(), rec, time.Since(start))
 	})
 }
 
-// routeOf returns the matched pattern (uid-free) or a placeholder.
-func routeOf(r *http.Request) string {
-	if r.Pattern != "" {
-		return r.Pattern
-	}
-	return "unmatched"
-}
-
-// recoverPanics turns a panic into a 500 JSON answer without a stack trace.
+// recoverPanics turns a panic into a 500 JSON answer without a stack trace;
+// the request's log line reports it.
 func (s *server) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
@@ -82,7 +90,8 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.ErrorContext(r.Context(), "panic", "route", routeOf(r), "panic", v)
+				rec := observe.From(r.Context())
+				rec.Err, rec.StoreError = fmt.Errorf("panic: %v", v), false
 				writeError(w, http.StatusInternalServerError, "internal", "Internal error; nothing was changed.")
 			}
 		}()

@@ -178,13 +178,19 @@ type harness struct {
 	seen   map[outcome]bool
 }
 
-func newHarness(t *testing.T) *harness {
+// newHarness serves the API with Prefix /dev and CORS for any origin; each
+// configure function may then change the configuration (identity, admin).
+func newHarness(t *testing.T, configure ...func(*handlers.Config)) *harness {
 	t.Helper()
 	doc, router := loadSpec(t)
 	store := &faultStore{Store: memstore.New()}
 	svc := leasetest.NewService(t, store, leasetest.NewClock(),
 		lease.WithRetry(3, time.Millisecond, 2*time.Millisecond))
-	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev", AllowedOrigins: []string{"*"}}))
+	cfg := handlers.Config{Prefix: "/dev", AllowedOrigins: []string{"*"}, Static: testStatic}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	srv := httptest.NewServer(handlers.NewServer(svc, cfg))
 	t.Cleanup(srv.Close)
 	return &harness{t: t, doc: doc, router: router, srv: srv, store: store, seen: map[outcome]bool{}}
 }
@@ -286,7 +292,8 @@ func (h *harness) check(c call, status int, header http.Header, data []byte, raw
 	}
 
 	ctx := context.Background()
-	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, RejectWhenRequestBodyNotSpecified: true}
+	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true, RejectWhenRequestBodyNotSpecified: true,
+		AuthenticationFunc: presentCredential}
 	in := &openapi3filter.RequestValidationInput{Options: opts}
 	vreq, err := http.NewRequest(c.method, localOrigin+c.path, bodyReader(c.body))
 	if err != nil {
@@ -373,6 +380,11 @@ func documented(t *testing.T, doc *openapi3.T) map[outcome]bool {
 					t.Fatalf("%s %s: response %q is not a status", method, path, status)
 				}
 				mt := resp.Value.Content.Get("application/json")
+				if mt == nil && code < 400 && len(resp.Value.Content) > 0 {
+					// a static file (walkStatic): not JSON, no error code
+					out[outcome{opName(method, path), code, ""}] = true
+					continue
+				}
 				if mt == nil {
 					t.Fatalf("%s %s %s: no application/json content", method, path, status)
 				}
@@ -432,7 +444,9 @@ func TestOpenAPIRoutes(t *testing.T) {
 		}
 	}
 
-	fill := strings.NewReplacer("{uid}", "route-check", "{leaseId}", uuid.NewString())
+	// (an invalid handle: a valid one of no session is a 404 of its own)
+	fill := strings.NewReplacer("{uid}", "route-check", "{leaseId}", uuid.NewString(), "{session}", "not-a-handle",
+		"{file}", "streamlimit.js")
 	for _, r := range routes {
 		prefix := localPrefix(t, h.doc, r.Path)
 		path := fill.Replace(r.Path)
@@ -575,10 +589,13 @@ func TestOpenAPIWalk(t *testing.T) {
 	empty404 := map[string]string{
 		canStream: "/dev/canStream/", heartbeat: "/dev/heartbeat/" + uid + "/", endStream: "/dev/endStream/" + uid + "/",
 		"/heartbeat/{uid}": "/dev/heartbeat/", "/endStream/{uid}": "/dev/endStream/", streams: "/dev/streams/",
+		"/client/{file}": "/dev/client/",
 	}
 	for path, item := range h.doc.Paths.Map() {
 		for m, op := range item.Operations() {
-			if op.Responses.Status(404) == nil {
+			// (a 404 that is not the router's not_found, such as
+			// session_not_found, is produced by walkControls)
+			if nf := op.Responses.Status(404); nf == nil || !slices.Contains(errorCodes(nf.Value.Content.Get("application/json").Schema), "not_found") {
 				continue
 			}
 			p, ok := empty404[path]
@@ -593,13 +610,18 @@ func TestOpenAPIWalk(t *testing.T) {
 	}
 
 	// 405 on every path, with its Allow header.
-	fill := strings.NewReplacer("{uid}", uid, "{leaseId}", someLease)
+	fill := strings.NewReplacer("{uid}", uid, "{leaseId}", someLease, "{session}", "0123456789abcdef", "{file}", "demo.js")
 	others := []string{http.MethodDelete, http.MethodPut, http.MethodPatch}
 	i := 0
 	for path, item := range h.doc.Paths.Map() {
 		prefix := localPrefix(t, h.doc, path)
 		for m := range item.Operations() {
-			h.do(call{method: others[i%len(others)], path: prefix + fill.Replace(path), status: 405, code: "method_not_allowed",
+			wrong := others[i%len(others)]
+			for item.GetOperation(wrong) != nil { // a method this path serves
+				i++
+				wrong = others[i%len(others)]
+			}
+			h.do(call{method: wrong, path: prefix + fill.Replace(path), status: 405, code: "method_not_allowed",
 				specRejects: true, op: opName(m, path)})
 			i++
 		}
@@ -640,6 +662,13 @@ func TestOpenAPIWalk(t *testing.T) {
 		}
 		h.store.inject("", nil)
 	}
+
+	// The account controls and admin routes, on this API (no identity, no
+	// admin credential) and on one with JWT identities and an admin token.
+	walkControls(t, h)
+
+	// The demo page and the browser client's files.
+	walkStatic(t, h)
 
 	// Every documented answer was produced and matched.
 	want := documented(t, h.doc)

@@ -22,15 +22,27 @@ type route struct {
 }
 
 // table is every route of the API, in one place. GET is accepted on the
-// mutating routes so they can be tried from a browser's address bar.
+// player routes so they can be tried from a browser's address bar; the
+// account controls and admin routes take only their own methods.
+// account(...) routes act for the path's {uid} (Config.Identity checks the
+// caller); admin(...) routes need the admin credential (Config.Admin).
 var table = []route{
-	{[]string{"GET", "POST"}, "/canStream/{uid}", (*server).canStream, true},
-	{[]string{"GET", "POST"}, "/heartbeat/{uid}/{leaseId}", (*server).heartbeat, true},
+	{[]string{"GET", "POST"}, "/canStream/{uid}", account((*server).canStream), true},
+	{[]string{"GET", "POST"}, "/heartbeat/{uid}/{leaseId}", account((*server).heartbeat), true},
 	{[]string{"GET", "POST"}, "/heartbeat/{uid}", (*server).missingLeaseID, true},
-	{[]string{"GET", "POST"}, "/endStream/{uid}/{leaseId}", (*server).endStream, true},
+	{[]string{"GET", "POST"}, "/endStream/{uid}/{leaseId}", account((*server).endStream), true},
 	{[]string{"GET", "POST"}, "/endStream/{uid}", (*server).missingLeaseID, true},
-	{[]string{"GET"}, "/streams/{uid}", (*server).streams, true},
+	{[]string{"GET"}, "/streams/{uid}", account((*server).streams), true},
+	{[]string{"POST"}, "/streams/{uid}/end", account((*server).endAll), true},
+	{[]string{"POST"}, "/streams/{uid}/{session}/end", account((*server).kick), true},
+	{[]string{"PUT", "DELETE"}, "/admin/accounts/{uid}/limit", admin(limitRoute), true},
+	{[]string{"PUT", "DELETE"}, "/admin/accounts/{uid}/policy", admin(policyRoute), true},
+	{[]string{"POST"}, "/admin/accounts/{uid}/sessions/{session}/revoke", admin((*server).adminRevoke), true},
 	{[]string{"GET"}, "/healthz", (*server).healthz, false},
+	// The demo page and the browser client (Config.Static). "/" is the
+	// prefix's root only (/dev/), not everything under it.
+	{[]string{"GET"}, "/", (*server).demoPage, true},
+	{[]string{"GET"}, "/client/{file}", (*server).clientFile, true},
 }
 
 // Routes lists every method and path the API serves, without the prefix and
@@ -51,18 +63,27 @@ func Routes() []Route {
 	return out
 }
 
+// localOnly are routes of the local server that are not part of the HTTP
+// API, so Routes() (and with it serverless.yml and openapi.yaml) leaves them
+// out: GET /ws is the local stand-in of the WebSocket API, which API Gateway
+// serves as a separate WebSocket API (cmd/ws), not as an HTTP API route.
+var localOnly = []route{
+	{[]string{"GET"}, "/ws", (*server).webSocket, true},
+}
+
 func (s *server) routes(mux *http.ServeMux) {
-	for _, r := range table {
+	for _, r := range slices.Concat(table, localOnly) {
 		path := r.path
 		if r.prefixed {
 			path = s.cfg.Prefix + path
 		}
+		path = staticPattern(path)
 		handle := r.handle
-		mux.Handle(path, methods(r.methods, func(w http.ResponseWriter, req *http.Request) { handle(s, w, req) }))
+		mux.Handle(path, s.observed(r.path, methods(r.methods, func(w http.ResponseWriter, req *http.Request) { handle(s, w, req) })))
 	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/", s.observed("", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "No such route: "+r.URL.Path+".")
-	})
+	})))
 }
 
 // methods answers 405 with an Allow header and a JSON error for any method

@@ -6,11 +6,13 @@
 package handlers
 
 import (
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/streamlimit/streamlimit/internal/observe"
 	"github.com/streamlimit/streamlimit/lease"
 )
 
@@ -25,16 +27,41 @@ type Config struct {
 	// StoreTimeout bounds the store work of one request, so a hung store
 	// answers 503 instead of hanging (default 1.5s).
 	StoreTimeout time.Duration
-	// Logger receives one line per request and every unexpected error.
+	// Logger receives what is not a request line (WebSocket events) and,
+	// when Observer is nil, one line per request, which carries the
+	// request's error if it had one.
 	Logger *slog.Logger
+	// Observer writes each request's log line and metrics (nil: one on
+	// Logger, uids hashed with a random key, no metrics).
+	Observer *observe.Observer
+	// Trace, when set, wraps every route's handler with the route's
+	// uid-free operation name (canStream, heartbeat, streams.end, ...), for
+	// tracing (infra.XRay.Trace). The handler reports its decision in the
+	// request's observe.Request. Nil: no tracing.
+	Trace func(operation string, next http.Handler) http.Handler
+	// Identity, when set, binds every account route to the caller: the
+	// account it names must be the path's {uid} (else 403 forbidden), and
+	// a request it cannot identify is answered 401. Nil: no check.
+	Identity Identity
+	// Admin guards the admin routes (/admin/...). Nil disables them (403).
+	Admin AdminAuth
+	// Sockets, when set, serves the local WebSocket endpoint GET
+	// {Prefix}/ws (see localOnly in routes.go). Nil: that route is 404.
+	Sockets *Sockets
+	// Static holds the browser client and the demo page (package web's FS),
+	// served at {Prefix}/ (index.html) and {Prefix}/client/{file}. Nil:
+	// those routes answer 404.
+	Static fs.FS
 }
 
 type server struct {
 	svc     *lease.Service
 	cfg     Config
 	log     *slog.Logger
+	obs     *observe.Observer
 	origins map[string]bool
 	anyOrig bool
+	static  map[string]asset
 }
 
 // NewServer returns the HTTP API over svc.
@@ -46,7 +73,15 @@ func NewServer(svc *lease.Service, cfg Config) http.Handler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Prefix = strings.TrimSuffix(cfg.Prefix, "/")
-	s := &server{svc: svc, cfg: cfg, log: cfg.Logger, origins: map[string]bool{}}
+	s := &server{svc: svc, cfg: cfg, log: cfg.Logger, obs: cfg.Observer, origins: map[string]bool{}}
+	static, err := loadStatic(cfg.Static)
+	if err != nil {
+		panic("handlers: reading Config.Static: " + err.Error()) // a broken embed is a build bug
+	}
+	s.static = static
+	if s.obs == nil {
+		s.obs = observe.New(observe.Config{Logger: cfg.Logger})
+	}
 	for _, o := range cfg.AllowedOrigins {
 		if o == "*" {
 			s.anyOrig = true
@@ -55,5 +90,5 @@ func NewServer(svc *lease.Service, cfg Config) http.Handler {
 	}
 	mux := http.NewServeMux()
 	s.routes(mux)
-	return s.recoverPanics(s.logRequests(s.cors(mux)))
+	return s.logRequests(s.recoverPanics(s.cors(mux)))
 }

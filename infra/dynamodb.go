@@ -1,5 +1,5 @@
 // Package infra holds what touches AWS itself: building the DynamoDB client
-// from configuration (endpoint, region, timeouts) and, later, X-Ray wiring.
+// from configuration (endpoint, region, timeouts) and X-Ray tracing.
 package infra
 
 import (
@@ -29,6 +29,9 @@ type DynamoConfig struct {
 	// MaxAttempts bounds the SDK's own retries of throttling and network
 	// errors (default 2).
 	MaxAttempts int
+	// XRay traces every call as a subsegment of the request being served
+	// (see InstrumentAWS); off, the client never touches the X-Ray SDK.
+	XRay bool
 }
 
 // NewDynamoDB builds a DynamoDB client. For a local endpoint it uses fixed
@@ -67,6 +70,9 @@ func NewDynamoDB(ctx context.Context, c DynamoConfig) (*dynamodb.Client, error) 
 		// DynamoDB Local accepts any credentials; fixed ones spare the SDK
 		// a slow search (IMDS) on machines without AWS configuration.
 		cfg.Credentials = credentials.NewStaticCredentialsProvider("local", "local", "")
+	}
+	if c.XRay {
+		InstrumentAWS(&cfg)
 	}
 	return dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) {
 		if local {

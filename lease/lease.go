@@ -139,6 +139,15 @@ type Decision struct {
 	// CooldownUntil is set when the call was refused because this device
 	// was itself evicted less than the evict cooldown ago.
 	CooldownUntil time.Time
+	// Reclaimed counts the expired leases this grant deleted that had
+	// never been ended or revoked: players that vanished without endStream
+	// (crashes, killed tabs, lost networks). Revoked leases' tombstones it
+	// collected are not counted.
+	Reclaimed int
+	// Degraded marks a fail-open grant (WithFailOpen): the store was
+	// unavailable, so the lease was never written or counted; it expires
+	// after the fail-open duration and cannot be renewed.
+	Degraded bool
 }
 
 // Renewal is the answer to Heartbeat.

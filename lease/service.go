@@ -42,6 +42,7 @@ type Service struct {
 	policy      Policy
 	cooldown    time.Duration
 	renewBelow  time.Duration
+	failOpen    time.Duration // see failopen.go
 }
 
 // Option configures a Service.
@@ -119,6 +120,8 @@ func New(store Store, opts ...Option) (*Service, error) {
 		return nil, fmt.Errorf("lease: policy %q: %w", s.policy, ErrInvalidPolicy)
 	case s.cooldown < 0:
 		return nil, errors.New("lease: negative evict cooldown")
+	case s.failOpen < 0 || s.failOpen > MaxFailOpen:
+		return nil, fmt.Errorf("lease: fail-open duration %v is not within [0, %v]", s.failOpen, MaxFailOpen)
 	case s.renewBelow != 0 && (s.renewBelow <= 2*s.interval || s.renewBelow > s.ttl):
 		return nil, fmt.Errorf("lease: renew-below %v must exceed two heartbeat intervals (%v) and be at most the lease TTL (%v)",
 			s.renewBelow, 2*s.interval, s.ttl)
@@ -155,6 +158,9 @@ func (s *Service) CanStream(ctx context.Context, uid string, req Request) (Decis
 		d, err = s.tryGrant(ctx, uid, req)
 		return err
 	})
+	if err != nil && s.failOpen > 0 && errors.Is(err, ErrUnavailable) {
+		return s.degradedGrant(uid, req)
+	}
 	return d, err
 }
 
@@ -221,6 +227,11 @@ func (s *Service) tryGrant(ctx context.Context, uid string, req Request) (Decisi
 		return Decision{}, err
 	}
 	d.Granted, d.Lease, d.StreamCount = true, grant, count
+	for _, l := range reclaim {
+		if l.Revoked == "" {
+			d.Reclaimed++
+		}
+	}
 	return d, nil
 }
 

@@ -10,8 +10,9 @@
 # Arguments go to loadgen (see `go run ./cmd/loadgen -h`); -base, -ddb-endpoint,
 # -table and -capacity are set here. Server settings come from the environment
 # (HEARTBEAT_INTERVAL_SECONDS, LEASE_TTL_SECONDS, MAX_STREAMS, RENEW_BELOW_SECONDS,
-# STORE=memory, ...): pass the matching -ttl/-limit to loadgen. Logs land in
-# build/load-local/. Stops what it started, and only that.
+# STORE=memory, ...): pass the matching -ttl/-limit to loadgen. WARMUP (30s) runs
+# 20 players first, unmeasured. Logs land in build/load-local/. Stops what it
+# started, and only that.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -86,4 +87,13 @@ for attempt in 1 2 3 4 5; do
 done
 [[ -n "$server_pid" ]] || exit 1
 
+# WARMUP (default 30s): a few players first, so DynamoDB Local's JVM has compiled
+# its hot paths before the measured run; their uids and counters are apart.
+warmup="${WARMUP:-30s}"
+if [[ "$warmup" != 0 && "$warmup" != 0s ]]; then
+  echo "load-local: warming up for $warmup" >&2
+  build/loadgen -base "http://127.0.0.1:$port/dev" -players 20 -uids 10 -duration "$warmup" \
+    -session-min 2s -session-max 5s -pause 1s -crash 0 -skip-final -quiet >"$dir/warmup.out" ||
+    { echo "load-local: warm-up run failed (see $dir/warmup.out); going on" >&2; }
+fi
 build/loadgen -base "http://127.0.0.1:$port/dev" -capacity auto "${extra[@]}" "$@"

@@ -2,7 +2,7 @@
 # Runs `serverless package` offline and leaves the generated CloudFormation in
 # .serverless/cloudformation-template-update-stack.json, for `go test ./infra/deploy`.
 #
-# Needs Node.js/npm and build/api.zip (made by `make package`). Installs the pinned
+# Needs Node.js/npm and build/api.zip + build/ws.zip (made by `make package`). Installs the pinned
 # Serverless Framework v3 into .cache/serverless (git-ignored) on first use. No AWS
 # credentials are needed or used: packaging never calls AWS.
 set -euo pipefail
@@ -24,8 +24,8 @@ if [[ ! -x "$sls" || "$installed" != "$SLS_VERSION" ]]; then
     "serverless@$SLS_VERSION" >&2
 fi
 
-if [[ ! -f build/api.zip ]]; then
-  echo "sls-package: build/api.zip not found; run 'make package' first" >&2
+if [[ ! -f build/api.zip || ! -f build/ws.zip ]]; then
+  echo "sls-package: build/api.zip or build/ws.zip not found; run 'make package' first" >&2
   exit 1
 fi
 

@@ -25,6 +25,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "streamlimit:", err)
 		os.Exit(1)
 	}
+	cfg.Gateway = gateway
+	// EMF lines beside the request lines: CloudWatch Logs turns them into
+	// metrics. In Lambda (AWS_LAMBDA_FUNCTION_NAME is set) each request is
+	// traced as a subsegment of the function's segment, never a segment.
+	cfg.MetricsOutput = os.Stderr
 	a, err := app.New(context.Background(), cfg, os.Getenv("ROUTE_PREFIX"), log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "streamlimit:", err)

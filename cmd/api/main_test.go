@@ -250,7 +250,7 @@ func TestLambdaMatchesLocal(t *testing.T) {
 			headers: map[string]string{"Allow": "GET, POST", "Access-Control-Allow-Origin": testOrigin}, has: []string{`"method_not_allowed"`}},
 		{name: "unknown route", fixture: "unknown-route", status: 404, has: []string{`"No such route: /canStreams/alice."`}},
 		{name: "preflight", fixture: "canStream-preflight", status: 204,
-			headers: map[string]string{"Access-Control-Allow-Methods": "GET, POST, OPTIONS", "Access-Control-Allow-Origin": testOrigin}},
+			headers: map[string]string{"Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS", "Access-Control-Allow-Origin": testOrigin}},
 		{name: "body over 4 KiB", fixture: "canStream-post-json", edit: json413, status: 413, has: []string{`"body_too_large"`}},
 		{name: "store down", fixture: "healthz", down: true, status: 503,
 			headers: map[string]string{"Retry-After": handlers.RetryAfterSeconds}, has: []string{`"store_unavailable"`}},

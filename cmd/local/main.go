@@ -36,6 +36,9 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	cfg.MetricsOutput = stderr // EMF lines beside the request lines
+	cfg.LocalWebSocket = true  // GET /STAGE/ws, the WebSocket API's stand-in
+	meter := debugCapacity(getenv, &cfg)
 	prefix := ""
 	if cfg.Stage != "" {
 		prefix = "/" + cfg.Stage
@@ -48,8 +51,12 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
+	handler := a.Handler
+	if meter != nil {
+		handler = withCapacity(meter, prefix, handler)
+	}
 	srv := &http.Server{
-		Handler:           a.Handler,
+		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
@@ -68,6 +75,11 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	// Shutdown does not wait for hijacked connections: close the
+	// WebSockets (their leases are kept for a resume).
+	if err := a.Sockets.Close(shutdownCtx); err != nil {
 		return err
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {

@@ -6,6 +6,7 @@ package app
 
 import (
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -26,8 +27,35 @@ type Config struct {
 	MaxStreams        int           // MAX_STREAMS (3)
 	LeaseTTL          time.Duration // LEASE_TTL_SECONDS (90)
 	HeartbeatInterval time.Duration // HEARTBEAT_INTERVAL_SECONDS (30)
+	RenewBelow        time.Duration // RENEW_BELOW_SECONDS (0: renew on every heartbeat)
 	AllowedOrigins    []string      // ALLOWED_ORIGINS, comma separated (*)
 	StoreTimeout      time.Duration // STORE_TIMEOUT_MS (1500): bound on one request's store work
+	FailOpen          time.Duration // FAIL_OPEN=true: grant degraded leases for FAIL_OPEN_SECONDS (60) when the store is down; 0 fails closed
+	Policy            lease.Policy  // AT_LIMIT_POLICY (block_new): default at-limit policy
+	EvictCooldown     time.Duration // EVICT_COOLDOWN_SECONDS (300): anti-flap cooldown of evict_oldest
+	AuthMode          string        // AUTH_MODE: none (default) or jwt
+	JWTUIDClaim       string        // JWT_UID_CLAIM (sub): the claim naming the account
+	JWTSecret         string        // JWT_HS256_SECRET: verify bearer JWTs here (HS256) instead of API Gateway
+	AdminAuth         string        // ADMIN_AUTH: token (default) or iam
+	AdminToken        string        // ADMIN_TOKEN: the admin bearer token (ADMIN_AUTH=token); empty disables admin
+	LogUID            string        // LOG_UID: hashed (default) or plain: how uids appear in logs
+	LogUIDKey         string        // LOG_UID_KEY: HMAC key of the uid hash; random per process when empty
+	Metrics           bool          // METRICS: emf (default: CloudWatch EMF lines) or off
+	MetricsNamespace  string        // METRICS_NAMESPACE (streamlimit)
+	XRayDaemon        string        // AWS_XRAY_DAEMON_ADDRESS: X-Ray tracing on when set
+	Lambda            bool          // AWS_LAMBDA_FUNCTION_NAME set: trace under the function's segment
+	// MetricsOutput receives the EMF lines (not from the environment: the
+	// binaries set it to their log stream). Nil: no metrics.
+	MetricsOutput io.Writer
+	// Gateway, when set, reads the identities API Gateway verified (not
+	// from the environment: cmd/api sets it).
+	Gateway *Gateway
+	// StoreObserver, when set, sees every DynamoDB call (not from the
+	// environment: cmd/local sets it for DEBUG_CAPACITY=true).
+	StoreObserver dynamostore.Observer
+	// LocalWebSocket serves the local WebSocket endpoint GET /STAGE/ws
+	// (not from the environment: cmd/local sets it).
+	LocalWebSocket bool
 }
 
 // LoadConfig reads the configuration; a malformed value is an error naming
@@ -58,6 +86,10 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c.LeaseTTL = time.Duration(num("LEASE_TTL_SECONDS", int(lease.DefaultLeaseTTL/time.Second))) * time.Second
 	c.HeartbeatInterval = time.Duration(num("HEARTBEAT_INTERVAL_SECONDS", int(lease.DefaultHeartbeatInterval/time.Second))) * time.Second
 	c.StoreTimeout = time.Duration(num("STORE_TIMEOUT_MS", 1500)) * time.Millisecond
+	errs = append(errs, c.loadControls(getenv, num)...)
+	errs = append(errs, c.loadObserve(getenv)...)
+	errs = append(errs, c.loadOutage(getenv, num)...)
+	c.RenewBelow = time.Duration(num("RENEW_BELOW_SECONDS", 0)) * time.Second
 	switch v := strings.ToLower(getenv("CREATE_TABLE")); v {
 	case "", "0", "false", "no":
 	case "1", "true", "yes":

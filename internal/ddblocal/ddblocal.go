@@ -23,9 +23,12 @@ type Instance struct {
 	Endpoint string
 	// Port is the TCP port it listens on.
 	Port int
-	dir  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	// DBPath is the folder of its data when it runs on disk (StartOnDisk);
+	// empty in memory.
+	DBPath string
+	dir    string
+	cmd    *exec.Cmd
+	done   chan struct{}
 }
 
 // ErrNotInstalled means no DynamoDB Local jar or no java was found.
@@ -82,14 +85,18 @@ func Start(ctx context.Context, port int) (*Instance, error) {
 			return nil, err
 		}
 	}
-	return start(ctx, dir, port)
+	return start(ctx, dir, port, "")
 }
 
-func start(ctx context.Context, dir string, port int) (*Instance, error) {
-	cmd := exec.Command("java", "-Xmx512m",
-		"-Djava.library.path="+filepath.Join(dir, "DynamoDBLocal_lib"),
+func start(ctx context.Context, dir string, port int, dbPath string) (*Instance, error) {
+	storage := []string{"-inMemory"}
+	if dbPath != "" {
+		storage = []string{"-sharedDb", "-dbPath", dbPath}
+	}
+	cmd := exec.Command("java", append([]string{"-Xmx512m",
+		"-Djava.library.path=" + filepath.Join(dir, "DynamoDBLocal_lib"),
 		"-jar", filepath.Join(dir, "DynamoDBLocal.jar"),
-		"-inMemory", "-port", fmt.Sprint(port))
+		"-port", fmt.Sprint(port)}, storage...)...)
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if os.Getenv("DDBLOCAL_VERBOSE") != "" {
@@ -98,7 +105,7 @@ func start(ctx context.Context, dir string, port int) (*Instance, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start DynamoDB Local: %w", err)
 	}
-	in := &Instance{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port, dir: dir, cmd: cmd, done: make(chan struct{})}
+	in := &Instance{Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), Port: port, DBPath: dbPath, dir: dir, cmd: cmd, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(in.done) }()
 	if err := in.wait(ctx); err != nil {
 		in.Stop()
@@ -137,11 +144,12 @@ func (in *Instance) Stop() {
 	<-in.done
 }
 
-// Restart stops the instance and starts a fresh, empty one on the same port
-// (fault tests: "DynamoDB went away and came back").
+// Restart stops the instance and starts a new one on the same port (fault
+// tests: "DynamoDB went away and came back"). In memory the new one is
+// empty; on disk (StartOnDisk) it keeps every committed write.
 func (in *Instance) Restart(ctx context.Context) (*Instance, error) {
 	in.Stop()
-	return start(ctx, in.dir, in.Port)
+	return start(ctx, in.dir, in.Port, in.DBPath)
 }
 
 func freePort() (int, error) {

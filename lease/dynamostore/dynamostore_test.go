@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 		client, err = infra.NewDynamoDB(context.Background(), infra.DynamoConfig{
 			Endpoint: endpoint, Region: "us-east-1",
 			// 2,000 racing goroutines queue up at one DynamoDB Local process.
-			Timeout: 60 * time.Second, MaxAttempts: 1,
+			Timeout: 60 * time.Second, MaxAttempts: 3,
 		})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/streamlimit/streamlimit/internal/app"
+	"github.com/streamlimit/streamlimit/internal/observe/observetest"
+)
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// invocation returns the context the Lambda runtime gives an invocation:
+// its request id and its X-Ray trace header (aws-lambda-go stores the
+// header under the string key "x-amzn-trace-id").
+func invocation(requestID, traceHeader string) context.Context {
+	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: requestID})
+	return context.WithValue(ctx, "x-amzn-trace-id", traceHeader)
+}
+
+// TestLambdaTracesUnderTheFunctionSegment: in Lambda the handler never
+// begins a segment of its own (that would start a separate trace): each
+// request is a subsegment, named by its operation, of the facade segment
+// the SDK builds from the invocation's trace header, with the decision as
+// an annotation. An unsampled invocation sends nothing.
+func TestLambdaTracesUnderTheFunctionSegment(t *testing.T) {
+	daemon := observetest.NewDaemon(t)
+	env := map[string]string{
+		"STORE": "memory", "STAGE": "prod", "AWS_XRAY_DAEMON_ADDRESS": daemon.Addr(),
+		"AWS_LAMBDA_FUNCTION_NAME": "streamlimit-prod-api",
+	}
+	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Lambda {
+		t.Fatal("AWS_LAMBDA_FUNCTION_NAME set: want Lambda tracing")
+	}
+	logs := &syncBuffer{}
+	cfg.MetricsOutput = logs
+	a, err := app.New(context.Background(), cfg, "", slog.New(slog.NewJSONHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	handle := newLambdaHandler(a.Handler)
+
+	const root, parent = "1-6af58726-5e9f0c651de4d666d4dd26a2", "53995c3f42cd8ad8"
+	resp, err := handle(invocation("lambda-req-1", "Root="+root+";Parent="+parent+";Sampled=1"), loadEvent(t, "canStream-post-json", ""))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("canStream: %d %v %s", resp.StatusCode, err, resp.Body)
+	}
+	sub := daemon.WaitFor(t, 10*time.Second, "canStream", func(s observetest.Segment) bool { return s.Annotations["operation"] == "canStream" })
+	if sub.Type != "subsegment" || sub.TraceID != root || sub.ParentID != parent || sub.Name != "canStream" {
+		t.Errorf("got %s %q trace %s parent %s; want subsegment canStream of trace %s under the function segment %s",
+			sub.Type, sub.Name, sub.TraceID, sub.ParentID, root, parent)
+	}
+	if sub.Annotations["decision"] != "granted" || sub.Annotations["stage"] != "prod" || sub.HTTP.Request.URL != "/canStream/{uid}" {
+		t.Errorf("annotations %v url %q", sub.Annotations, sub.HTTP.Request.URL)
+	}
+	if resp.Headers["X-Amzn-Trace-Id"] != "" || resp.Headers["x-amzn-trace-id"] != "" {
+		t.Errorf("Lambda answer carries a trace header: %v", resp.Headers)
+	}
+
+	if _, err := handle(invocation("lambda-req-2", "Root=1-6af58727-5e9f0c651de4d666d4dd26a3;Parent=53995c3f42cd8ad9;Sampled=0"),
+		loadEvent(t, "canStream-post-json", "")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := handle(invocation("lambda-req-3", "Root="+root+";Parent="+parent+";Sampled=1"), loadEvent(t, "healthz", "")); err != nil {
+		t.Fatal(err)
+	}
+	daemon.WaitFor(t, 10*time.Second, "healthz", func(s observetest.Segment) bool { return s.Annotations["operation"] == "healthz" })
+	docs, err := daemon.Segments()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range docs {
+		if d.Type != "subsegment" || d.ParentID != parent {
+			t.Errorf("a document that is not a subsegment of the function segment: %s %q parent %q", d.Type, d.Name, d.ParentID)
+		}
+	}
+	if len(docs) != 2 {
+		t.Errorf("%d documents; want 2 (the unsampled invocation sends none)", len(docs))
+	}
+
+	// The request line carries the Lambda request id and the trace.
+	var found bool
+	for _, l := range strings.Split(logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) != nil || m["msg"] != "request" || m["request_id"] != "lambda-req-1" {
+			continue
+		}
+		found = true
+		if m["trace_id"] != root || m["operation"] != "canStream" || m["uid_hash"] == nil || m["uid"] != nil {
+			t.Errorf("request line %v", m)
+		}
+	}
+	if !found {
+		t.Errorf("no request line with the Lambda request id:\n%s", logs.String())
+	}
+}

@@ -1,0 +1,121 @@
+// Command loadgen simulates video players against a running streamlimit
+// server on this machine and audits the result (see internal/loadgen).
+//
+//	go run ./cmd/loadgen -base http://127.0.0.1:3000/dev -players 200 -duration 2m
+//
+// With -ddb-endpoint and -table the audit reads the lease table itself
+// (one consistent Query per uid); otherwise it reads GET /streams/{uid}.
+// With -capacity (the server started with DEBUG_CAPACITY=true) it reports
+// DynamoDB calls and capacity units per operation. It prints a progress
+// line every few seconds, the report at the end, and exits 1 when the run
+// had unexpected answers or a failed audit. Only loopback targets.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/internal/loadgen"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	code, err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loadgen:", err)
+	}
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
+	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		c        loadgen.Config
+		ddb      = fs.String("ddb-endpoint", "", "DynamoDB Local URL: the audit reads the table directly (consistent Query per uid)")
+		table    = fs.String("table", "uid_concurrency_count", "the lease table (with -ddb-endpoint)")
+		capURL   = fs.String("capacity", "", `server's capacity counters: a URL, or "auto" for <base host>/debug/capacity (server with DEBUG_CAPACITY=true)`)
+		jsonOut  = fs.String("json", "", "also write the report as JSON to this file")
+		allowed  = fs.String("allow", "", "comma-separated outcomes that are documented for this run (e.g. 503,timeout)")
+		quiet    = fs.Bool("quiet", false, "no progress line")
+		bearer   = fs.String("bearer", "", "send Authorization: Bearer <token> with every request")
+		interval = fs.Duration("interval", 0, "heartbeat interval (default: the one the server announces)")
+	)
+	fs.StringVar(&c.Base, "base", "http://127.0.0.1:3000/dev", "API base URL (loopback only)")
+	fs.IntVar(&c.Players, "players", 100, "players running at once")
+	fs.IntVar(&c.UIDs, "uids", 0, "accounts the players share (default players/2)")
+	fs.DurationVar(&c.Duration, "duration", time.Minute, "how long players keep playing (at most 3h)")
+	fs.DurationVar(&c.Ramp, "ramp", 0, "spread of the players' first requests (default min(duration/4, 30s))")
+	fs.DurationVar(&c.SessionMin, "session-min", time.Minute, "shortest session")
+	fs.DurationVar(&c.SessionMax, "session-max", 3*time.Minute, "longest session")
+	fs.DurationVar(&c.PauseMax, "pause", 5*time.Second, "longest pause between sessions and after a refusal")
+	fs.Float64Var(&c.CrashShare, "crash", 0.1, "share of sessions that stop silently, without endStream")
+	fs.DurationVar(&c.TTL, "ttl", 90*time.Second, "the server's LEASE_TTL_SECONDS (the final audit waits for it)")
+	fs.IntVar(&c.Limit, "limit", 3, "the server's MAX_STREAMS")
+	fs.DurationVar(&c.AuditEvery, "audit-every", 10*time.Second, "how often the audit samples")
+	fs.IntVar(&c.AuditSample, "audit-sample", 20, "uids read from the store per sampled moment")
+	fs.BoolVar(&c.SkipFinal, "skip-final", false, "skip the final TTL wait and crash audit")
+	if err := fs.Parse(args); err != nil {
+		return 2, nil
+	}
+	c.Interval = *interval
+	if !*quiet {
+		c.Progress = stderr
+	}
+	if *bearer != "" {
+		c.Header = http.Header{"Authorization": {"Bearer " + *bearer}}
+	}
+	for _, a := range strings.Split(*allowed, ",") {
+		if a = strings.TrimSpace(a); a != "" {
+			c.Allowed = append(c.Allowed, a)
+		}
+	}
+	switch *capURL {
+	case "":
+	case "auto":
+		u, err := url.Parse(c.Base)
+		if err != nil {
+			return 2, err
+		}
+		c.CapacityURL = u.Scheme + "://" + u.Host + "/debug/capacity"
+	default:
+		c.CapacityURL = *capURL
+	}
+	if *ddb != "" {
+		if err := loadgen.CheckLoopback(*ddb); err != nil {
+			return 2, err
+		}
+		client, err := infra.NewDynamoDB(ctx, infra.DynamoConfig{Endpoint: *ddb, Region: "us-east-1", Timeout: 10 * time.Second})
+		if err != nil {
+			return 2, err
+		}
+		c.Reader = loadgen.TableReader{API: client, Table: *table}
+	}
+	rep, err := loadgen.Run(ctx, c)
+	if err != nil {
+		return 2, err
+	}
+	rep.WriteText(stdout)
+	if *jsonOut != "" {
+		data, _ := json.MarshalIndent(rep, "", "  ")
+		if err := os.WriteFile(*jsonOut, append(data, '\n'), 0o644); err != nil {
+			return 2, err
+		}
+	}
+	if !rep.OK {
+		return 1, nil
+	}
+	return 0, nil
+}

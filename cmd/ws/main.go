@@ -1,0 +1,79 @@
+// Command ws is the WebSocket variant of streamlimit as an AWS Lambda
+// function behind an API Gateway WebSocket API (routes $connect,
+// $disconnect, heartbeat, $default; route selection $request.body.action):
+// one connection is one stream. It serves handlers.NewWebSocketGateway over
+// the same lease service and table as the HTTP API, and replies through the
+// API Gateway management API. Build it with `make package` (build/ws.zip,
+// provided.al2023, arm64, -tags lambda.norpc).
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/streamlimit/streamlimit/handlers"
+	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/internal/app"
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	h, err := newHandler(context.Background(), os.Getenv, log, nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "streamlimit:", err)
+		os.Exit(1)
+	}
+	lambda.Start(h)
+}
+
+// newHandler wires the WebSocket handler from the environment. conns nil
+// means the real management API.
+func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logger, conns handlers.Connections) (func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error), error) {
+	cfg, err := app.LoadConfig(getenv)
+	if err != nil {
+		return nil, err
+	}
+	var identity func(*events.APIGatewayWebsocketProxyRequest) (string, error)
+	if cfg.AuthMode == app.AuthJWT {
+		// WebSocket APIs have no JWT authorizer: with auth on, a Lambda
+		// authorizer on $connect must name the account.
+		identity = authorizerUID
+	}
+	// app.New also builds the HTTP API, which this function never serves:
+	// its gateway identities verify nobody.
+	cfg.Gateway = &app.Gateway{
+		JWTClaims: func(context.Context) (map[string]string, bool) { return nil, false },
+		IAMCaller: func(context.Context) string { return "" },
+	}
+	a, err := app.New(ctx, cfg, "", log)
+	if err != nil {
+		return nil, err
+	}
+	if conns == nil {
+		if conns, err = infra.NewConnections(ctx, infra.ConnectionsConfig{Region: cfg.Region}); err != nil {
+			return nil, err
+		}
+	}
+	return handlers.NewWebSocketGateway(a.WebSocket, conns, handlers.GatewayConfig{
+		StoreTimeout: cfg.StoreTimeout,
+		Logger:       log,
+		Identity:     identity,
+	}), nil
+}
+
+// authorizerUID reads the account a Lambda authorizer verified on $connect:
+// its context's "uid", else its principalId.
+func authorizerUID(req *events.APIGatewayWebsocketProxyRequest) (string, error) {
+	m, _ := req.RequestContext.Authorizer.(map[string]any)
+	for _, k := range []string{"uid", "principalId"} {
+		if s, ok := m[k].(string); ok && s != "" {
+			return s, nil
+		}
+	}
+	return "", fmt.Errorf("%w: no authorizer identity on $connect", handlers.ErrUnauthenticated)
+}

@@ -1,0 +1,87 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/streamlimit/streamlimit/internal/observe"
+	"github.com/streamlimit/streamlimit/lease"
+)
+
+// observed names the operation of one route (path as in the route table,
+// "" for the catch-all) in the request's observe.Request, with the matched
+// pattern and the path's uid, and wraps h with Config.Trace when set.
+func (s *server) observed(path string, h http.Handler) http.Handler {
+	op := operationOf(path)
+	if s.cfg.Trace != nil {
+		h = s.cfg.Trace(op, h)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := observe.From(r.Context())
+		rec.Operation, rec.Route, rec.UID = op, r.Pattern, r.PathValue("uid")
+		h.ServeHTTP(w, r)
+	})
+}
+
+// operationOf names a route by the literal segments of its path, without
+// the {wildcards} (so never a uid): /canStream/{uid} is canStream,
+// /streams/{uid}/{session}/end is streams.end; "" is unmatched.
+func operationOf(path string) string {
+	var parts []string
+	for _, seg := range strings.Split(path, "/") {
+		if seg != "" && !strings.HasPrefix(seg, "{") {
+			parts = append(parts, seg)
+		}
+	}
+	if len(parts) == 0 {
+		return "unmatched"
+	}
+	return strings.Join(parts, ".")
+}
+
+// decided reports the handler's decision for the request's logs, metrics
+// and trace.
+func decided(r *http.Request, decision string) { observe.From(r.Context()).Decision = decision }
+
+// decidedGrant reports a canStream answer.
+func decidedGrant(r *http.Request, d lease.Decision) {
+	rec := observe.From(r.Context())
+	switch {
+	case d.Degraded:
+		// Fail-open: the store failed and the lease was never written.
+		rec.Decision, rec.StoreError = observe.Degraded, true
+	case !d.Granted:
+		rec.Decision = observe.Refused
+	case d.Reused:
+		rec.Decision = observe.Resumed
+	default:
+		rec.Decision = observe.Granted
+	}
+	rec.Reclaimed, rec.Evicted = d.Reclaimed, len(d.Evicted)
+}
+
+// decidedEnd reports an endStream answer.
+func decidedEnd(r *http.Request, removed bool) {
+	if removed {
+		decided(r, observe.Ended)
+	} else {
+		decided(r, observe.NotLive)
+	}
+}
+
+// failed reports an error answer: the outcome an expected error stands for
+// (a heartbeat's lease expired or revoked), and the error itself behind a
+// 5xx, so that the request's line logs it, once.
+func failed(r *http.Request, err error, status int) {
+	rec := observe.From(r.Context())
+	switch {
+	case errors.Is(err, lease.ErrLeaseRevoked):
+		rec.Decision = observe.Revoked
+	case errors.Is(err, lease.ErrLeaseExpired):
+		rec.Decision = observe.Expired
+	}
+	if status >= http.StatusInternalServerError {
+		rec.Err, rec.StoreError = err, status == http.StatusServiceUnavailable
+	}
+}

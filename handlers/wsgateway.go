@@ -1,0 +1,196 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/wsconn"
+)
+
+// Connections sends messages to, and closes, the connections of an API
+// Gateway WebSocket API: the management API (@connections), whose endpoint
+// is https://{domainName}/{stage}. infra.Connections implements it with the
+// AWS SDK; tests record the calls.
+type Connections interface {
+	// Post sends data to connection connID (PostToConnection).
+	Post(ctx context.Context, endpoint, connID string, data []byte) error
+	// Close closes connection connID (DeleteConnection); API Gateway then
+	// sends its $disconnect.
+	Close(ctx context.Context, endpoint, connID string) error
+}
+
+// GatewayConfig configures NewWebSocketGateway.
+type GatewayConfig struct {
+	// StoreTimeout bounds the store work of one event (default 1.5s).
+	StoreTimeout time.Duration
+	// Logger receives one line per event and every unexpected error.
+	Logger *slog.Logger
+	// Identity, when set, names the account of a $connect from what API
+	// Gateway verified (a Lambda authorizer's context): a uid query
+	// parameter must then be absent or the same. Nil: the uid query
+	// parameter names the account.
+	Identity func(req *events.APIGatewayWebsocketProxyRequest) (uid string, err error)
+}
+
+// The route keys of the WebSocket API (route selection $request.body.action).
+const (
+	RouteConnect    = "$connect"
+	RouteDisconnect = "$disconnect"
+	RouteDefault    = "$default"
+	RouteHeartbeat  = actionHeartbeat
+)
+
+// WebSocketRoutes lists the route keys the WebSocket API must declare.
+func WebSocketRoutes() []string {
+	return []string{RouteConnect, RouteDisconnect, RouteDefault, RouteHeartbeat}
+}
+
+// NewWebSocketGateway returns the Lambda handler of the WebSocket API:
+//
+//   - $connect takes uid, deviceId and leaseId from the query string (uid
+//     from cfg.Identity when set) and acquires or resumes a lease bound to
+//     the connection: 200, or 403 over the limit (API Gateway then refuses
+//     the connection), 400/401/403/410/503 on errors as over HTTP;
+//   - heartbeat (and $default, which answers invalid_message or
+//     unknown_action) replies through the management API; a lost lease is
+//     told and the connection closed, which brings its $disconnect;
+//   - $disconnect ends the lease if the connection was still its current
+//     one.
+//
+// It is the same wsconn.Service and the same messages as the local server's
+// GET /ws (Sockets).
+func NewWebSocketGateway(ws *wsconn.Service, conns Connections, cfg GatewayConfig) func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = 1500 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	g := &gateway{ws: ws, conns: conns, cfg: cfg, log: cfg.Logger}
+	return g.handle
+}
+
+type gateway struct {
+	ws    *wsconn.Service
+	conns Connections
+	cfg   GatewayConfig
+	log   *slog.Logger
+}
+
+func (g *gateway) handle(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+	start := time.Now()
+	rc := req.RequestContext
+	var resp events.APIGatewayProxyResponse
+	switch rc.RouteKey {
+	case RouteConnect:
+		resp = g.connect(ctx, &req)
+	case RouteDisconnect:
+		resp = g.disconnect(ctx, &req)
+	default:
+		resp = g.message(ctx, &req)
+	}
+	g.log.InfoContext(ctx, "websocket event", "route", rc.RouteKey, "status", resp.StatusCode,
+		"latency_ms", float64(time.Since(start).Microseconds())/1000)
+	return resp, nil
+}
+
+func (g *gateway) connect(ctx context.Context, req *events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
+	q := req.QueryStringParameters
+	uid := q["uid"]
+	if g.cfg.Identity != nil {
+		id, err := g.cfg.Identity(req)
+		switch {
+		case err != nil:
+			return g.failure(ctx, err)
+		case uid == "":
+			uid = id
+		case uid != id:
+			return g.failure(ctx, ErrForbidden)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.StoreTimeout)
+	defer cancel()
+	c, err := g.ws.Connect(ctx, wsconn.ConnectRequest{
+		ConnID: req.RequestContext.ConnectionID, UID: uid, DeviceID: q["deviceId"], LeaseID: q["leaseId"],
+		Client: lease.Client{UserAgent: truncateUTF8(userAgent(req), maxHeaderUA)},
+	})
+	if err != nil {
+		return g.failure(ctx, err)
+	}
+	if !c.Granted {
+		return jsonResponse(http.StatusForbidden, refusal(c))
+	}
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
+}
+
+func (g *gateway) disconnect(ctx context.Context, req *events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
+	ctx, cancel := context.WithTimeout(ctx, g.cfg.StoreTimeout)
+	defer cancel()
+	c, err := g.ws.Disconnect(ctx, req.RequestContext.ConnectionID)
+	if err != nil {
+		// Nothing to answer: the connection is gone. The lease expires by
+		// its TTL.
+		g.log.WarnContext(ctx, "websocket $disconnect failed", "error", err.Error())
+		return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
+	}
+	g.log.InfoContext(ctx, "websocket closed", "bound", c.Bound, "current", c.Current, "removedStream", c.Release.Removed)
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
+}
+
+func (g *gateway) message(ctx context.Context, req *events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
+	rc := req.RequestContext
+	endpoint := "https://" + rc.DomainName + "/" + rc.Stage
+	body := []byte(req.Body)
+	if req.IsBase64Encoded {
+		body = nil // binary frames carry no JSON message
+	}
+	sctx, cancel := context.WithTimeout(ctx, g.cfg.StoreTimeout)
+	reply, lost := wsReply(sctx, g.ws, g.log, rc.ConnectionID, body)
+	cancel()
+	if err := g.conns.Post(ctx, endpoint, rc.ConnectionID, reply); err != nil {
+		g.log.WarnContext(ctx, "websocket reply not delivered", "error", err.Error())
+	}
+	if lost != "" {
+		if err := g.conns.Close(ctx, endpoint, rc.ConnectionID); err != nil {
+			g.log.WarnContext(ctx, "websocket close failed", "error", err.Error())
+		}
+	}
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
+}
+
+// failure answers a $connect that failed: the error table's status and body.
+func (g *gateway) failure(ctx context.Context, err error) events.APIGatewayProxyResponse {
+	e, reason, known := errorOf(err)
+	switch {
+	case !known:
+		g.log.ErrorContext(ctx, "unexpected error", "route", RouteConnect, "error", err.Error())
+	case e.status == http.StatusServiceUnavailable:
+		g.log.WarnContext(ctx, "store error", "route", RouteConnect, "error", err.Error())
+	}
+	return jsonResponse(e.status, errorBody{Result: "error", Error: e.code, Message: e.message, Reason: reason})
+}
+
+func jsonResponse(status int, v any) events.APIGatewayProxyResponse {
+	data, _ := json.Marshal(v)
+	return events.APIGatewayProxyResponse{
+		StatusCode: status,
+		Headers:    map[string]string{"Content-Type": "application/json; charset=utf-8"},
+		Body:       string(data),
+	}
+}
+
+// userAgent reads the User-Agent of the upgrade request.
+func userAgent(req *events.APIGatewayWebsocketProxyRequest) string {
+	for k, v := range req.Headers {
+		if http.CanonicalHeaderKey(k) == "User-Agent" {
+			return v
+		}
+	}
+	return req.RequestContext.Identity.UserAgent
+}

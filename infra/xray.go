@@ -1,0 +1,206 @@
+package infra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-xray-sdk-go/daemoncfg"
+	"github.com/aws/aws-xray-sdk-go/header"
+	"github.com/aws/aws-xray-sdk-go/instrumentation/awsv2"
+	"github.com/aws/aws-xray-sdk-go/strategy/ctxmissing"
+	"github.com/aws/aws-xray-sdk-go/strategy/sampling"
+	"github.com/aws/aws-xray-sdk-go/xray"
+	"github.com/aws/aws-xray-sdk-go/xraylog"
+
+	"github.com/streamlimit/streamlimit/internal/observe"
+)
+
+// XRayConfig says how to trace with AWS X-Ray.
+type XRayConfig struct {
+	// DaemonAddress is where segments go: host:port, or the SDK's
+	// "udp:host:port tcp:host:port" form (AWS_XRAY_DAEMON_ADDRESS;
+	// Lambda sets it). Required.
+	DaemonAddress string
+	// Lambda traces under the function's own segment: each request becomes
+	// a subsegment of the facade segment the SDK builds from the Lambda
+	// trace header, never a segment of its own (which would start a
+	// separate trace). Otherwise (the local server) every request opens a
+	// segment, sampled in full.
+	Lambda bool
+	// Service names the local segments ("streamlimit" if empty; the SDK's
+	// AWS_XRAY_TRACING_NAME overrides it).
+	Service string
+	// Stage is recorded as the "stage" annotation.
+	Stage string
+	// Logger receives the SDK's warnings and errors (nil: dropped).
+	Logger *slog.Logger
+}
+
+// XRay traces HTTP requests and the DynamoDB calls made while serving
+// them. Segments go to the configured daemon only; the SDK's global
+// emitter and sampling are not used, so nothing is sent anywhere unless an
+// XRay was built.
+type XRay struct {
+	recorder *xray.Config
+	lambda   bool
+	service  string
+	stage    string
+}
+
+// sampleAll samples every local request: the local server serves one
+// developer, and the centralized strategy would poll AWS through the daemon.
+const sampleAll = `{"version": 2, "default": {"fixed_target": 1, "rate": 1.0}, "rules": []}`
+
+// NewXRay prepares tracing to c.DaemonAddress. It changes two pieces of the
+// SDK's global state, both idempotent: the SDK logs through c.Logger (warn
+// and error only), and a DynamoDB call made outside any traced request
+// (creating the table at start) is silently not traced instead of logging
+// "segment cannot be found".
+func NewXRay(c XRayConfig) (*XRay, error) {
+	if c.DaemonAddress == "" {
+		return nil, errors.New("AWS_XRAY_DAEMON_ADDRESS is empty")
+	}
+	ep, err := daemoncfg.GetDaemonEndpointsFromString(c.DaemonAddress)
+	if err != nil || ep == nil {
+		return nil, fmt.Errorf("AWS_XRAY_DAEMON_ADDRESS=%q is not host:port: %v", c.DaemonAddress, err)
+	}
+	emitter, err := xray.NewDefaultEmitter(ep.UDPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("x-ray emitter: %w", err)
+	}
+	strategy, err := sampling.NewLocalizedStrategyFromJSONBytes([]byte(sampleAll))
+	if err != nil {
+		return nil, fmt.Errorf("x-ray sampling: %w", err)
+	}
+	routeSDKLogs(c.Logger)
+	if err := xray.Configure(xray.Config{ContextMissingStrategy: ctxmissing.NewDefaultIgnoreErrorStrategy()}); err != nil {
+		return nil, fmt.Errorf("x-ray: %w", err)
+	}
+	// The recorder travels in each request's context: segments begun under
+	// it use this emitter and sampling, whatever the global configuration.
+	ctx, err := xray.ContextWithConfig(context.Background(), xray.Config{
+		DaemonAddr:             c.DaemonAddress,
+		Emitter:                emitter,
+		SamplingStrategy:       strategy,
+		ContextMissingStrategy: ctxmissing.NewDefaultIgnoreErrorStrategy(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("x-ray: %w", err)
+	}
+	service := c.Service
+	if service == "" {
+		service = "streamlimit"
+	}
+	return &XRay{recorder: xray.GetRecorder(ctx), lambda: c.Lambda, service: service, stage: c.Stage}, nil
+}
+
+// InstrumentAWS makes every call of clients built from cfg a subsegment
+// ("DynamoDB", with aws.operation Query, UpdateItem, ...) of the request
+// being served. Call it before building the clients.
+func InstrumentAWS(cfg *aws.Config) { awsv2.AWSV2Instrumentor(&cfg.APIOptions) }
+
+// Trace wraps next, one route of the API, so that each request is traced
+// under the uid-free operation name: a segment per request locally, a
+// subsegment of the function's segment in Lambda. When the request ends it
+// records the route (never the URL, which holds the uid), the status, the
+// annotations operation, stage and decision (from observe.Request), and the
+// error behind a 5xx as a fault.
+func (x *XRay) Trace(operation string, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := context.WithValue(r.Context(), xray.RecorderContextKey{}, x.recorder)
+		var seg *xray.Segment
+		switch {
+		case x.lambda:
+			// Under the facade segment the SDK builds from the invocation's
+			// trace header; without one (no Lambda context) nothing is traced.
+			ctx, seg = xray.BeginSubsegment(ctx, operation)
+		case r.Header.Get(xray.TraceIDHeaderKey) != "":
+			ctx, seg = xray.NewSegmentFromHeader(ctx, x.service, r, header.FromString(r.Header.Get(xray.TraceIDHeaderKey)))
+		default:
+			ctx, seg = xray.BeginSegmentWithSampling(ctx, x.service, r, nil)
+		}
+		if seg == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rec := observe.From(ctx)
+		seg.Lock()
+		if seg.Sampled {
+			rec.TraceID = seg.TraceID
+		}
+		if !x.lambda {
+			// Tell the caller its trace, as the SDK's own handler does.
+			sampled := "0"
+			if seg.Sampled {
+				sampled = "1"
+			}
+			w.Header().Set(xray.TraceIDHeaderKey, "Root="+seg.TraceID+";Sampled="+sampled)
+		}
+		req := seg.GetHTTP().GetRequest()
+		req.Method, req.URL = r.Method, r.Pattern
+		seg.Unlock()
+
+		defer func() {
+			if v := recover(); v != nil {
+				_ = seg.AddError(fmt.Errorf("panic: %v", v))
+				seg.Close(nil)
+				panic(v)
+			}
+		}()
+		next.ServeHTTP(w, r.WithContext(ctx))
+
+		status := rec.Status
+		if status == 0 {
+			status = http.StatusOK // nothing written: net/http answers 200
+		}
+		xray.HttpCaptureResponse(seg, status)
+		_ = seg.AddAnnotation("operation", operation)
+		if x.stage != "" {
+			_ = seg.AddAnnotation("stage", x.stage)
+		}
+		if rec.Decision != "" {
+			_ = seg.AddAnnotation("decision", rec.Decision)
+		}
+		if rec.Err != nil {
+			_ = seg.AddError(rec.Err)
+		}
+		seg.Close(nil)
+	})
+}
+
+// sdkLogger forwards the X-Ray SDK's warnings and errors to slog.
+type sdkLogger struct{}
+
+var (
+	sdkLog     atomic.Pointer[slog.Logger]
+	sdkLogOnce sync.Once
+)
+
+func (sdkLogger) Log(level xraylog.LogLevel, msg fmt.Stringer) {
+	l := sdkLog.Load()
+	if l == nil || level < xraylog.LogLevelWarn {
+		return
+	}
+	lv := slog.LevelWarn
+	if level >= xraylog.LogLevelError {
+		lv = slog.LevelError
+	}
+	l.Log(context.Background(), lv, "x-ray", "message", msg.String())
+}
+
+// routeSDKLogs sends the SDK's own log (by default Info and above on
+// stdout) to l. The SDK's logger is global and not safe to swap while in
+// use, so it is set once; the destination is swapped atomically.
+func routeSDKLogs(l *slog.Logger) {
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	sdkLog.Store(l)
+	sdkLogOnce.Do(func() { xray.SetLogger(sdkLogger{}) })
+}

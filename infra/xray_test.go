@@ -1,0 +1,100 @@
+package infra_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/internal/observe"
+	"github.com/streamlimit/streamlimit/internal/observe/observetest"
+)
+
+func TestNewXRayRejectsBadAddresses(t *testing.T) {
+	for _, addr := range []string{"", "nowhere", "127.0.0.1:notaport"} {
+		_, err := infra.NewXRay(infra.XRayConfig{DaemonAddress: addr})
+		if err == nil || !strings.Contains(err.Error(), "AWS_XRAY_DAEMON_ADDRESS") {
+			t.Errorf("%q: error %v; want one naming AWS_XRAY_DAEMON_ADDRESS", addr, err)
+		}
+	}
+}
+
+// serve runs one request through x.Trace(op, h), with an observe.Request
+// in its context as the HTTP middleware provides.
+func serve(x *infra.XRay, op string, h http.HandlerFunc) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("POST", "/dev/canStream/someone", nil)
+	rec := &observe.Request{}
+	r = r.WithContext(observe.NewContext(r.Context(), rec))
+	x.Trace(op, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h(w, r)
+		rec.Status = http.StatusOK
+	})).ServeHTTP(w, r)
+	return w
+}
+
+// A panicking handler still closes its segment, marked as a fault, and the
+// panic goes on to the recovering middleware.
+func TestTraceMarksPanicsAsFaults(t *testing.T) {
+	daemon := observetest.NewDaemon(t)
+	x, err := infra.NewXRay(infra.XRayConfig{DaemonAddress: daemon.Addr(), Stage: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	func() {
+		defer func() {
+			if v := recover(); v != "boom" {
+				t.Errorf("recovered %v; want the handler's panic", v)
+			}
+		}()
+		serve(x, "canStream", func(http.ResponseWriter, *http.Request) { panic("boom") })
+	}()
+	seg := daemon.WaitFor(t, 10*time.Second, "of the panic", func(observetest.Segment) bool { return true })
+	if !seg.Fault || !strings.Contains(string(seg.Cause), "boom") || seg.InProgress {
+		t.Errorf("segment fault %v cause %s in_progress %v", seg.Fault, seg.Cause, seg.InProgress)
+	}
+}
+
+// In Lambda mode a request without the invocation's trace context (no
+// Lambda) is served untraced: no segment of its own, nothing sent.
+func TestLambdaModeNeverBeginsASegment(t *testing.T) {
+	daemon := observetest.NewDaemon(t)
+	x, err := infra.NewXRay(infra.XRayConfig{DaemonAddress: daemon.Addr(), Lambda: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := serve(x, "canStream", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
+	if w.Code != http.StatusOK || w.Header().Get("X-Amzn-Trace-Id") != "" {
+		t.Fatalf("status %d header %q", w.Code, w.Header().Get("X-Amzn-Trace-Id"))
+	}
+	// A local-mode request afterwards proves the daemon listens; it must be
+	// the only document received.
+	local, err := infra.NewXRay(infra.XRayConfig{DaemonAddress: daemon.Addr()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(local, "healthz", func(http.ResponseWriter, *http.Request) {})
+	daemon.WaitFor(t, 10*time.Second, "of the local request", func(observetest.Segment) bool { return true })
+	if docs, _ := daemon.Segments(); len(docs) != 1 || docs[0].Annotations["operation"] != "healthz" {
+		t.Errorf("documents %v; want only the local request's", docs)
+	}
+}
+
+// BenchmarkTrace measures what tracing adds to one request locally: a
+// segment begun, annotated, closed and sent over loopback UDP.
+func BenchmarkTrace(b *testing.B) {
+	daemon := observetest.NewDaemon(b)
+	x, err := infra.NewXRay(infra.XRayConfig{DaemonAddress: daemon.Addr(), Stage: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := x.Trace("canStream", http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	b.ReportAllocs()
+	for b.Loop() {
+		r := httptest.NewRequest("POST", "/dev/canStream/someone", nil)
+		r = r.WithContext(observe.NewContext(r.Context(), &observe.Request{Status: 200, Decision: "granted"}))
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+}

@@ -1,0 +1,148 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/streamlimit/streamlimit/internal/app"
+	"github.com/streamlimit/streamlimit/internal/auth"
+	"github.com/streamlimit/streamlimit/lease"
+)
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestControlDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := app.LoadConfig(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Policy != lease.PolicyBlockNew || c.EvictCooldown != lease.DefaultEvictCooldown ||
+		c.AuthMode != app.AuthNone || c.JWTUIDClaim != "sub" || c.AdminAuth != app.AdminByToken || c.AdminToken != "" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	c, err = app.LoadConfig(envOf(map[string]string{
+		"AT_LIMIT_POLICY": "evict_oldest", "EVICT_COOLDOWN_SECONDS": "60", "AUTH_MODE": "JWT",
+		"JWT_UID_CLAIM": "uid", "ADMIN_AUTH": "iam", "ADMIN_TOKEN": "0123456789abcdef",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Policy != lease.PolicyEvictOldest || c.EvictCooldown != time.Minute || c.AuthMode != app.AuthJWT ||
+		c.JWTUIDClaim != "uid" || c.AdminAuth != app.AdminByIAM {
+		t.Fatalf("set: %+v", c)
+	}
+}
+
+func TestControlConfigErrors(t *testing.T) {
+	t.Parallel()
+	for name, tc := range map[string]struct {
+		env  map[string]string
+		want string
+	}{
+		"policy":       {map[string]string{"AT_LIMIT_POLICY": "lottery"}, "AT_LIMIT_POLICY"},
+		"cooldown":     {map[string]string{"EVICT_COOLDOWN_SECONDS": "-5"}, "EVICT_COOLDOWN_SECONDS"},
+		"auth mode":    {map[string]string{"AUTH_MODE": "oauth"}, "AUTH_MODE"},
+		"admin auth":   {map[string]string{"ADMIN_AUTH": "password"}, "ADMIN_AUTH"},
+		"short secret": {map[string]string{"JWT_HS256_SECRET": "short"}, "JWT_HS256_SECRET"},
+		"short token":  {map[string]string{"ADMIN_TOKEN": "admin"}, "ADMIN_TOKEN"},
+	} {
+		_, err := app.LoadConfig(envOf(tc.env))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v; want an error naming %s", name, err, tc.want)
+		}
+	}
+}
+
+func newApp(t *testing.T, env map[string]string, gw *app.Gateway) (*app.App, error) {
+	t.Helper()
+	env["STORE"] = "memory"
+	c, err := app.LoadConfig(envOf(env))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Gateway = gw
+	return app.New(context.Background(), c, "/dev", slog.New(slog.NewTextHandler(io.Discard, nil)))
+}
+
+// TestModesNeedTheirVerifier: jwt mode without a secret and iam admin mode
+// start only where API Gateway verified the identity (Lambda); elsewhere
+// the start fails instead of serving unchecked routes.
+func TestModesNeedTheirVerifier(t *testing.T) {
+	t.Parallel()
+	if _, err := newApp(t, map[string]string{"AUTH_MODE": "jwt"}, nil); !errors.Is(err, auth.ErrNoGateway) {
+		t.Errorf("AUTH_MODE=jwt without secret or gateway: %v; want ErrNoGateway", err)
+	}
+	if _, err := newApp(t, map[string]string{"ADMIN_AUTH": "iam"}, nil); !errors.Is(err, auth.ErrNoGateway) {
+		t.Errorf("ADMIN_AUTH=iam without gateway: %v; want ErrNoGateway", err)
+	}
+	gw := &app.Gateway{
+		JWTClaims: func(context.Context) (map[string]string, bool) { return nil, false },
+		IAMCaller: func(context.Context) string { return "" },
+	}
+	if _, err := newApp(t, map[string]string{"AUTH_MODE": "jwt", "ADMIN_AUTH": "iam"}, gw); err != nil {
+		t.Errorf("with a gateway: %v", err)
+	}
+}
+
+// TestWiring: the configuration reaches the API: the deployment's policy
+// and cooldown, the JWT check and the admin token.
+func TestWiring(t *testing.T) {
+	t.Parallel()
+	const secret = "0123456789abcdef0123456789abcdef"
+	a, err := newApp(t, map[string]string{
+		"AT_LIMIT_POLICY": "evict_oldest", "EVICT_COOLDOWN_SECONDS": "42", "MAX_STREAMS": "1",
+		"AUTH_MODE": "jwt", "JWT_HS256_SECRET": secret, "ADMIN_TOKEN": "the-admin-token-0123",
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a.Handler)
+	defer srv.Close()
+	do := func(method, path, authz, body string) int {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if authz != "" {
+			req.Header.Set("Authorization", authz)
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	tok, _ := auth.SignHS256([]byte(secret), "sub", "u1", time.Now(), time.Hour)
+	if got := do("GET", "/dev/streams/u1", "", ""); got != 401 {
+		t.Errorf("no token: %d; want 401", got)
+	}
+	if got := do("GET", "/dev/streams/u2", "Bearer "+tok, ""); got != 403 {
+		t.Errorf("token for u1 on u2: %d; want 403", got)
+	}
+	if got := do("PUT", "/dev/admin/accounts/u1/limit", "Bearer "+tok, `{"maxStreams":2}`); got != 401 {
+		t.Errorf("a player token on an admin route: %d; want 401", got)
+	}
+	if got := do("PUT", "/dev/admin/accounts/u1/limit", "Bearer the-admin-token-0123", `{"maxStreams":2}`); got != 200 {
+		t.Errorf("admin token: %d; want 200", got)
+	}
+	if p := a.Service.Policy(); p != lease.PolicyEvictOldest {
+		t.Errorf("service policy %s", p)
+	}
+	ctx := context.Background()
+	for _, dev := range []string{"a", "b"} {
+		if _, err := a.Service.CanStream(ctx, "u3", lease.Request{DeviceID: dev}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d, err := a.Service.CanStream(ctx, "u3", lease.Request{DeviceID: "a"})
+	if err != nil || d.Granted || d.CooldownUntil.Sub(time.Now()) > 43*time.Second || d.CooldownUntil.Sub(time.Now()) < 30*time.Second {
+		t.Errorf("a evicts back: %+v, %v; want refused, cooldown about 42 s", d, err)
+	}
+}

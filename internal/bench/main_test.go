@@ -1,0 +1,144 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/internal/capacity"
+	"github.com/streamlimit/streamlimit/internal/ddblocal"
+	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/lease/dynamostore"
+)
+
+// ddb is DynamoDB Local, started by the first benchmark that needs it.
+var ddb struct {
+	once     sync.Once
+	endpoint string
+	client   *dynamodb.Client
+	stop     func()
+	err      error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if ddb.stop != nil {
+		ddb.stop()
+	}
+	os.Exit(code)
+}
+
+// dynamo returns a client of DynamoDB Local, starting it on first use. It
+// skips the benchmark when DynamoDB Local is missing, except under CI=true.
+func dynamo(b *testing.B) *dynamodb.Client {
+	b.Helper()
+	ddb.once.Do(func() {
+		var ep string
+		ep, ddb.stop, ddb.err = ddblocal.ForTests()
+		if ddb.err != nil {
+			return
+		}
+		ddb.endpoint = ep
+		// The production client (infra.NewDynamoDB) with the production
+		// attempt bound; each call below runs under the handler's 1.5 s
+		// budget (opCtx), as in the server.
+		ddb.client, ddb.err = infra.NewDynamoDB(context.Background(), infra.DynamoConfig{
+			Endpoint: ep, Region: "us-east-1", Timeout: 1500 * time.Millisecond,
+		})
+	})
+	if ddb.err != nil {
+		if ddblocal.Required() {
+			b.Fatalf("DynamoDB Local is required (CI=true): %v", ddb.err)
+		}
+		b.Skipf("DynamoDB Local unavailable: %v", ddb.err)
+	}
+	return ddb.client
+}
+
+// newTable creates a fresh table.
+func newTable(b *testing.B) string {
+	b.Helper()
+	client := dynamo(b)
+	name := fmt.Sprintf("bench_%08x", rand.Uint32())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := dynamostore.CreateTable(ctx, client, name); err != nil {
+		b.Fatalf("CreateTable: %v", err)
+	}
+	return name
+}
+
+// storeTimeout is the server's default per-request store budget.
+const storeTimeout = 1500 * time.Millisecond
+
+// opCtx is one request's context: the handler's store budget, labelled
+// with the operation for the capacity meter.
+func opCtx(op string) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(capacity.WithOp(context.Background(), op), storeTimeout)
+}
+
+// uniq returns a uid no other benchmark iteration uses.
+func uniq(prefix string, i int) string {
+	return fmt.Sprintf("%s-%08x-%d", prefix, rand.Uint32(), i)
+}
+
+// latencies collects per-call durations; report adds percentiles.
+type latencies []time.Duration
+
+func (l latencies) report(b *testing.B, unit time.Duration, name string) {
+	b.Helper()
+	if len(l) == 0 {
+		return
+	}
+	s := slices.Clone(l)
+	slices.Sort(s)
+	at := func(q float64) float64 {
+		i := min(len(s)-1, max(0, int(float64(len(s))*q+0.999999)-1))
+		return float64(s[i]) / float64(unit)
+	}
+	b.ReportMetric(at(0.50), "p50-"+name)
+	b.ReportMetric(at(0.99), "p99-"+name)
+}
+
+// reportCapacity adds DynamoDB calls and capacity units per operation,
+// from what m counted under op during the benchmark's n operations.
+func reportCapacity(b *testing.B, m *capacity.Meter, op string, n int) {
+	b.Helper()
+	o := m.Snapshot()[op]
+	per := float64(max(n, 1))
+	b.ReportMetric(float64(o.CallsTotal)/per, "ddb-calls/op")
+	b.ReportMetric(o.ModelWrite/per, "WCU/op")
+	b.ReportMetric(o.ModelRead/per, "RCU/op")
+}
+
+// observedService is a lease.Service over a DynamoDB store on a fresh table
+// whose calls m counts.
+func observedService(b *testing.B, m *capacity.Meter, opts ...lease.Option) *lease.Service {
+	b.Helper()
+	store := dynamostore.New(dynamo(b), dynamostore.WithTable(newTable(b)), dynamostore.WithObserver(m.Observe))
+	svc, err := lease.New(store, opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return svc
+}
+
+// grant acquires a lease or fails the benchmark.
+func grant(b *testing.B, svc *lease.Service, uid, device string) lease.Lease {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	d, err := svc.CanStream(ctx, uid, lease.Request{DeviceID: device})
+	if err != nil || !d.Granted {
+		b.Fatalf("setup canStream %s: %+v, %v", uid, d, err)
+	}
+	return d.Lease
+}

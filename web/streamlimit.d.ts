@@ -1,0 +1,150 @@
+// Type declarations of streamlimit.js, the streamlimit browser client.
+
+/** localStorage key of the per-browser device id. */
+export const DEVICE_ID_KEY: 'streamlimit.deviceId';
+/** sessionStorage key of a lease ended by a beacon on pagehide. */
+export const PENDING_END_KEY: 'streamlimit.pendingEnd';
+
+/** What a player tells about itself; shown to the account's other devices. */
+export interface ClientInfo {
+  userAgent?: string;
+  title?: string;
+}
+
+/** A live session of the account, as the API lists it (never its lease id). */
+export interface Session {
+  /** Handle naming the session without revealing its lease id (16 hex digits). */
+  session: string;
+  deviceId?: string;
+  client: ClientInfo;
+  /** RFC 3339 UTC timestamps, whole seconds. */
+  createdAt: string;
+  renewedAt: string;
+  expiresAt: string;
+}
+
+/** The lease held while playing. Heartbeats update it in place. */
+export interface Lease {
+  uid: string;
+  leaseId: string;
+  deviceId: string;
+  /** When the lease expires unless renewed (server time). */
+  expiresAt: Date;
+  heartbeatIntervalSeconds: number;
+  /** Live streams of the account at the last grant or heartbeat. */
+  streamCount: number;
+  maxStreams: number;
+  /** True when the server returned this device's live lease rather than a new one. */
+  resumed: boolean;
+}
+
+export interface Granted {
+  granted: true;
+  lease: Lease;
+  streamCount: number;
+  maxStreams: number;
+}
+
+export interface Refused {
+  granted: false;
+  streamCount: number;
+  maxStreams: number;
+  /** Who is watching: the account's live sessions. */
+  streams: Session[];
+}
+
+export type StartResult = Granted | Refused;
+
+export interface EndResult {
+  removedStream: boolean;
+  streamCount?: number;
+  /** Set when the service could not be reached; the lease then expires by itself. */
+  error?: unknown;
+}
+
+export interface StreamsResult {
+  result: 'success';
+  uid: string;
+  streamCount: number;
+  maxStreams: number;
+  streams: Session[];
+}
+
+export type State = 'idle' | 'starting' | 'playing' | 'refused' | 'stopped' | 'revoked';
+
+export interface EventMap {
+  granted: Granted;
+  refused: Refused;
+  renewed: { lease: Lease; streamCount: number };
+  /** A heartbeat failed (network, timeout, 5xx, 429) and is tried again in delayMs. */
+  retrying: { attempt: number; delayMs: number; status: number; error: string; message: string };
+  /**
+   * The lease is gone: the player should stop. `error` is the server's code
+   * (`lease_expired`, `lease_revoked` with a `reason`, or another 4xx code) or
+   * `lease_lost` when the service could not be reached before the lease ran out.
+   */
+  revoked: { error: string; reason?: string; message: string; status?: number; lease: Lease };
+  /** stop() was called, or the page was hidden for good (or for the bfcache: `persisted`). */
+  stopped: { reason: 'stop' | 'pagehide'; persisted?: boolean; lease: Lease };
+}
+
+export interface Options {
+  /** The API base, with the stage prefix if any: `http://localhost:3000/dev`. */
+  baseUrl: string;
+  /** Fixed device id; by default one is kept in localStorage (DEVICE_ID_KEY). */
+  deviceId?: string;
+  /** Share of the heartbeat interval taken off at random (0.1). */
+  heartbeatJitter?: number;
+  /** First retry delay of the exponential backoff (500 ms). */
+  retryBaseMs?: number;
+  /** Longest retry delay (30 s, and never more than the heartbeat interval). */
+  retryMaxMs?: number;
+  /** The last retry is sent at least this long before the lease runs out (500 ms). */
+  retryMarginMs?: number;
+  /** Below this much time for another retry the lease is given up (100 ms). */
+  minRetryMs?: number;
+  /** canStream attempts on network errors and 503s before start() rejects (3). */
+  startAttempts?: number;
+  /** Bound on one request (10 s; a heartbeat is also bound by the interval). */
+  requestTimeoutMs?: number;
+  // Injected for tests or non-browser hosts; default to the browser's.
+  fetch?: typeof fetch;
+  sendBeacon?: (url: string, data?: BodyInit | null) => boolean;
+  storage?: Pick<Storage, 'getItem' | 'setItem'> | null;
+  sessionStorage?: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> | null;
+  /** Where pagehide is listened for (window); null for none. */
+  pageLifecycle?: Pick<EventTarget, 'addEventListener' | 'removeEventListener'> | null;
+  random?: () => number;
+}
+
+/** An answer of the API that is not a success, or a failed request (status 0). */
+export class StreamLimitError extends Error {
+  readonly status: number;
+  /** The API's error code, `network_error`, `invalid_state` or `http_<status>`. */
+  readonly code: string;
+  readonly reason?: string;
+  readonly retryAfterMs?: number;
+  readonly retryable: boolean;
+}
+
+export class StreamLimitClient extends EventTarget {
+  constructor(options: Options);
+  readonly state: State;
+  readonly lease: Lease | null;
+  readonly deviceId: string;
+  on<K extends keyof EventMap>(type: K, listener: (detail: EventMap[K]) => void): () => void;
+  /** canStream; granted → heartbeats start. Rejects with StreamLimitError or an AbortError (stop() meanwhile). */
+  start(uid: string, options?: { deviceId?: string; client?: ClientInfo }): Promise<StartResult>;
+  /** endStream; no heartbeat is sent after this call starts. */
+  stop(): Promise<EndResult>;
+  sessions(uid: string): Promise<StreamsResult>;
+  /** Stops heartbeating and listening for pagehide, without ending the lease. */
+  dispose(): void;
+}
+
+export function heartbeatDelay(intervalMs: number, jitter: number, random: number): number;
+export function retryDelay(
+  attempt: number,
+  options: { baseMs: number; maxMs: number; random: number; retryAfterMs?: number },
+): number;
+export function stableDeviceId(storage: Pick<Storage, 'getItem' | 'setItem'> | null | undefined): string;

@@ -1,0 +1,470 @@
+// streamlimit browser client: asks the streamlimit API for a stream slot,
+// keeps the lease alive while the player plays and gives the slot back when it
+// stops or the tab closes. Dependency-free ES module; see streamlimit.d.ts for
+// the types and README.md ("Browser client") for the lifecycle.
+//
+//   const sl = new StreamLimitClient({ baseUrl: 'https://api.example.com' });
+//   sl.on('revoked', () => player.pause());
+//   const r = await sl.start('alice', { client: { title: 'Film' } });
+//   if (!r.granted) showWhoIsWatching(r.streams);
+//   ...
+//   await sl.stop();
+
+/** localStorage key of the per-browser device id. */
+export const DEVICE_ID_KEY = 'streamlimit.deviceId';
+/** sessionStorage key of a lease ended by a beacon on pagehide (see start). */
+export const PENDING_END_KEY = 'streamlimit.pendingEnd';
+
+const DEVICE_ID_PATTERN = /^[A-Za-z0-9._:@+=-]{1,128}$/;
+// Statuses worth retrying: the request may succeed later.
+const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
+
+const DEFAULTS = {
+  heartbeatJitter: 0.1,
+  retryBaseMs: 500,
+  retryMaxMs: 30000,
+  retryMarginMs: 500,
+  minRetryMs: 100,
+  startAttempts: 3,
+  requestTimeoutMs: 10000,
+};
+
+/**
+ * An answer of the API that is not a success, or a request that failed.
+ * `status` is 0 for a network error or a timeout.
+ */
+export class StreamLimitError extends Error {
+  constructor(message, { status = 0, code = 'network_error', reason, retryAfterMs, cause } = {}) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = 'StreamLimitError';
+    this.status = status;
+    this.code = code;
+    if (reason !== undefined) this.reason = reason;
+    if (retryAfterMs !== undefined) this.retryAfterMs = retryAfterMs;
+  }
+
+  /** Whether the same request may succeed later. */
+  get retryable() {
+    return this.status === 0 || RETRYABLE.has(this.status);
+  }
+}
+
+/**
+ * The delay before the next heartbeat: the server's interval shortened by up
+ * to `jitter` of it, so players started together spread out and a heartbeat is
+ * never later than the interval.
+ */
+export function heartbeatDelay(intervalMs, jitter, random) {
+  return Math.round(intervalMs * (1 - jitter * random));
+}
+
+/**
+ * The delay before retry number `attempt` (1, 2, ...): exponential from
+ * `baseMs`, capped at `maxMs`, with "equal jitter" (between half and all of
+ * it), and never shorter than the server's Retry-After.
+ */
+export function retryDelay(attempt, { baseMs, maxMs, random, retryAfterMs = 0 }) {
+  const exp = Math.min(maxMs, baseMs * 2 ** Math.min(attempt - 1, 30));
+  return Math.max(Math.round(exp / 2 + (exp / 2) * random), retryAfterMs);
+}
+
+/**
+ * The device id kept in `storage` (localStorage), created on first use. When
+ * storage is unusable (blocked, private mode) a new id is returned each call.
+ */
+export function stableDeviceId(storage) {
+  try {
+    const id = storage?.getItem(DEVICE_ID_KEY);
+    if (id && DEVICE_ID_PATTERN.test(id)) return id;
+    const fresh = newDeviceId();
+    storage?.setItem(DEVICE_ID_KEY, fresh);
+    return fresh;
+  } catch {
+    return newDeviceId();
+  }
+}
+
+function newDeviceId() {
+  const bytes = new Uint8Array(12);
+  globalThis.crypto.getRandomValues(bytes); // works outside secure contexts too
+  return 'web-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function parseRetryAfter(value) {
+  if (!value) return undefined;
+  const s = Number(value);
+  if (Number.isFinite(s) && s >= 0) return s * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+function bound(fn, self) {
+  return typeof fn === 'function' ? fn.bind(self) : undefined;
+}
+
+/**
+ * A client of the streamlimit API for one player. Events (CustomEvent, the
+ * payload in `detail`): granted, refused, renewed, retrying, revoked, stopped.
+ */
+export class StreamLimitClient extends EventTarget {
+  #o;
+  #fetch;
+  #beacon;
+  #local;
+  #session;
+  #random;
+  #state = 'idle';
+  #lease = null; // the public lease object
+  #deadline = 0; // local time (ms) after which the lease must be taken as lost
+  #gen = 0; // bumped by every start, stop and pagehide: stale callbacks compare it
+  #timer = null;
+  #inflight = null; // AbortController of the running heartbeat
+  #failures = 0; // consecutive failed heartbeats
+  #deviceId = null;
+  #pageHide = null;
+  #pageTarget = null;
+
+  constructor(options = {}) {
+    super();
+    if (!options.baseUrl) throw new TypeError('StreamLimitClient: baseUrl is required');
+    this.#o = { ...DEFAULTS, ...options, baseUrl: String(options.baseUrl).replace(/\/+$/, '') };
+    const g = globalThis;
+    this.#fetch = options.fetch ?? bound(g.fetch, g);
+    this.#beacon = options.sendBeacon ?? bound(g.navigator?.sendBeacon, g.navigator);
+    this.#local = options.storage !== undefined ? options.storage : safeStorage('localStorage');
+    this.#session = options.sessionStorage !== undefined ? options.sessionStorage : safeStorage('sessionStorage');
+    this.#random = options.random ?? Math.random;
+    if (options.deviceId) this.#deviceId = options.deviceId;
+    const target = options.pageLifecycle !== undefined ? options.pageLifecycle : g.window;
+    if (target?.addEventListener) {
+      this.#pageTarget = target;
+      this.#pageHide = (e) => this.#onPageHide(e);
+      target.addEventListener('pagehide', this.#pageHide);
+    }
+  }
+
+  /** 'idle' | 'starting' | 'playing' | 'refused' | 'stopped' | 'revoked' */
+  get state() {
+    return this.#state;
+  }
+
+  /** The lease held while playing, else null. */
+  get lease() {
+    return this.#lease;
+  }
+
+  /** This browser's device id (localStorage), unless one was given. */
+  get deviceId() {
+    this.#deviceId ??= stableDeviceId(this.#local);
+    return this.#deviceId;
+  }
+
+  /** Adds a listener for an event's detail; returns a function removing it. */
+  on(type, listener) {
+    const fn = (e) => listener(e.detail);
+    this.addEventListener(type, fn);
+    return () => this.removeEventListener(type, fn);
+  }
+
+  /**
+   * Asks for a stream slot for account uid. Resolves with the lease when
+   * granted, or with the live sessions when refused; heartbeats start on grant.
+   * Network errors and 503s are retried (startAttempts in all), then it
+   * rejects with a StreamLimitError; it rejects with an AbortError when stop()
+   * is called meanwhile.
+   */
+  async start(uid, { deviceId, client } = {}) {
+    if (this.#state === 'starting' || this.#state === 'playing') {
+      throw new StreamLimitError('already ' + this.#state + ': call stop() first', { code: 'invalid_state' });
+    }
+    const gen = ++this.#gen;
+    this.#state = 'starting';
+    const device = deviceId ?? this.deviceId;
+    try {
+      await this.#flushPendingEnd();
+      const body = JSON.stringify({ deviceId: device, ...(client ? { client } : {}) });
+      const path = '/canStream/' + encodeURIComponent(uid);
+      let data;
+      let sentAt;
+      for (let attempt = 1; ; attempt++) {
+        sentAt = Date.now();
+        try {
+          // text/plain keeps it a "simple" request: no CORS preflight.
+          data = await this.#call(path, { body, headers: { 'Content-Type': 'text/plain;charset=UTF-8' } });
+          break;
+        } catch (err) {
+          if (gen !== this.#gen) throw abortError();
+          if (!(err instanceof StreamLimitError) || !err.retryable || attempt >= this.#o.startAttempts) throw err;
+          await sleep(retryDelay(attempt, this.#retryOpts(err)));
+          if (gen !== this.#gen) throw abortError();
+        }
+      }
+      if (gen !== this.#gen) {
+        // stop() came while we waited: give back a slot we were just granted.
+        if (data.canStream) this.#end(uid, data.leaseId).catch(() => {});
+        throw abortError();
+      }
+      if (!data.canStream) {
+        this.#state = 'refused';
+        const refusal = { granted: false, streamCount: data.streamCount, maxStreams: data.maxStreams, streams: data.streams ?? [] };
+        this.#emit('refused', refusal);
+        return refusal;
+      }
+      this.#lease = {
+        uid, leaseId: data.leaseId, deviceId: device,
+        expiresAt: new Date(data.expiresAt),
+        heartbeatIntervalSeconds: data.heartbeatIntervalSeconds,
+        streamCount: data.streamCount, maxStreams: data.maxStreams,
+        resumed: data.resumed === true,
+      };
+      this.#setDeadline(sentAt);
+      this.#state = 'playing';
+      this.#failures = 0;
+      this.#scheduleHeartbeat(gen);
+      const grant = { granted: true, lease: this.#lease, streamCount: data.streamCount, maxStreams: data.maxStreams };
+      this.#emit('granted', grant);
+      return grant;
+    } catch (err) {
+      if (gen === this.#gen) this.#state = 'idle';
+      throw err;
+    }
+  }
+
+  /**
+   * Ends the stream: no heartbeat is sent after this call starts, and the
+   * lease is ended on the server (endStream). Resolves with the server's
+   * answer, or { removedStream: false, error } when it could not be reached
+   * (the lease then expires by itself). Harmless when not playing.
+   */
+  async stop() {
+    const lease = this.#lease;
+    const was = this.#state;
+    this.#halt();
+    if (was === 'starting' || was === 'playing') this.#state = 'stopped';
+    if (!lease) return { removedStream: false };
+    this.#emit('stopped', { reason: 'stop', lease });
+    try {
+      return await this.#end(lease.uid, lease.leaseId);
+    } catch (error) {
+      // The page may be going away: a beacon still has a chance.
+      this.#sendBeacon(this.#url('/endStream/' + encodeURIComponent(lease.uid) + '/' + lease.leaseId));
+      return { removedStream: false, error };
+    }
+  }
+
+  /** The live sessions of account uid (GET /streams/{uid}). */
+  async sessions(uid) {
+    return this.#call('/streams/' + encodeURIComponent(uid), { method: 'GET' });
+  }
+
+  /** Stops heartbeating and removes the pagehide listener (no endStream). */
+  dispose() {
+    this.#halt();
+    this.#pageTarget?.removeEventListener('pagehide', this.#pageHide);
+    this.#pageTarget = null;
+  }
+
+  // --- heartbeats -----------------------------------------------------------
+
+  #scheduleHeartbeat(gen) {
+    const delay = heartbeatDelay(this.#lease.heartbeatIntervalSeconds * 1000, this.#o.heartbeatJitter, this.#random());
+    this.#timer = setTimeout(() => this.#heartbeat(gen), delay);
+  }
+
+  async #heartbeat(gen) {
+    this.#timer = null;
+    if (gen !== this.#gen) return;
+    const lease = this.#lease;
+    const ctl = new AbortController();
+    this.#inflight = ctl;
+    const sentAt = Date.now();
+    let data;
+    try {
+      const timeout = Math.min(this.#o.requestTimeoutMs, lease.heartbeatIntervalSeconds * 1000);
+      data = await this.#call('/heartbeat/' + encodeURIComponent(lease.uid) + '/' + lease.leaseId, { signal: ctl.signal, timeout });
+    } catch (err) {
+      if (gen !== this.#gen) return; // stopped meanwhile: say nothing, send nothing
+      this.#inflight = null;
+      if (err.retryable) return this.#retry(gen, err);
+      return this.#revoke(err.code, err.reason, err.message, err.status);
+    }
+    if (gen !== this.#gen) return;
+    this.#inflight = null;
+    this.#failures = 0;
+    lease.expiresAt = new Date(data.expiresAt);
+    lease.streamCount = data.streamCount;
+    lease.heartbeatIntervalSeconds = data.heartbeatIntervalSeconds || lease.heartbeatIntervalSeconds;
+    this.#setDeadline(sentAt);
+    this.#emit('renewed', { lease, streamCount: data.streamCount });
+    this.#scheduleHeartbeat(gen);
+  }
+
+  // #retry schedules another heartbeat after a retryable failure, as long as
+  // the lease still has time left; otherwise the lease is lost.
+  #retry(gen, err) {
+    const attempt = ++this.#failures;
+    const now = Date.now();
+    const lastChance = this.#deadline - this.#o.retryMarginMs;
+    const at = Math.min(now + retryDelay(attempt, this.#retryOpts(err)), lastChance);
+    if (at - now < this.#o.minRetryMs) {
+      return this.#revoke('lease_lost', 'unreachable',
+        'The service could not be reached before the lease ran out: ' + err.message, err.status);
+    }
+    this.#emit('retrying', { attempt, delayMs: at - now, status: err.status, error: err.code, message: err.message });
+    this.#timer = setTimeout(() => this.#heartbeat(gen), at - now);
+  }
+
+  #retryOpts(err) {
+    return { baseMs: this.#o.retryBaseMs, maxMs: this.#retryCap(), random: this.#random(), retryAfterMs: err.retryAfterMs };
+  }
+
+  // Retries never wait longer than a heartbeat interval.
+  #retryCap() {
+    const interval = this.#lease ? this.#lease.heartbeatIntervalSeconds * 1000 : Infinity;
+    return Math.min(this.#o.retryMaxMs, interval);
+  }
+
+  // The lease's expiry in local time. The server's expiresAt is used unless
+  // the clocks disagree so much that it looks already past; then the smallest
+  // TTL the service allows (twice the interval, counted from when the request
+  // was sent) stands in.
+  #setDeadline(sentAt) {
+    const floor = sentAt + 2 * this.#lease.heartbeatIntervalSeconds * 1000;
+    this.#deadline = Math.max(this.#lease.expiresAt.getTime(), floor);
+  }
+
+  #revoke(error, reason, message, status) {
+    const lease = this.#lease;
+    this.#halt();
+    this.#state = 'revoked';
+    const detail = { error, message, lease };
+    if (reason !== undefined) detail.reason = reason;
+    if (status) detail.status = status;
+    this.#emit('revoked', detail);
+  }
+
+  // #halt forgets the lease and stops every timer and request in progress.
+  #halt() {
+    this.#gen++;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#inflight?.abort();
+    this.#inflight = null;
+    this.#lease = null;
+  }
+
+  // --- page lifecycle -------------------------------------------------------
+
+  // A closing (or bfcache-bound) page cannot await a fetch: a beacon outlives
+  // it. The lease id is also noted in sessionStorage, which survives a reload:
+  // the next start() ends it first, so a late beacon cannot end a lease the
+  // reloaded page has just resumed (same deviceId).
+  #onPageHide(event) {
+    const lease = this.#lease;
+    if (this.#state !== 'playing' || !lease) return;
+    const url = this.#url('/endStream/' + encodeURIComponent(lease.uid) + '/' + lease.leaseId);
+    this.#halt();
+    this.#state = 'stopped';
+    try {
+      this.#session?.setItem(PENDING_END_KEY, url);
+    } catch {
+      // storage full or blocked: the beacon alone has to do
+    }
+    this.#sendBeacon(url);
+    this.#emit('stopped', { reason: 'pagehide', persisted: Boolean(event?.persisted), lease });
+  }
+
+  #sendBeacon(url) {
+    let queued = false;
+    try {
+      queued = this.#beacon ? this.#beacon(url) : false;
+    } catch {
+      queued = false;
+    }
+    if (!queued && this.#fetch) {
+      this.#fetch(url, { method: 'POST', keepalive: true }).catch(() => {});
+    }
+  }
+
+  async #flushPendingEnd() {
+    let url = null;
+    try {
+      url = this.#session?.getItem(PENDING_END_KEY);
+      if (url) this.#session.removeItem(PENDING_END_KEY);
+    } catch {
+      return;
+    }
+    if (!url || !url.startsWith(this.#o.baseUrl + '/endStream/')) return;
+    try {
+      await this.#raw(url, { method: 'POST', timeout: this.#o.requestTimeoutMs });
+    } catch {
+      // best effort: the beacon probably arrived, and the lease expires anyway
+    }
+  }
+
+  // --- HTTP -----------------------------------------------------------------
+
+  #url(path) {
+    return this.#o.baseUrl + path;
+  }
+
+  #end(uid, leaseId) {
+    return this.#call('/endStream/' + encodeURIComponent(uid) + '/' + leaseId, { keepalive: true });
+  }
+
+  // #call sends one request and returns the JSON body of a 2xx answer; any
+  // other outcome is a StreamLimitError.
+  async #call(path, { method = 'POST', body, headers, signal, keepalive, timeout = this.#o.requestTimeoutMs } = {}) {
+    const res = await this.#raw(this.#url(path), { method, body, headers, signal, keepalive, timeout });
+    let data = null;
+    try {
+      data = await res.json();
+    } catch {
+      data = null;
+    }
+    if (res.ok && data) return data;
+    throw new StreamLimitError(data?.message || 'HTTP ' + res.status, {
+      status: res.status,
+      code: data?.error || 'http_' + res.status,
+      reason: data?.reason,
+      retryAfterMs: parseRetryAfter(res.headers?.get?.('Retry-After')),
+    });
+  }
+
+  async #raw(url, { method, body, headers, signal, keepalive, timeout }) {
+    if (!this.#fetch) throw new StreamLimitError('no fetch available');
+    const ctl = new AbortController();
+    const onAbort = () => ctl.abort();
+    signal?.addEventListener('abort', onAbort);
+    const timer = setTimeout(() => ctl.abort(), timeout);
+    try {
+      return await this.#fetch(url, { method, body, headers, keepalive, signal: ctl.signal });
+    } catch (cause) {
+      const what = ctl.signal.aborted ? 'timed out or aborted' : 'failed';
+      throw new StreamLimitError(method + ' ' + url + ' ' + what + ': ' + (cause?.message ?? cause), { cause });
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  #emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+}
+
+function safeStorage(name) {
+  try {
+    return globalThis[name] ?? null;
+  } catch {
+    return null; // access itself throws when storage is blocked
+  }
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function abortError() {
+  return new DOMException('start() was cancelled by stop()', 'AbortError');
+}

@@ -1,0 +1,452 @@
+// Unit tests of the client's timing logic, with Node's fake timers (setTimeout
+// and Date) and a scripted fetch: `node --test web/test/`.
+import { test, describe, beforeEach, afterEach, mock } from 'node:test';
+import assert from 'node:assert/strict';
+
+import {
+  StreamLimitClient, StreamLimitError, heartbeatDelay, retryDelay, stableDeviceId,
+  DEVICE_ID_KEY, PENDING_END_KEY,
+} from '../streamlimit.js';
+
+const BASE = 'http://api.test/dev';
+const T0 = Date.UTC(2026, 0, 2, 15, 0, 0);
+const LEASE = '3f8a1c2e-7b4d-4e21-9a6f-0c5d8e7b1a23';
+
+// A scripted API. Each call is recorded with the fake clock's time; the answer
+// comes from the first matching override (used once), else the default
+// handler of the route.
+function fakeApi({ interval = 30, ttl = 90 } = {}) {
+  const calls = [];
+  const overrides = [];
+  const iso = (ms) => new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  // A minimal Response: its json() resolves in microtasks only, so the fake
+  // clock can be stepped without macrotask hops.
+  const json = (status, body, headers = {}) => ({
+    ok: status >= 200 && status < 300, status,
+    headers: new Headers({ 'Content-Type': 'application/json', ...headers }),
+    json: async () => structuredClone(body),
+  });
+  const defaults = {
+    canStream: () => json(200, {
+      result: 'success', uid: 'u', canStream: true, streamCount: 1, maxStreams: 3,
+      leaseId: LEASE, expiresAt: iso(Date.now() + ttl * 1000), heartbeatIntervalSeconds: interval,
+    }),
+    heartbeat: () => json(200, {
+      result: 'success', uid: 'u', leaseId: LEASE, expiresAt: iso(Date.now() + ttl * 1000),
+      heartbeatIntervalSeconds: interval, streamCount: 1,
+    }),
+    endStream: () => json(200, { result: 'success', uid: 'u', removedStream: true, streamCount: 0 }),
+    streams: () => json(200, { result: 'success', uid: 'u', streamCount: 0, maxStreams: 3, streams: [] }),
+  };
+  const fetch = async (url, init = {}) => {
+    const route = new URL(url).pathname.split('/')[2];
+    calls.push({ route, url, at: Date.now(), init });
+    const i = overrides.findIndex((o) => o.route === route);
+    const handler = i >= 0 ? overrides.splice(i, 1)[0].fn : defaults[route];
+    return handler(init);
+  };
+  return {
+    fetch, calls, json,
+    count: (route) => calls.filter((c) => c.route === route).length,
+    times: (route) => calls.filter((c) => c.route === route).map((c) => c.at - T0),
+    // once(route, fn): the next call of route is answered by fn (which may throw).
+    once(route, fn) { overrides.push({ route, fn }); },
+    down(route, n) { for (let k = 0; k < n; k++) this.once(route, () => { throw new TypeError('Failed to fetch'); }); },
+  };
+}
+
+function memoryStorage() {
+  const m = new Map();
+  return {
+    getItem: (k) => (m.has(k) ? m.get(k) : null),
+    setItem: (k, v) => m.set(k, String(v)),
+    removeItem: (k) => m.delete(k),
+    map: m,
+  };
+}
+
+// Lets pending promise callbacks run: everything the client awaits resolves
+// in microtasks (the fake API included).
+async function settle(rounds = 50) {
+  for (let i = 0; i < rounds; i++) await Promise.resolve();
+}
+
+// Due times of every timer set while the fake clock runs (see beforeEach).
+let dues = [];
+
+// Advances the fake clock by ms, stopping at each timer's due time and letting
+// promise callbacks run there: work that a timer starts happens at the timer's
+// own time, as with a real clock.
+async function advance(ms) {
+  const target = Date.now() + ms;
+  await settle();
+  for (;;) {
+    const now = Date.now();
+    const next = Math.min(target, ...dues.filter((d) => d > now));
+    mock.timers.tick(next - now);
+    await settle();
+    if (next >= target) return;
+  }
+}
+
+function newClient(api, extra = {}) {
+  const page = new EventTarget();
+  const beacons = [];
+  const client = new StreamLimitClient({
+    baseUrl: BASE + '/', fetch: api.fetch, storage: memoryStorage(), sessionStorage: memoryStorage(),
+    pageLifecycle: page, sendBeacon: (url) => { beacons.push({ url, at: Date.now() - T0 }); return true; },
+    random: () => 0, ...extra,
+  });
+  const events = [];
+  for (const type of ['granted', 'refused', 'renewed', 'retrying', 'revoked', 'stopped']) {
+    client.on(type, (detail) => events.push({ type, at: Date.now() - T0, detail }));
+  }
+  return { client, page, beacons, events, of: (type) => events.filter((e) => e.type === type) };
+}
+
+beforeEach(() => {
+  mock.timers.enable({ apis: ['setTimeout', 'Date'], now: T0 });
+  dues = [];
+  const fake = globalThis.setTimeout; // restored with the real one by reset()
+  globalThis.setTimeout = (fn, ms = 0, ...args) => {
+    dues.push(Date.now() + Math.max(0, ms));
+    return fake(fn, ms, ...args);
+  };
+});
+afterEach(() => mock.timers.reset());
+
+describe('pure timing helpers', () => {
+  test('heartbeatDelay is the interval shortened by at most the jitter', () => {
+    assert.equal(heartbeatDelay(30000, 0.1, 0), 30000);
+    assert.equal(heartbeatDelay(30000, 0.1, 1), 27000);
+    for (let i = 0; i <= 100; i++) {
+      const d = heartbeatDelay(30000, 0.1, i / 100);
+      assert.ok(d >= 27000 && d <= 30000, `delay ${d}`);
+    }
+  });
+
+  test('retryDelay doubles, caps, jitters and honours Retry-After', () => {
+    const o = { baseMs: 500, maxMs: 8000 };
+    assert.deepEqual([1, 2, 3, 4, 5, 6, 40].map((a) => retryDelay(a, { ...o, random: 1 })), [500, 1000, 2000, 4000, 8000, 8000, 8000]);
+    assert.deepEqual([1, 2, 3].map((a) => retryDelay(a, { ...o, random: 0 })), [250, 500, 1000]);
+    assert.equal(retryDelay(1, { ...o, random: 0, retryAfterMs: 3000 }), 3000);
+    assert.equal(retryDelay(5, { ...o, random: 1, retryAfterMs: 3000 }), 8000);
+  });
+});
+
+describe('device id', () => {
+  test('is created once and kept in storage', () => {
+    const s = memoryStorage();
+    const id = stableDeviceId(s);
+    assert.match(id, /^web-[0-9a-f]{24}$/);
+    assert.equal(s.getItem(DEVICE_ID_KEY), id);
+    assert.equal(stableDeviceId(s), id);
+    assert.notEqual(stableDeviceId(memoryStorage()), id);
+  });
+
+  test('replaces an invalid stored value and survives broken storage', () => {
+    const s = memoryStorage();
+    s.setItem(DEVICE_ID_KEY, 'not valid!');
+    assert.match(stableDeviceId(s), /^web-/);
+    const broken = { getItem() { throw new Error('SecurityError'); }, setItem() { throw new Error('x'); } };
+    assert.match(stableDeviceId(broken), /^web-[0-9a-f]{24}$/);
+  });
+
+  test('is sent with canStream, the same for two clients of one browser', async () => {
+    const api = fakeApi();
+    const storage = memoryStorage();
+    const a = newClient(api, { storage });
+    const b = newClient(api, { storage });
+    await a.client.start('u');
+    await a.client.stop();
+    await b.client.start('u');
+    const bodies = api.calls.filter((c) => c.route === 'canStream').map((c) => JSON.parse(c.init.body));
+    assert.equal(bodies[0].deviceId, a.client.deviceId);
+    assert.equal(bodies[1].deviceId, a.client.deviceId);
+    // text/plain: a CORS "simple" request, no preflight.
+    assert.match(api.calls[0].init.headers['Content-Type'], /^text\/plain/);
+  });
+});
+
+describe('heartbeats', () => {
+  test('follow the server interval exactly with no jitter', async () => {
+    const api = fakeApi({ interval: 30 });
+    const { client, of } = newClient(api);
+    const r = await client.start('u', { client: { title: 'Film' } });
+    assert.equal(r.granted, true);
+    assert.equal(r.lease.leaseId, LEASE);
+    assert.equal(client.state, 'playing');
+    await advance(29950);
+    assert.equal(api.count('heartbeat'), 0, 'no heartbeat before the interval');
+    await advance(100);
+    assert.deepEqual(api.times('heartbeat'), [30000]);
+    await advance(60000);
+    assert.deepEqual(api.times('heartbeat'), [30000, 60000, 90000]);
+    assert.equal(of('renewed').length, 3);
+    assert.equal(client.lease.expiresAt.getTime(), T0 + 90000 + 90000);
+  });
+
+  test('come early by at most the jitter, never late', async () => {
+    const api = fakeApi({ interval: 30 });
+    const { client } = newClient(api, { random: () => 1 });
+    await client.start('u');
+    await advance(26950);
+    assert.equal(api.count('heartbeat'), 0);
+    await advance(100);
+    assert.deepEqual(api.times('heartbeat'), [27000]);
+  });
+
+  test('a refusal lists the sessions and schedules nothing', async () => {
+    const api = fakeApi();
+    const streams = [{ session: '0123456789abcdef', deviceId: 'tv', client: {}, createdAt: 'x', renewedAt: 'x', expiresAt: 'x' }];
+    api.once('canStream', () => api.json(200, { result: 'success', uid: 'u', canStream: false, streamCount: 1, maxStreams: 1, streams }));
+    const { client, of } = newClient(api);
+    const r = await client.start('u');
+    assert.deepEqual(r, { granted: false, streamCount: 1, maxStreams: 1, streams });
+    assert.equal(client.state, 'refused');
+    assert.equal(of('refused').length, 1);
+    await advance(120000);
+    assert.equal(api.calls.length, 1);
+  });
+});
+
+describe('retries', () => {
+  test('network errors back off exponentially, then the interval resumes', async () => {
+    const api = fakeApi({ interval: 30, ttl: 90 });
+    const { client, of } = newClient(api);
+    await client.start('u');
+    api.down('heartbeat', 3);
+    await advance(30000 + 250 + 500 + 1000 + 10);
+    // random 0 → half of 500, 1000, 2000 ms
+    assert.deepEqual(api.times('heartbeat'), [30000, 30250, 30750, 31750]);
+    assert.deepEqual(of('retrying').map((e) => [e.detail.attempt, e.detail.delayMs, e.detail.status]), [[1, 250, 0], [2, 500, 0], [3, 1000, 0]]);
+    assert.equal(client.state, 'playing');
+    assert.equal(of('renewed').length, 1);
+    await advance(30000);
+    assert.deepEqual(api.times('heartbeat').slice(4), [61750], 'back on the interval after a success');
+  });
+
+  test('a 503 waits at least its Retry-After', async () => {
+    const api = fakeApi({ interval: 30 });
+    const { client } = newClient(api);
+    await client.start('u');
+    api.once('heartbeat', () => api.json(503, { result: 'error', error: 'store_unavailable', message: 'm' }, { 'Retry-After': '3' }));
+    await advance(32950);
+    assert.deepEqual(api.times('heartbeat'), [30000]);
+    await advance(100);
+    assert.deepEqual(api.times('heartbeat'), [30000, 33000]);
+    assert.equal(client.state, 'playing');
+  });
+
+  test('retries never wait longer than the interval', async () => {
+    const api = fakeApi({ interval: 2, ttl: 60 });
+    const { client, of } = newClient(api, { random: () => 1 });
+    await client.start('u');
+    api.down('heartbeat', 8);
+    await advance(30000);
+    const delays = of('retrying').map((e) => e.detail.delayMs);
+    assert.ok(delays.length >= 8, `${delays}`);
+    assert.ok(delays.every((d) => d <= 2000), `${delays}`);
+    assert.equal(client.state, 'playing');
+  });
+
+  test('stop while the lease has no time left: lease_lost, then silence', async () => {
+    const api = fakeApi({ interval: 30, ttl: 90 });
+    const { client, of } = newClient(api, { random: () => 1 });
+    await client.start('u'); // expires at T0 + 90 s
+    api.down('heartbeat', 1000);
+    await advance(120000);
+    const hb = api.times('heartbeat');
+    assert.ok(hb.every((t) => t <= 90000 - 500), `a heartbeat was tried after the last chance: ${hb}`);
+    assert.equal(hb.at(-1), 89500, 'the last try is retryMarginMs before expiry');
+    const revoked = of('revoked');
+    assert.equal(revoked.length, 1);
+    assert.equal(revoked[0].detail.error, 'lease_lost');
+    assert.ok(revoked[0].at >= 89500 && revoked[0].at < 90000, `revoked at ${revoked[0].at}`);
+    assert.equal(client.state, 'revoked');
+    assert.equal(client.lease, null);
+    const n = api.calls.length;
+    await advance(120000);
+    assert.equal(api.calls.length, n);
+  });
+
+  test('a client clock far ahead still retries for twice the interval', async () => {
+    const api = fakeApi({ interval: 30, ttl: 90 });
+    // The server's expiresAt is already past by the client's clock.
+    api.once('canStream', () => api.json(200, {
+      result: 'success', uid: 'u', canStream: true, streamCount: 1, maxStreams: 3, leaseId: LEASE,
+      expiresAt: '2026-01-02T14:00:00Z', heartbeatIntervalSeconds: 30,
+    }));
+    const { client, of } = newClient(api);
+    await client.start('u');
+    api.down('heartbeat', 1);
+    await advance(31000);
+    assert.equal(of('retrying').length, 1);
+    assert.equal(api.count('heartbeat'), 2);
+    assert.equal(client.state, 'playing');
+  });
+});
+
+describe('the end of a lease', () => {
+  for (const [error, reason] of [['lease_expired', undefined], ['lease_revoked', 'kicked']]) {
+    test(`410 ${error} emits revoked and stops heartbeating`, async () => {
+      const api = fakeApi({ interval: 30 });
+      const { client, of } = newClient(api);
+      await client.start('u');
+      api.once('heartbeat', () => api.json(410, { result: 'error', error, message: 'gone', ...(reason ? { reason } : {}) }));
+      await advance(30050);
+      const revoked = of('revoked');
+      assert.equal(revoked.length, 1);
+      assert.equal(revoked[0].detail.error, error);
+      assert.equal(revoked[0].detail.reason, reason);
+      assert.equal(revoked[0].detail.status, 410);
+      assert.equal(client.state, 'revoked');
+      await advance(300000);
+      assert.equal(api.count('heartbeat'), 1);
+      assert.equal(api.count('endStream'), 0);
+    });
+  }
+
+  test('stop() ends the lease and no heartbeat follows', async () => {
+    const api = fakeApi({ interval: 30 });
+    const { client, of } = newClient(api);
+    await client.start('u');
+    await advance(45000);
+    const r = await client.stop();
+    assert.equal(r.removedStream, true);
+    assert.equal(api.count('endStream'), 1);
+    assert.equal(api.calls.at(-1).url, `${BASE}/endStream/u/${LEASE}`);
+    assert.equal(client.state, 'stopped');
+    assert.equal(of('stopped')[0].detail.reason, 'stop');
+    await advance(300000);
+    assert.equal(api.count('heartbeat'), 1);
+  });
+
+  test('a heartbeat answered after stop() is ignored', async () => {
+    const api = fakeApi({ interval: 30 });
+    const { client, of } = newClient(api);
+    await client.start('u');
+    let answer;
+    api.once('heartbeat', () => new Promise((resolve) => { answer = resolve; }));
+    await advance(30050);
+    assert.equal(typeof answer, 'function', 'the heartbeat is in flight');
+    await client.stop();
+    answer(api.json(200, { result: 'success', uid: 'u', leaseId: LEASE, expiresAt: '2026-01-02T15:03:00Z', heartbeatIntervalSeconds: 30, streamCount: 1 }));
+    await advance(300000);
+    assert.equal(api.count('heartbeat'), 1);
+    assert.equal(of('renewed').length, 0);
+    assert.equal(client.state, 'stopped');
+  });
+
+  test('a heartbeat aborted by stop() is not retried', async () => {
+    const api = fakeApi({ interval: 30 });
+    const { client, of } = newClient(api);
+    await client.start('u');
+    // This fetch, like a browser's, rejects when its signal aborts.
+    api.once('heartbeat', (init) => new Promise((_, reject) => {
+      init.signal.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+    }));
+    await advance(30050);
+    await client.stop();
+    await advance(300000);
+    assert.equal(api.count('heartbeat'), 1);
+    assert.deepEqual(of('retrying'), []);
+    assert.deepEqual(of('revoked'), []);
+    assert.equal(client.state, 'stopped');
+  });
+
+  test('stop() during start() gives the granted slot back', async () => {
+    const api = fakeApi();
+    let answer;
+    api.once('canStream', (init) => new Promise((resolve) => { answer = () => resolve(fakeApi().fetch(BASE + '/canStream/u', init)); }));
+    const { client } = newClient(api);
+    const started = client.start('u');
+    await settle();
+    await client.stop();
+    answer();
+    await assert.rejects(started, { name: 'AbortError' });
+    await settle();
+    assert.equal(api.count('endStream'), 1);
+    assert.equal(client.state, 'stopped');
+    await advance(100000);
+    assert.equal(api.count('heartbeat'), 0);
+  });
+
+  test('start() retries canStream on network errors, then gives up', async () => {
+    const api = fakeApi();
+    api.down('canStream', 2);
+    const { client } = newClient(api);
+    const started = client.start('u');
+    await advance(1000);
+    assert.equal((await started).granted, true);
+    assert.deepEqual(api.times('canStream'), [0, 250, 750]);
+
+    const api2 = fakeApi();
+    api2.down('canStream', 3);
+    const c2 = newClient(api2).client;
+    const failed = assert.rejects(c2.start('u'), (err) => err instanceof StreamLimitError && err.status === 0 && err.retryable);
+    await advance(1000);
+    await failed;
+    assert.equal(api2.count('canStream'), 3);
+    assert.equal(c2.state, 'idle');
+  });
+
+  test('start() does not retry a 400', async () => {
+    const api = fakeApi();
+    api.once('canStream', () => api.json(400, { result: 'error', error: 'invalid_uid', message: 'bad uid' }));
+    const { client } = newClient(api);
+    await assert.rejects(client.start('bad!'), { code: 'invalid_uid', status: 400 });
+    assert.equal(api.count('canStream'), 1);
+  });
+});
+
+describe('pagehide', () => {
+  test('sends a beacon, notes the lease and stops heartbeating', async () => {
+    const api = fakeApi({ interval: 30 });
+    const session = memoryStorage();
+    const { client, page, beacons, of } = newClient(api, { sessionStorage: session });
+    await client.start('u');
+    await advance(10000);
+    page.dispatchEvent(new Event('pagehide'));
+    assert.deepEqual(beacons, [{ url: `${BASE}/endStream/u/${LEASE}`, at: 10000 }]);
+    assert.equal(session.getItem(PENDING_END_KEY), `${BASE}/endStream/u/${LEASE}`);
+    assert.equal(client.state, 'stopped');
+    assert.equal(of('stopped')[0].detail.reason, 'pagehide');
+    await advance(300000);
+    assert.equal(api.count('heartbeat'), 0);
+    assert.equal(api.count('endStream'), 0, 'the beacon, not fetch, ends it');
+  });
+
+  test('falls back to a keepalive fetch when the beacon is refused', async () => {
+    const api = fakeApi();
+    const { client, page } = newClient(api, { sendBeacon: () => false });
+    await client.start('u');
+    page.dispatchEvent(new Event('pagehide'));
+    await settle();
+    const end = api.calls.filter((c) => c.route === 'endStream');
+    assert.equal(end.length, 1);
+    assert.equal(end[0].init.keepalive, true);
+  });
+
+  test('does nothing when not playing', async () => {
+    const api = fakeApi();
+    const { page, beacons } = newClient(api);
+    page.dispatchEvent(new Event('pagehide'));
+    assert.equal(beacons.length, 0);
+  });
+
+  test('after a reload, start() ends the beaconed lease before canStream', async () => {
+    const api = fakeApi();
+    const session = memoryStorage();
+    const storage = memoryStorage();
+    const before = newClient(api, { sessionStorage: session, storage });
+    await before.client.start('u');
+    before.page.dispatchEvent(new Event('pagehide'));
+    // The reloaded page: same storages, new client.
+    const after = newClient(api, { sessionStorage: session, storage });
+    await after.client.start('u');
+    assert.deepEqual(api.calls.map((c) => c.route), ['canStream', 'endStream', 'canStream']);
+    assert.equal(session.getItem(PENDING_END_KEY), null);
+    assert.equal(after.client.deviceId, before.client.deviceId);
+  });
+});
