@@ -36,24 +36,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	ep, stop, err := ddblocal.ForTests()
-	if err != nil {
-		if ddblocal.Required() {
-			fmt.Fprintf(os.Stderr, "DynamoDB Local is required (CI=true) but could not start: %v\n", err)
-			os.Exit(1)
-		}
-		skipMsg = "DynamoDB Local unavailable: " + err.Error()
-	} else {
-		endpoint = ep
-		client, err = infra.NewDynamoDB(context.Background(), infra.DynamoConfig{Endpoint: ep, Region: "us-east-1", Timeout: 30 * time.Second})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	stop()
-	os.Exit(code)
+	ddblocal.Main(m, infra.DynamoConfig{Timeout: 30 * time.Second}, func(ep string, c *dynamodb.Client, skip string) {
+		endpoint, client, skipMsg = ep, c, skip
+	})
 }
 
 // env is the configuration shared by the Lambda handler and the local

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"testing"
 	"time"
 
@@ -25,27 +24,12 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	endpoint, stop, err := ddblocal.ForTests()
-	if err != nil {
-		if ddblocal.Required() {
-			fmt.Fprintf(os.Stderr, "DynamoDB Local is required (CI=true) but could not start: %v\n", err)
-			os.Exit(1)
-		}
-		skipMsg = "DynamoDB Local unavailable: " + err.Error()
-	} else {
-		client, err = infra.NewDynamoDB(context.Background(), infra.DynamoConfig{
-			Endpoint: endpoint, Region: "us-east-1",
-			// 2,000 racing goroutines queue up at one DynamoDB Local process.
-			Timeout: 60 * time.Second, MaxAttempts: 3,
-		})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	stop()
-	os.Exit(code)
+	ddblocal.Main(m, infra.DynamoConfig{
+		// 2,000 racing goroutines queue up at one DynamoDB Local process.
+		Timeout: 60 * time.Second, MaxAttempts: 3,
+	}, func(ep string, c *dynamodb.Client, skip string) {
+		client, skipMsg = c, skip
+	})
 }
 
 // newTable creates a fresh table for one test and returns its name.

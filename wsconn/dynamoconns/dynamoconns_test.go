@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -31,23 +30,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	endpoint, stop, err := ddblocal.ForTests()
-	if err != nil {
-		if ddblocal.Required() {
-			fmt.Fprintf(os.Stderr, "DynamoDB Local is required (CI=true) but could not start: %v\n", err)
-			os.Exit(1)
-		}
-		skipMsg = "DynamoDB Local unavailable: " + err.Error()
-	} else {
-		client, err = infra.NewDynamoDB(context.Background(), infra.DynamoConfig{Endpoint: endpoint, Region: "us-east-1", Timeout: 30 * time.Second})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, err)
-			os.Exit(1)
-		}
-	}
-	code := m.Run()
-	stop()
-	os.Exit(code)
+	ddblocal.Main(m, infra.DynamoConfig{Timeout: 30 * time.Second}, func(ep string, c *dynamodb.Client, skip string) {
+		client, skipMsg = c, skip
+	})
 }
 
 func newTable(t *testing.T) string {
