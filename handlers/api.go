@@ -119,7 +119,7 @@ func (s *server) canStream(w http.ResponseWriter, r *http.Request) {
 		resp.LeaseID = d.Lease.ID
 		resp.ExpiresAt = timestamp(d.Lease.ExpiresAt)
 		resp.HeartbeatIntervalSeconds = int(d.HeartbeatInterval.Seconds())
-		resp.Resumed = d.Reused
+		resp.Resumed = d.Resumed
 		resp.Degraded = d.Degraded
 		if d.Degraded {
 			s.log.WarnContext(r.Context(), "fail-open: degraded grant while the store is unavailable", "route", r.Pattern)

@@ -53,7 +53,7 @@ func decidedGrant(r *http.Request, d lease.Decision) {
 		rec.Decision, rec.StoreError = observe.Degraded, true
 	case !d.Granted:
 		rec.Decision = observe.Refused
-	case d.Reused:
+	case d.Resumed:
 		rec.Decision = observe.Resumed
 	default:
 		rec.Decision = observe.Granted

@@ -143,6 +143,65 @@ func TestFailOpenNeverCoversContention(t *testing.T) {
 	}
 }
 
+// TestFailOpenNeverCoversADeadlineInContention: the request's deadline
+// runs out while CanStream backs off from conflicts (a healthy store under
+// many concurrent grants of one account). The store answered every call,
+// so this is contention: never a degraded grant, never labelled
+// unavailable.
+func TestFailOpenNeverCoversADeadlineInContention(t *testing.T) {
+	t.Parallel()
+	store := &flakyStore{Store: memstore.New()}
+	svc, err := lease.New(store, lease.WithFailOpen(time.Minute), lease.WithRetry(1000, 5*time.Millisecond, 20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	store.conflict.Store(true)
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	d, err := svc.CanStream(ctx, "alice", lease.Request{})
+	if d.Granted || d.Degraded || !errors.Is(err, lease.ErrContention) || errors.Is(err, lease.ErrUnavailable) {
+		t.Fatalf("deadline while contending, fail-open on: %+v, %v; want ErrContention (not unavailable), no grant", d, err)
+	}
+}
+
+// slowAfterConflict answers the first Commit with a conflict and then
+// lets every call wait for the request's deadline (a store that answered,
+// then slowed down).
+type slowAfterConflict struct {
+	lease.Store
+	conflicted atomic.Bool
+}
+
+func (s *slowAfterConflict) Load(ctx context.Context, uid string, consistent bool) (lease.Account, error) {
+	if s.conflicted.Load() {
+		<-ctx.Done()
+		return lease.Account{}, fmt.Errorf("%w: %w", lease.ErrUnavailable, ctx.Err())
+	}
+	return s.Store.Load(ctx, uid, consistent)
+}
+
+func (s *slowAfterConflict) Commit(context.Context, string, lease.Change) error {
+	s.conflicted.Store(true)
+	return lease.ErrConflict
+}
+
+// TestFailOpenOnlyWhenTheStoreNeverAnswered: a store that answered (a
+// read, a conflict) and then timed out may have committed the grant it
+// was sent; failing open on top of it would exceed the limit.
+func TestFailOpenOnlyWhenTheStoreNeverAnswered(t *testing.T) {
+	t.Parallel()
+	svc, err := lease.New(&slowAfterConflict{Store: memstore.New()}, lease.WithFailOpen(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	d, err := svc.CanStream(ctx, "alice", lease.Request{})
+	if d.Granted || d.Degraded || !errors.Is(err, lease.ErrContention) {
+		t.Fatalf("timeout after a conflict, fail-open on: %+v, %v; want ErrContention, no grant", d, err)
+	}
+}
+
 func TestFailOpenValidated(t *testing.T) {
 	t.Parallel()
 	for _, d := range []time.Duration{-time.Second, lease.MaxFailOpen + time.Second} {

@@ -12,11 +12,22 @@
 //     ExpiresAt > now; TTL deletion is garbage collection only.
 //   - No resurrection: Heartbeat never renews a lease that has expired or was
 //     ended; the player must call CanStream again and may be refused.
-//   - Idempotence: EndStream twice is harmless; CanStream retried by the same
-//     device (same DeviceID) returns that device's live lease instead of using
+//   - Idempotence: EndStream twice is harmless; CanStream retried by a
+//     player that proves it holds a live lease (its lease id, or the device
+//     secret it sent with the grant) takes that lease over instead of using
 //     a second slot, even when the calls race.
 //   - Capability: lease ids are random UUIDv4 values; a lease can only be
-//     renewed or ended with its id and its own uid.
+//     renewed or ended with its id and its own uid, and its id is only ever
+//     returned to the caller that created it. A device id is a label, never
+//     a proof: a player that knows another's device id gets nothing of it.
+//     Taking a lease over (Resumed) issues a new lease id and turns the old
+//     one into a tombstone (RevokedSuperseded), so a late heartbeat or end
+//     of the old id touches nothing.
+//   - Fencing: a grant never relies on a lease being expired or revoked
+//     unless the lease's item is deleted (or already a tombstone) by the
+//     time the grant commits, each delete conditioned on the item being as
+//     it was read. A renewal sent before a lease's expiry that arrives
+//     after a grant counted the lease expired finds nothing to renew.
 //   - Nothing invented: a storage failure is returned as an error wrapping
 //     ErrUnavailable or ErrContention, never as a success.
 //
@@ -43,9 +54,13 @@ type Lease struct {
 	ID string
 	// UID is the account the lease belongs to.
 	UID string
-	// DeviceID optionally names the player's device; a CanStream from the same
-	// device reuses its live lease.
+	// DeviceID optionally names the player's device in listings. It is a
+	// label, not a capability.
 	DeviceID string
+	// SecretHash is the hash of the device secret the lease was granted
+	// with (see Request.DeviceSecret), empty without one. Stores keep it;
+	// it is never shown.
+	SecretHash string
 	// Client describes the player for listings.
 	Client Client
 	// CreatedAt is when the lease was granted.
@@ -109,8 +124,22 @@ type Session struct {
 
 // Request is the optional part of a CanStream call.
 type Request struct {
-	// DeviceID, when set, makes CanStream idempotent per device.
+	// DeviceID names the player's device in listings and refusals (and for
+	// the evict cooldown). It proves nothing.
 	DeviceID string
+	// DeviceSecret, optional, is a random secret the player generated and
+	// keeps (16-128 characters of A-Z a-z 0-9 - _). The lease stores only
+	// its hash. A later CanStream with the same DeviceID and DeviceSecret
+	// proves it holds that lease and takes it over (Decision.Resumed)
+	// instead of using a second slot: that is what makes a retried
+	// CanStream idempotent.
+	DeviceSecret string
+	// LeaseID, optional, is a lease id the player held. If that lease is
+	// live, CanStream takes it over (Decision.Resumed); if it was revoked
+	// (and its tombstone is still kept), CanStream fails with its
+	// *RevokedError; if it expired or is unknown, CanStream goes on as a
+	// fresh request.
+	LeaseID string
 	// Client describes the player.
 	Client Client
 }
@@ -121,8 +150,11 @@ type Decision struct {
 	Granted bool
 	// Lease is the granted lease (zero when refused).
 	Lease Lease
-	// Reused reports that Lease is the live lease this device already held.
-	Reused bool
+	// Resumed reports that the caller proved it held a live lease (its
+	// lease id or its device secret) and took it over: Lease has a new id,
+	// the same session handle and creation time, and uses no new slot; the
+	// old id is now a tombstone with reason RevokedSuperseded.
+	Resumed bool
 	// HeartbeatInterval is how often the player should renew its lease.
 	HeartbeatInterval time.Duration
 	// StreamCount is the number of live leases of the account, including the
@@ -199,6 +231,10 @@ const (
 	RevokedKicked        = "kicked"
 	RevokedEvictedOldest = "evicted_oldest"
 	RevokedAdmin         = "admin"
+	// RevokedSuperseded: the lease was taken over by a CanStream that
+	// proved it held it (the same player restarting, or reconnecting on a
+	// new WebSocket), and lives on under a new lease id.
+	RevokedSuperseded = "superseded"
 )
 
 // RevokedError is returned by Heartbeat for a lease that was revoked; it
@@ -218,6 +254,7 @@ var (
 	ErrInvalidUID      = errors.New("invalid uid: want 1-128 characters of A-Z a-z 0-9 - _ . : @ + =")
 	ErrInvalidLeaseID  = errors.New("invalid lease id: want a canonical UUID")
 	ErrInvalidDeviceID = errors.New("invalid device id: want 1-128 characters of A-Z a-z 0-9 - _ . : @ + =")
+	ErrInvalidSecret   = errors.New("invalid device secret: want 16-128 characters of A-Z a-z 0-9 - _")
 	ErrInvalidClient   = errors.New("invalid client description: at most 512 bytes of valid UTF-8")
 	ErrInvalidLimit    = errors.New("invalid limit: want 1-50")
 	ErrInvalidPolicy   = errors.New("invalid policy: want block_new or evict_oldest")
@@ -252,3 +289,9 @@ var ErrConflict = errors.New("concurrent change")
 // every grant, eviction and end-all within one DynamoDB transaction
 // (at most 100 items).
 const MaxLimit = 50
+
+// MaxCommitReclaim is how many expired items a grant deletes in its own
+// atomic write (Change.Reclaim); it deletes any beyond that first, with
+// Store.Reclaim, so that every expired item it counted is gone when it
+// commits (fencing).
+const MaxCommitReclaim = 25

@@ -23,10 +23,6 @@ const (
 	DefaultEvictCooldown     = 5 * time.Minute
 )
 
-// maxReclaim bounds how many expired leases one grant deletes, keeping the
-// transaction far below DynamoDB's 100-item limit.
-const maxReclaim = 25
-
 // Service implements CanStream, Heartbeat and EndStream on top of a Store.
 // It is safe for concurrent use.
 type Service struct {
@@ -153,19 +149,58 @@ func (s *Service) CanStream(ctx context.Context, uid string, req Request) (Decis
 		return Decision{}, err
 	}
 	var d Decision
+	st := &answering{Store: s.store}
 	err := s.retry(ctx, func() error {
 		var err error
-		d, err = s.tryGrant(ctx, uid, req)
+		d, err = s.tryGrant(ctx, st, uid, req)
 		return err
 	})
+	if err != nil && st.answered && errors.Is(err, ErrUnavailable) {
+		// The store answered (a read, a conflict) and then did not: it
+		// is working, under load, and a write it was sent may have
+		// committed. That is contention, and never a reason to fail open.
+		if cerr := ctx.Err(); cerr != nil {
+			err = fmt.Errorf("%w: the store answered, then the request ran out of time: %w", ErrContention, cerr)
+		} else {
+			err = fmt.Errorf("%w: the store answered, then: %v", ErrContention, err)
+		}
+	}
 	if err != nil && s.failOpen > 0 && errors.Is(err, ErrUnavailable) {
 		return s.degradedGrant(uid, req)
 	}
 	return d, err
 }
 
-func (s *Service) tryGrant(ctx context.Context, uid string, req Request) (Decision, error) {
-	acct, err := s.store.Load(ctx, uid, true)
+// answering remembers whether any call of one CanStream got an answer
+// from the store (success, a failed condition, a conflict): only a store
+// that never answered is unavailable enough to fail open.
+type answering struct {
+	Store
+	answered bool
+}
+
+func (a *answering) note(err error) error {
+	if err == nil || !errors.Is(err, ErrUnavailable) {
+		a.answered = true
+	}
+	return err
+}
+
+func (a *answering) Load(ctx context.Context, uid string, consistent bool) (Account, error) {
+	acct, err := a.Store.Load(ctx, uid, consistent)
+	return acct, a.note(err)
+}
+
+func (a *answering) Commit(ctx context.Context, uid string, c Change) error {
+	return a.note(a.Store.Commit(ctx, uid, c))
+}
+
+func (a *answering) Reclaim(ctx context.Context, uid string, leases []Lease) error {
+	return a.note(a.Store.Reclaim(ctx, uid, leases))
+}
+
+func (s *Service) tryGrant(ctx context.Context, store Store, uid string, req Request) (Decision, error) {
+	acct, err := store.Load(ctx, uid, true)
 	if err != nil {
 		return Decision{}, err
 	}
@@ -174,20 +209,14 @@ func (s *Service) tryGrant(ctx context.Context, uid string, req Request) (Decisi
 	live, reclaim, tombstones := split(acct.Leases, now)
 	d := Decision{HeartbeatInterval: s.interval, MaxStreams: limit, StreamCount: len(live)}
 
-	if req.DeviceID != "" {
-		for _, l := range live {
-			if l.DeviceID != req.DeviceID {
-				continue
+	if held, ok := proven(live, req); ok {
+		return s.resume(ctx, store, uid, req, acct.Version, held, now, d)
+	}
+	if req.LeaseID != "" {
+		for _, t := range tombstones {
+			if t.ID == req.LeaseID {
+				return Decision{}, &RevokedError{Reason: t.Revoked}
 			}
-			renewed, err := s.store.Renew(ctx, uid, l.ID, now, s.expiry(now))
-			if errors.Is(err, ErrLeaseExpired) || errors.Is(err, ErrLeaseRevoked) {
-				return Decision{}, ErrConflict // ended or revoked meanwhile: read again
-			}
-			if err != nil {
-				return Decision{}, err
-			}
-			d.Granted, d.Reused, d.Lease = true, true, renewed
-			return d, nil
 		}
 	}
 
@@ -216,14 +245,23 @@ func (s *Service) tryGrant(ctx context.Context, uid string, req Request) (Decisi
 	}
 	grant := Lease{
 		ID: id, UID: uid, DeviceID: req.DeviceID, Client: req.Client, Handle: handleOf(id),
-		CreatedAt: now, RenewedAt: now, ExpiresAt: s.expiry(now),
+		SecretHash: secretHash(req.DeviceID, req.DeviceSecret),
+		CreatedAt:  now, RenewedAt: now, ExpiresAt: s.expiry(now),
 	}
-	if len(reclaim) > maxReclaim {
-		reclaim = reclaim[:maxReclaim]
+	// Fencing: this grant counts every item in reclaim as not live, so
+	// every one of them must be gone when it commits, or a renewal sent
+	// before its expiry and arriving late could revive it. What does not
+	// fit in the grant's own write is deleted first.
+	fenced := reclaim
+	if len(fenced) > MaxCommitReclaim {
+		if err := store.Reclaim(ctx, uid, fenced[MaxCommitReclaim:]); err != nil {
+			return Decision{}, err
+		}
+		fenced = fenced[:MaxCommitReclaim]
 	}
 	count := len(live) - len(evict) + 1
-	c := Change{Version: acct.Version, Grant: grant, Reclaim: reclaim, Revoke: evict, Count: count}
-	if err := s.store.Commit(ctx, uid, c); err != nil {
+	c := Change{Version: acct.Version, Grant: grant, Reclaim: fenced, Revoke: evict, Count: count}
+	if err := store.Commit(ctx, uid, c); err != nil {
 		return Decision{}, err
 	}
 	d.Granted, d.Lease, d.StreamCount = true, grant, count
@@ -232,6 +270,71 @@ func (s *Service) tryGrant(ctx context.Context, uid string, req Request) (Decisi
 			d.Reclaimed++
 		}
 	}
+	return d, nil
+}
+
+// proven returns the live lease the request proves it holds: the one
+// with its LeaseID, or the one granted with its DeviceID and DeviceSecret.
+// A device id alone proves nothing.
+func proven(live []Lease, req Request) (Lease, bool) {
+	if req.LeaseID != "" {
+		if i := slices.IndexFunc(live, func(l Lease) bool { return l.ID == req.LeaseID }); i >= 0 {
+			return live[i], true
+		}
+	}
+	// Should two live leases carry the secret (one was taken over by its
+	// lease id from another device), the oldest session is the one.
+	var best Lease
+	found := false
+	if h := secretHash(req.DeviceID, req.DeviceSecret); h != "" {
+		for _, l := range live {
+			if l.SecretHash == h && (!found || olderSession(l, best)) {
+				best, found = l, true
+			}
+		}
+	}
+	return best, found
+}
+
+// olderSession orders sessions by creation time, then lease id.
+func olderSession(a, b Lease) bool {
+	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+		return c < 0
+	}
+	return a.ID < b.ID
+}
+
+// resume hands the lease held over to the caller that proved it holds it,
+// under a new lease id: one version-guarded write puts the new lease and
+// turns the old one into a RevokedSuperseded tombstone, so the slot count
+// is unchanged and a late heartbeat or end of the old id touches nothing.
+// The session keeps its handle and creation time.
+func (s *Service) resume(ctx context.Context, store Store, uid string, req Request, version int64, held Lease, now time.Time, d Decision) (Decision, error) {
+	id, err := s.newID()
+	if err != nil {
+		return Decision{}, fmt.Errorf("lease: generating lease id: %w", err)
+	}
+	next := held
+	next.ID, next.RenewedAt, next.ExpiresAt = id, now, s.expiry(now)
+	if req.DeviceID != "" && req.DeviceID != held.DeviceID {
+		next.DeviceID, next.SecretHash = req.DeviceID, ""
+	}
+	if req.DeviceSecret != "" {
+		next.SecretHash = secretHash(next.DeviceID, req.DeviceSecret)
+	}
+	if req.Client != (Client{}) {
+		next.Client = req.Client
+	}
+	keep := next.ExpiresAt
+	if held.ExpiresAt.After(keep) {
+		keep = held.ExpiresAt
+	}
+	old := Revocation{Lease: held, Reason: RevokedSuperseded, At: now, KeepUntil: keep}
+	c := Change{Version: version, Grant: next, Revoke: []Revocation{old}, Count: d.StreamCount}
+	if err := store.Commit(ctx, uid, c); err != nil {
+		return Decision{}, err
+	}
+	d.Granted, d.Resumed, d.Lease = true, true, next
 	return d, nil
 }
 
@@ -463,8 +566,10 @@ func (s *Service) retry(ctx context.Context, op func() error) error {
 		t := time.NewTimer(rand.N(backoff) + time.Millisecond)
 		select {
 		case <-ctx.Done():
+			// The store answered every attempt: this is contention that
+			// outlasted the request, not an outage.
 			t.Stop()
-			return fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+			return fmt.Errorf("%w: deadline reached after %d attempts: %w", ErrContention, attempt, ctx.Err())
 		case <-t.C:
 		}
 		backoff = min(2*backoff, s.backoffMax)

@@ -83,8 +83,8 @@ func TestRetryStopsWithContext(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 	defer cancel()
 	_, err := svc.CanStream(ctx, "u", lease.Request{})
-	if !errors.Is(err, lease.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("err %v; want ErrUnavailable wrapping the deadline", err)
+	if !errors.Is(err, lease.ErrContention) || errors.Is(err, lease.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err %v; want ErrContention (not unavailable: the store answered) wrapping the deadline", err)
 	}
 	if f.commits >= 1000 {
 		t.Fatalf("%d commits: retry ignored the context", f.commits)

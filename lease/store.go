@@ -19,11 +19,20 @@ type Store interface {
 	Load(ctx context.Context, uid string, consistent bool) (Account, error)
 
 	// Commit atomically grants c.Grant, deletes each lease of c.Reclaim
-	// whose ExpiresAt is still the one read, sets the account's count to
+	// unless it is stored with another ExpiresAt than the one read (gone
+	// already is fine), applies c.Revoke, sets the account's count to
 	// c.Count and moves its version past c.Version; all of it only if the
-	// account's version is still c.Version. Otherwise it writes nothing and
-	// returns ErrConflict.
+	// account's version is still c.Version and every condition holds.
+	// Otherwise it writes nothing and returns ErrConflict.
 	Commit(ctx context.Context, uid string, c Change) error
+
+	// Reclaim deletes each of leases (expired, as read) unless it is
+	// stored with another ExpiresAt than the one read; gone already is
+	// fine. It does not move the version: the set of live leases does not
+	// change. It returns ErrConflict when any lease was renewed since it
+	// was read (the others may have been deleted). A grant calls it for the
+	// expired items beyond MaxCommitReclaim before it commits.
+	Reclaim(ctx context.Context, uid string, leases []Lease) error
 
 	// Renew sets the lease's ExpiresAt to expiresAt and RenewedAt to now if
 	// the lease exists and is live at now. Otherwise it writes nothing and
@@ -39,9 +48,9 @@ type Store interface {
 
 	// Revoke atomically turns each lease of rs into a tombstone (Revoked,
 	// RevokedAt, ExpiresAt = KeepUntil), moves the account version and
-	// lowers its count; all of it only if every lease is still unrevoked
-	// with the ExpiresAt read. Otherwise it writes nothing and returns
-	// ErrConflict.
+	// lowers its count; all of it only if every lease is still stored and
+	// unrevoked (a renewal since the read does not stop it). Otherwise it
+	// writes nothing and returns ErrConflict.
 	Revoke(ctx context.Context, uid string, rs []Revocation) error
 
 	// SetLimit sets the account's limit override (0 clears it) and moves its
@@ -82,7 +91,7 @@ type Change struct {
 	// Reclaim holds expired leases as read, to delete in the same write.
 	Reclaim []Lease
 	// Revoke holds live leases as read, to revoke in the same write
-	// (PolicyEvictOldest).
+	// (PolicyEvictOldest, and the lease a Resumed grant supersedes).
 	Revoke []Revocation
 	// Count is the number of live leases after the change.
 	Count int
@@ -90,8 +99,8 @@ type Change struct {
 
 // Revocation turns one lease, as read, into a tombstone.
 type Revocation struct {
-	// Lease is the lease as read; the revocation applies only if its
-	// ExpiresAt is unchanged and it is not revoked yet.
+	// Lease is the lease as read; the revocation applies only if it is
+	// still stored and not revoked yet.
 	Lease Lease
 	// Reason is one of the Revoked* reasons.
 	Reason string

@@ -58,6 +58,12 @@ func validateRequest(uid string, req Request) error {
 	if req.DeviceID != "" && !ValidDeviceID(req.DeviceID) {
 		return ErrInvalidDeviceID
 	}
+	if req.DeviceSecret != "" && !ValidDeviceSecret(req.DeviceSecret) {
+		return ErrInvalidSecret
+	}
+	if req.LeaseID != "" && !ValidLeaseID(req.LeaseID) {
+		return ErrInvalidLeaseID
+	}
 	return validateClient(req.Client)
 }
 
@@ -92,4 +98,33 @@ func ValidHandle(h string) bool {
 func handleOf(leaseID string) string {
 	sum := sha256.Sum256([]byte("streamlimit session handle\x00" + leaseID))
 	return hex.EncodeToString(sum[:handleLen/2])
+}
+
+// Device secrets are 16-128 characters of A-Z a-z 0-9 - _ (a UUID, or
+// base64url of at least 12 random bytes, fits).
+const minSecretLen, maxSecretLen = 16, 128
+
+// ValidDeviceSecret reports whether s is a well-formed device secret.
+func ValidDeviceSecret(s string) bool {
+	if len(s) < minSecretLen || len(s) > maxSecretLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// secretHash is what a lease stores of its device secret: a one-way hash
+// bound to the device id, so the store never holds the secret itself. The
+// secret is random, so a fast hash suffices.
+func secretHash(deviceID, secret string) string {
+	if secret == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte("streamlimit device secret\x00" + deviceID + "\x00" + secret))
+	return hex.EncodeToString(sum[:])
 }

@@ -199,7 +199,7 @@ func (s *Service) Connect(ctx context.Context, req ConnectRequest) (Connected, e
 		return Connected{StreamCount: d.StreamCount, MaxStreams: d.MaxStreams}, nil
 	}
 	if err := s.bind(ctx, req.ConnID, d.Lease); err != nil {
-		if !d.Reused {
+		if !d.Resumed {
 			// Do not leave a slot taken by a connection that will be
 			// refused; with the store failing this may fail too, and
 			// then the lease expires by its TTL.
@@ -207,7 +207,7 @@ func (s *Service) Connect(ctx context.Context, req ConnectRequest) (Connected, e
 		}
 		return Connected{}, err
 	}
-	return Connected{Granted: true, Lease: d.Lease, Resumed: d.Reused, StreamCount: d.StreamCount, MaxStreams: d.MaxStreams}, nil
+	return Connected{Granted: true, Lease: d.Lease, Resumed: d.Resumed, StreamCount: d.StreamCount, MaxStreams: d.MaxStreams}, nil
 }
 
 func (s *Service) bind(ctx context.Context, connID string, l lease.Lease) error {

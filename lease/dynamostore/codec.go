@@ -23,7 +23,7 @@ func encodeLease(uid string, l lease.Lease) map[string]types.AttributeValue {
 	// attributes out keeps items small.
 	for name, v := range map[string]string{
 		attrDeviceID: l.DeviceID, attrUserAgent: l.Client.UserAgent, attrTitle: l.Client.Title,
-		attrHandle: l.Handle,
+		attrHandle: l.Handle, attrSecretHash: l.SecretHash,
 	} {
 		if v != "" {
 			item[name] = str(v)
@@ -48,16 +48,17 @@ func decodeInto(acct *lease.Account, uid string, item map[string]types.Attribute
 
 func decodeLease(uid string, item map[string]types.AttributeValue) lease.Lease {
 	return lease.Lease{
-		ID:        getS(item, attrLeaseID),
-		UID:       uid,
-		DeviceID:  getS(item, attrDeviceID),
-		Client:    lease.Client{UserAgent: getS(item, attrUserAgent), Title: getS(item, attrTitle)},
-		CreatedAt: time.UnixMilli(getN(item, attrCreatedAt)).UTC(),
-		RenewedAt: time.UnixMilli(getN(item, attrRenewedAt)).UTC(),
-		ExpiresAt: time.Unix(getN(item, attrExpiresAt), 0).UTC(),
-		Handle:    getS(item, attrHandle),
-		Revoked:   getS(item, attrRevoked),
-		RevokedAt: millisOrZero(getN(item, attrRevokedAt)),
+		ID:         getS(item, attrLeaseID),
+		UID:        uid,
+		DeviceID:   getS(item, attrDeviceID),
+		Client:     lease.Client{UserAgent: getS(item, attrUserAgent), Title: getS(item, attrTitle)},
+		CreatedAt:  time.UnixMilli(getN(item, attrCreatedAt)).UTC(),
+		RenewedAt:  time.UnixMilli(getN(item, attrRenewedAt)).UTC(),
+		ExpiresAt:  time.Unix(getN(item, attrExpiresAt), 0).UTC(),
+		Handle:     getS(item, attrHandle),
+		SecretHash: getS(item, attrSecretHash),
+		Revoked:    getS(item, attrRevoked),
+		RevokedAt:  millisOrZero(getN(item, attrRevokedAt)),
 	}
 }
 

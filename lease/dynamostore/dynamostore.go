@@ -57,6 +57,7 @@ const (
 	attrHandle     = "handle"
 	attrRevoked    = "revoked"
 	attrRevokedAt  = "revokedAt"
+	attrSecretHash = "deviceKey"
 
 	accountSK   = "#account"
 	leasePrefix = "lease#"
@@ -69,6 +70,7 @@ type DynamoDBAPI interface {
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
 
 // Store is the DynamoDB lease.Store.
@@ -142,13 +144,7 @@ func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
 		ExpressionAttributeNames: map[string]string{"#sk": attrSK},
 	}})
 	for _, r := range c.Reclaim {
-		items = append(items, types.TransactWriteItem{Delete: &types.Delete{
-			TableName:                 &s.table,
-			Key:                       leaseKey(uid, r.ID),
-			ConditionExpression:       aws.String("#e = :e"),
-			ExpressionAttributeNames:  map[string]string{"#e": attrExpiresAt},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":e": epochSeconds(r.ExpiresAt)},
-		}})
+		items = append(items, types.TransactWriteItem{Delete: s.reclaimDelete(uid, r)})
 	}
 	update := &types.Update{
 		TableName:                &s.table,
@@ -176,6 +172,57 @@ func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
 		return lease.ErrConflict
 	}
 	return err
+}
+
+// reclaimDelete deletes an expired lease unless a renewal changed it since
+// it was read; an item already gone satisfies it.
+func (s *Store) reclaimDelete(uid string, l lease.Lease) *types.Delete {
+	return &types.Delete{
+		TableName:                 &s.table,
+		Key:                       leaseKey(uid, l.ID),
+		ConditionExpression:       aws.String("attribute_not_exists(#sk) OR #e = :e"),
+		ExpressionAttributeNames:  map[string]string{"#sk": attrSK, "#e": attrExpiresAt},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":e": epochSeconds(l.ExpiresAt)},
+	}
+}
+
+// reclaimParallel bounds the DeleteItem calls one Reclaim has in flight.
+const reclaimParallel = 8
+
+// Reclaim implements lease.Store: one conditional DeleteItem per lease
+// (1 write unit each, half a transaction's), a few at a time.
+func (s *Store) Reclaim(ctx context.Context, uid string, leases []lease.Lease) error {
+	errs := make([]error, len(leases))
+	sem := make(chan struct{}, reclaimParallel)
+	var wg sync.WaitGroup
+	for i, l := range leases {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			del := s.reclaimDelete(uid, l)
+			errs[i] = s.do(ctx, func() error {
+				_, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+					TableName: del.TableName, Key: del.Key, ConditionExpression: del.ConditionExpression,
+					ExpressionAttributeNames: del.ExpressionAttributeNames, ExpressionAttributeValues: del.ExpressionAttributeValues,
+				})
+				return err
+			})
+		})
+	}
+	wg.Wait()
+	conflict := false
+	for _, err := range errs {
+		switch {
+		case errors.Is(err, errCondition):
+			conflict = true
+		case err != nil:
+			return err
+		}
+	}
+	if conflict {
+		return lease.ErrConflict
+	}
+	return nil
 }
 
 // Renew implements lease.Store. A failed condition returns the old item
@@ -235,8 +282,9 @@ func (s *Store) Revoke(ctx context.Context, uid string, rs []lease.Revocation) e
 	return err
 }
 
-// revokeItems turns each lease into a tombstone if it is unchanged and not
-// revoked yet.
+// revokeItems turns each lease into a tombstone if it is still stored and
+// not revoked yet. A renewal since the read does not stop it: a lease that
+// keeps heartbeating must still be revocable.
 func (s *Store) revokeItems(uid string, rs []lease.Revocation) []types.TransactWriteItem {
 	items := make([]types.TransactWriteItem, 0, len(rs))
 	for _, r := range rs {
@@ -244,13 +292,12 @@ func (s *Store) revokeItems(uid string, rs []lease.Revocation) []types.TransactW
 			TableName:           &s.table,
 			Key:                 leaseKey(uid, r.Lease.ID),
 			UpdateExpression:    aws.String("SET #rv = :rv, #ra = :ra, #e = :keep"),
-			ConditionExpression: aws.String("#e = :seen AND attribute_not_exists(#rv)"),
+			ConditionExpression: aws.String("attribute_exists(#sk) AND attribute_not_exists(#rv)"),
 			ExpressionAttributeNames: map[string]string{
-				"#rv": attrRevoked, "#ra": attrRevokedAt, "#e": attrExpiresAt,
+				"#rv": attrRevoked, "#ra": attrRevokedAt, "#e": attrExpiresAt, "#sk": attrSK,
 			},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
-				":rv": str(r.Reason), ":ra": epochMillis(r.At),
-				":keep": epochSeconds(r.KeepUntil), ":seen": epochSeconds(r.Lease.ExpiresAt),
+				":rv": str(r.Reason), ":ra": epochMillis(r.At), ":keep": epochSeconds(r.KeepUntil),
 			},
 		}})
 	}

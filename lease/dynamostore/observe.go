@@ -112,3 +112,16 @@ func (o observed) TransactWriteItems(ctx context.Context, in *dynamodb.TransactW
 	o.report(ctx, "TransactWriteItems", len(in.TransactItems), nil, start, cc, err)
 	return out, err
 }
+
+func (o observed) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
+	cp := *in
+	cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
+	start := time.Now()
+	out, err := o.DynamoDBAPI.DeleteItem(ctx, &cp, optFns...)
+	var cc []types.ConsumedCapacity
+	if out != nil && out.ConsumedCapacity != nil {
+		cc = []types.ConsumedCapacity{*out.ConsumedCapacity}
+	}
+	o.report(ctx, "DeleteItem", 1, nil, start, cc, err)
+	return out, err
+}

@@ -22,19 +22,38 @@ type model struct {
 }
 
 type modelLease struct {
-	uid, device string
-	expiresAt   time.Time
+	uid, device, secret string
+	expiresAt, created  time.Time
+	// revoked is the tombstone's reason ("" for a lease); expiresAt is then
+	// its keep time.
+	revoked string
 }
+
+func (l *modelLease) liveAt(now time.Time) bool { return l.revoked == "" && now.Before(l.expiresAt) }
 
 func (m *model) live(uid string, now time.Time) []string {
 	var ids []string
 	for id, l := range m.leases {
-		if l.uid == uid && now.Before(l.expiresAt) {
+		if l.uid == uid && l.liveAt(now) {
 			ids = append(ids, id)
 		}
 	}
 	return ids
 }
+
+// reclaim forgets what a fresh grant deletes: every item of uid that is
+// past its expiry (or keep time).
+func (m *model) reclaim(uid string, now time.Time) {
+	for id, l := range m.leases {
+		if l.uid == uid && !now.Before(l.expiresAt) {
+			delete(m.leases, id)
+		}
+	}
+}
+
+// modelDevice is a player: a device id, and the device secret it keeps
+// (none for a player that only borrowed a device id).
+type modelDevice struct{ id, secret string }
 
 func (m *model) limit(uid string) int {
 	if n := m.limits[uid]; n > 0 {
@@ -77,7 +96,7 @@ func runModel(t *testing.T, h Harness, seed uint64, renewBelow time.Duration) {
 	svc := NewService(t, h.NewStore(t), clock, opts...)
 	m := &model{ttl: svc.LeaseTTL(), renewBelow: renewBelow, def: svc.MaxStreams(), limits: map[string]int{}, leases: map[string]*modelLease{}}
 	uids := []string{UID(t, fmt.Sprint(seed, "a")), UID(t, fmt.Sprint(seed, "b")), UID(t, fmt.Sprint(seed, "c"))}
-	devices := []string{"", "", "tv", "phone"}
+	devices := []modelDevice{{}, {}, {"tv", "tv-secret-0123456789"}, {"tv", ""}, {"phone", "phone-secret-0123456789"}}
 	var known []string // every lease id ever granted, ended or not
 	fail := func(step int, format string, args ...any) {
 		t.Helper()
@@ -88,34 +107,58 @@ func runModel(t *testing.T, h Harness, seed uint64, renewBelow time.Duration) {
 		now := clock.Now().Truncate(time.Millisecond)
 		uid := uids[rng.IntN(len(uids))]
 		switch op := rng.IntN(10); {
-		case op < 4: // acquire
+		case op < 4: // acquire, sometimes presenting a lease id it may have held
 			dev := devices[rng.IntN(len(devices))]
-			d, err := svc.CanStream(ctx, uid, lease.Request{DeviceID: dev})
-			if err != nil {
-				fail(step, "CanStream: %v", err)
+			req := lease.Request{DeviceID: dev.id, DeviceSecret: dev.secret}
+			if rng.IntN(4) == 0 {
+				req.LeaseID = pick(rng, known)
 			}
+			d, err := svc.CanStream(ctx, uid, req)
 			live := m.live(uid, now)
-			var reuse string
-			for _, id := range live {
-				if dev != "" && m.leases[id].device == dev {
-					reuse = id
+			var held string // the live lease the request proves it holds
+			if l := m.leases[req.LeaseID]; l != nil && l.uid == uid && l.liveAt(now) {
+				held = req.LeaseID
+			}
+			if held == "" && dev.secret != "" {
+				for _, id := range live { // the oldest session with the secret
+					l := m.leases[id]
+					if l.device == dev.id && l.secret == dev.secret && (held == "" || older(l, id, m.leases[held], held)) {
+						held = id
+					}
 				}
 			}
+			tomb := m.leases[req.LeaseID]
 			switch {
-			case reuse != "":
-				if !d.Granted || !d.Reused || d.Lease.ID != reuse || d.StreamCount != len(live) {
-					fail(step, "CanStream(%s) = %+v; want reuse of %s, count %d", dev, d, reuse, len(live))
+			case held != "":
+				if err != nil || !d.Granted || !d.Resumed || d.Lease.ID == held || m.leases[d.Lease.ID] != nil || d.StreamCount != len(live) {
+					fail(step, "CanStream(%+v) = %+v, %v; want %s resumed under a new id, count %d", req, d, err, held, len(live))
 				}
-				m.leases[reuse].expiresAt = m.expiry(now)
+				old := m.leases[held]
+				m.leases[d.Lease.ID] = &modelLease{uid: uid, device: old.device, secret: old.secret, expiresAt: m.expiry(now), created: old.created}
+				if dev.id != "" && dev.id != old.device {
+					m.leases[d.Lease.ID].device, m.leases[d.Lease.ID].secret = dev.id, ""
+				}
+				if dev.secret != "" {
+					m.leases[d.Lease.ID].secret = dev.secret
+				}
+				old.revoked, old.expiresAt = lease.RevokedSuperseded, maxTime(old.expiresAt, m.expiry(now))
+				known = append(known, d.Lease.ID)
+			case tomb != nil && tomb.uid == uid && tomb.revoked != "" && now.Before(tomb.expiresAt):
+				if revokedReason(err) != tomb.revoked || d.Granted {
+					fail(step, "CanStream(%+v) = %+v, %v; want revoked (%s)", req, d, err, tomb.revoked)
+				}
+			case err != nil:
+				fail(step, "CanStream(%+v): %v", req, err)
 			case len(live) >= m.limit(uid):
 				if d.Granted || d.StreamCount != len(live) || len(d.Sessions) != len(live) {
 					fail(step, "CanStream = %+v; want refusal at %d/%d", d, len(live), m.limit(uid))
 				}
 			default:
-				if !d.Granted || d.Reused || d.StreamCount != len(live)+1 || m.leases[d.Lease.ID] != nil {
+				if !d.Granted || d.Resumed || d.StreamCount != len(live)+1 || m.leases[d.Lease.ID] != nil {
 					fail(step, "CanStream = %+v; want a new lease, count %d", d, len(live)+1)
 				}
-				m.leases[d.Lease.ID] = &modelLease{uid: uid, device: dev, expiresAt: m.expiry(now)}
+				m.reclaim(uid, now)
+				m.leases[d.Lease.ID] = &modelLease{uid: uid, device: dev.id, secret: dev.secret, expiresAt: m.expiry(now), created: now}
 				known = append(known, d.Lease.ID)
 			}
 			if d.Granted && !d.Lease.ExpiresAt.Equal(m.expiry(now)) {
@@ -125,7 +168,12 @@ func runModel(t *testing.T, h Harness, seed uint64, renewBelow time.Duration) {
 			id := pick(rng, known)
 			r, err := svc.Heartbeat(ctx, uid, id)
 			l := m.leases[id]
-			if l != nil && l.uid == uid && now.Before(l.expiresAt) {
+			switch {
+			case l != nil && l.uid == uid && l.revoked != "":
+				if revokedReason(err) != l.revoked {
+					fail(step, "Heartbeat(tombstone) = %+v, %v; want revoked (%s)", r, err, l.revoked)
+				}
+			case l != nil && l.uid == uid && l.liveAt(now):
 				want := m.expiry(now)
 				if m.renewBelow > 0 && l.expiresAt.Sub(now) >= m.renewBelow {
 					want = l.expiresAt // ample time left: no write
@@ -138,14 +186,14 @@ func runModel(t *testing.T, h Harness, seed uint64, renewBelow time.Duration) {
 				if r.StreamCount != len(m.live(uid, now)) {
 					fail(step, "Heartbeat count %d; want %d", r.StreamCount, len(m.live(uid, now)))
 				}
-			} else if !errors.Is(err, lease.ErrLeaseExpired) {
+			case !errors.Is(err, lease.ErrLeaseExpired):
 				fail(step, "Heartbeat(not live) = %+v, %v; want ErrLeaseExpired", r, err)
 			}
 		case op < 8: // end
 			id := pick(rng, known)
 			rel, err := svc.EndStream(ctx, uid, id)
 			l := m.leases[id]
-			want := l != nil && l.uid == uid && now.Before(l.expiresAt)
+			want := l != nil && l.uid == uid && l.liveAt(now)
 			if want {
 				delete(m.leases, id)
 			}
@@ -175,6 +223,20 @@ func runModel(t *testing.T, h Harness, seed uint64, renewBelow time.Duration) {
 			}
 		}
 	}
+}
+
+func older(a *modelLease, aID string, b *modelLease, bID string) bool {
+	if c := a.created.Compare(b.created); c != 0 {
+		return c < 0
+	}
+	return aID < bID
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 // pick returns one of ids, or now and then an unknown lease id.

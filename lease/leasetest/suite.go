@@ -25,6 +25,9 @@ type Harness struct {
 	RaceRounds, RaceUIDs int
 	// ModelSeeds and ModelSteps size the model-based test (default 20 x 60).
 	ModelSeeds, ModelSteps int
+	// AdversarySeeds and AdversarySteps size the random test under delay
+	// and reordering (default 10 x 80).
+	AdversarySeeds, AdversarySteps int
 }
 
 // Run runs the conformance suite against h's store.
@@ -37,6 +40,9 @@ func Run(t *testing.T, h Harness) {
 	}
 	if h.ModelSeeds == 0 {
 		h.ModelSeeds, h.ModelSteps = 20, 60
+	}
+	if h.AdversarySeeds == 0 {
+		h.AdversarySeeds, h.AdversarySteps = 10, 80
 	}
 	tests := []struct {
 		name string
@@ -53,8 +59,10 @@ func Run(t *testing.T, h Harness) {
 		{"LimitRacesGrant", testLimitRacesGrant},
 		{"BadInputWritesNothing", testBadInput},
 		{"Model", testModel},
+		{"ModelUnderDelayAndReordering", testAdversary},
 	}
 	tests = append(tests, controlTests...)
+	tests = append(tests, fencingTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -356,7 +364,13 @@ func testHeartbeatRacesReclaim(t *testing.T, h Harness) {
 	}
 }
 
+// testDeviceIdempotence: CanStream retried by a player that proves it
+// holds its lease (here, its device secret) never uses a second slot, even
+// when the calls race; each answer is a fresh lease id and only the last
+// one committed is renewable. A device id without the secret proves
+// nothing: players that share it do not share a slot.
 func testDeviceIdempotence(t *testing.T, h Harness) {
+	ctx := context.Background()
 	clock := NewClock()
 	svc := NewService(t, h.NewStore(t), clock)
 	uid := UID(t, "u")
@@ -365,10 +379,11 @@ func testDeviceIdempotence(t *testing.T, h Harness) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	start := make(chan struct{})
+	req := lease.Request{DeviceID: "tv-livingroom", DeviceSecret: "c2VjcmV0LW9mLXRoZS10dg"}
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			decisions[i], errs[i] = svc.CanStream(context.Background(), uid, lease.Request{DeviceID: "tv-livingroom"})
+			decisions[i], errs[i] = svc.CanStream(ctx, uid, req)
 		})
 	}
 	close(start)
@@ -378,17 +393,48 @@ func testDeviceIdempotence(t *testing.T, h Harness) {
 		if errs[i] != nil || !decisions[i].Granted {
 			t.Fatalf("call %d = %+v, %v; want granted", i, decisions[i], errs[i])
 		}
+		if ids[decisions[i].Lease.ID] {
+			t.Fatalf("lease id %s handed out twice", decisions[i].Lease.ID)
+		}
 		ids[decisions[i].Lease.ID] = true
-	}
-	if len(ids) != 1 {
-		t.Fatalf("%d distinct leases for one device; want 1", len(ids))
 	}
 	if c := listCount(t, svc, uid); c != 1 {
 		t.Fatalf("count %d; want 1", c)
 	}
+	renewable := 0
+	for id := range ids {
+		_, err := svc.Heartbeat(ctx, uid, id)
+		switch {
+		case err == nil:
+			renewable++
+		case revokedReason(err) != lease.RevokedSuperseded:
+			t.Fatalf("heartbeat of a taken-over lease: %v; want revoked (superseded)", err)
+		}
+	}
+	if renewable != 1 {
+		t.Fatalf("%d of the device's lease ids renewable; want exactly 1", renewable)
+	}
 	// A different device still gets its own slot.
-	if d := grant(t, svc, uid, lease.Request{DeviceID: "phone"}); d.StreamCount != 2 || d.Reused {
+	if d := grant(t, svc, uid, lease.Request{DeviceID: "phone"}); d.StreamCount != 2 || d.Resumed {
 		t.Fatalf("other device: %+v; want a new lease, count 2", d)
+	}
+	// Players that only share a device id race for the one slot left.
+	shared := UID(t, "shared")
+	granted := map[string]bool{}
+	for i := range n {
+		wg.Go(func() { decisions[i], errs[i] = svc.CanStream(ctx, shared, lease.Request{DeviceID: "tv-livingroom"}) })
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("shared device id call %d: %v", i, errs[i])
+		}
+		if decisions[i].Granted {
+			granted[decisions[i].Lease.ID] = true
+		}
+	}
+	if len(granted) != 3 || listCount(t, svc, shared) != 3 {
+		t.Fatalf("%d players sharing one device id got %d distinct leases; want one slot each, 3 in all", n, len(granted))
 	}
 }
 

@@ -76,10 +76,8 @@ func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
 	if _, taken := a.leases[c.Grant.ID]; taken {
 		return lease.ErrConflict
 	}
-	for _, r := range c.Reclaim {
-		if cur, ok := a.leases[r.ID]; !ok || !cur.ExpiresAt.Equal(r.ExpiresAt) {
-			return lease.ErrConflict
-		}
+	if !a.reclaimable(c.Reclaim) {
+		return lease.ErrConflict
 	}
 	if !a.revocable(c.Revoke) {
 		return lease.ErrConflict
@@ -92,6 +90,39 @@ func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
 	a.count = c.Count
 	a.version++
 	return nil
+}
+
+// Reclaim implements lease.Store.
+func (s *Store) Reclaim(ctx context.Context, uid string, leases []lease.Lease) error {
+	if err := alive(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a := s.get(uid)
+	conflict := false
+	for _, l := range leases {
+		if a.reclaimable([]lease.Lease{l}) {
+			delete(a.leases, l.ID)
+		} else {
+			conflict = true
+		}
+	}
+	if conflict {
+		return lease.ErrConflict
+	}
+	return nil
+}
+
+// reclaimable reports whether every lease of ls is gone or stored with the
+// ExpiresAt read.
+func (a *account) reclaimable(ls []lease.Lease) bool {
+	for _, l := range ls {
+		if cur, ok := a.leases[l.ID]; ok && !cur.ExpiresAt.Equal(l.ExpiresAt) {
+			return false
+		}
+	}
+	return true
 }
 
 // Renew implements lease.Store.
@@ -155,12 +186,11 @@ func (s *Store) Revoke(ctx context.Context, uid string, rs []lease.Revocation) e
 	return nil
 }
 
-// revocable reports whether every lease of rs is stored, unrevoked and
-// unchanged since it was read.
+// revocable reports whether every lease of rs is stored and unrevoked.
 func (a *account) revocable(rs []lease.Revocation) bool {
 	for _, r := range rs {
 		cur, ok := a.leases[r.Lease.ID]
-		if !ok || cur.Revoked != "" || !cur.ExpiresAt.Equal(r.Lease.ExpiresAt) {
+		if !ok || cur.Revoked != "" {
 			return false
 		}
 	}

@@ -15,5 +15,6 @@ func TestConformance(t *testing.T) {
 		ItemCount:  func(_ *testing.T, s lease.Store) int { return s.(*memstore.Store).Len() },
 		RaceRounds: 100, // 2,000 uid races of 100 goroutines each
 		ModelSeeds: 200, ModelSteps: 150,
+		AdversarySeeds: 200, AdversarySteps: 150,
 	})
 }
