@@ -569,6 +569,7 @@ func TestOpenAPIWalk(t *testing.T) {
 		h.do(call{method: m, path: "/dev/canStream/" + uid, ctype: ctJSON, body: `{"deviceId": 7}`, status: 400, code: "invalid_body", specRejects: true})
 		// text/plain is checked as text only: its JSON is the server's business.
 		h.do(call{method: m, path: "/dev/canStream/" + uid, ctype: ctText, body: `deviceId=tv-1`, status: 400, code: "invalid_body"})
+		h.do(call{method: m, path: "/dev/canStream/" + uid, ctype: ctText, body: `{"deviceId": "tv-1"}}`, status: 400, code: "invalid_body"})
 
 		for _, p := range []string{"/dev/heartbeat/", "/dev/endStream/"} {
 			h.do(call{method: m, path: p + "bad!uid/" + someLease, status: 400, code: "invalid_uid", specRejects: true})

@@ -1,0 +1,104 @@
+package handlers_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/streamlimit/streamlimit/handlers"
+	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/lease/leasetest"
+	"github.com/streamlimit/streamlimit/lease/memstore"
+)
+
+// inputServer serves the API (prefix /dev, the admin token of the walk)
+// over a fresh in-memory store, which it returns to check what was written.
+func inputServer(t *testing.T) (*httptest.Server, *memstore.Store) {
+	t.Helper()
+	store := memstore.New()
+	svc := leasetest.NewService(t, store, leasetest.NewClock())
+	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev", Admin: handlers.AdminToken(testAdminToken)}))
+	t.Cleanup(srv.Close)
+	return srv, store
+}
+
+// send sends one request with an optional body and the admin token, and
+// returns the status and the answer's error code ("" for none).
+func send(t *testing.T, srv *httptest.Server, method, path, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, srv.URL+path, bodyReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+testAdminToken)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b struct {
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(data, &b); err != nil {
+		t.Fatalf("%s %s: %d answer is not JSON: %v: %q", method, path, resp.StatusCode, err, data)
+	}
+	return resp.StatusCode, b.Error
+}
+
+// untouched fails the test unless the store holds nothing for uid: no
+// item at all, and the account never written (no limit, no policy).
+func untouched(t *testing.T, store *memstore.Store, uid string) {
+	t.Helper()
+	if n := store.Len(); n != 0 {
+		t.Fatalf("the store holds %d items, want none", n)
+	}
+	a, err := store.Load(t.Context(), uid, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Version != 0 || a.MaxStreams != 0 || a.Policy != "" || len(a.Leases) != 0 {
+		t.Fatalf("account %q was written: %+v", uid, a)
+	}
+}
+
+// TestTrailingBodyData: a body is one JSON object and nothing else. Any
+// byte after it but JSON whitespace is 400 invalid_body on every route that
+// reads its body, and nothing is written.
+func TestTrailingBodyData(t *testing.T) {
+	t.Parallel()
+	srv, store := inputServer(t)
+	uid := leasetest.UID(t, "u")
+	routes := []struct{ method, path, body string }{
+		{"POST", "/dev/canStream/" + uid, `{"deviceId":"tv"}`},
+		{"GET", "/dev/canStream/" + uid, `{"deviceId":"tv"}`},
+		{"PUT", "/dev/admin/accounts/" + uid + "/limit", `{"maxStreams":2}`},
+		{"PUT", "/dev/admin/accounts/" + uid + "/policy", `{"policy":"evict_oldest"}`},
+	}
+	trailers := []string{"}", "]", " }", "\n]", "x", "{}", ` {"deviceId":"phone"}`, "0", "null", `"s"`, ",", "\u00a0", "\x00"}
+	for _, r := range routes {
+		for _, tr := range trailers {
+			status, code := send(t, srv, r.method, r.path, r.body+tr)
+			if status != http.StatusBadRequest || code != "invalid_body" {
+				t.Errorf("%s %s with body %q: %d %q, want 400 invalid_body", r.method, r.path, r.body+tr, status, code)
+			}
+		}
+	}
+	untouched(t, store, uid)
+
+	// JSON whitespace around the object is fine.
+	for _, r := range routes {
+		if status, code := send(t, srv, r.method, r.path, " \t\r\n"+r.body+" \t\r\n"); status != http.StatusOK {
+			t.Errorf("%s %s with blank around the body: %d %q, want 200", r.method, r.path, status, code)
+		}
+	}
+	if a, _ := store.Load(t.Context(), uid, true); a.MaxStreams != 2 || a.Policy != lease.PolicyEvictOldest || len(a.Leases) != 1 {
+		t.Fatalf("after the valid requests: %+v, want one lease, limit 2, evict_oldest", a)
+	}
+}
