@@ -25,8 +25,16 @@ func inputServer(t *testing.T) (*httptest.Server, *memstore.Store) {
 }
 
 // send sends one request with an optional body and the admin token, and
-// returns the status and the answer's error code ("" for none).
+// returns the status and the answer's error code ("" for none, "(not
+// JSON)" for an answer that is not JSON). Redirects are not followed.
 func send(t *testing.T, srv *httptest.Server, method, path, body string) (int, string) {
+	t.Helper()
+	status, code, _ := sendFull(t, srv, method, path, body)
+	return status, code
+}
+
+// sendFull is send, also returning the answer's headers.
+func sendFull(t *testing.T, srv *httptest.Server, method, path, body string) (int, string, http.Header) {
 	t.Helper()
 	req, err := http.NewRequest(method, srv.URL+path, bodyReader(body))
 	if err != nil {
@@ -34,7 +42,9 @@ func send(t *testing.T, srv *httptest.Server, method, path, body string) (int, s
 	}
 	req.Header.Set("Authorization", "Bearer "+testAdminToken)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := srv.Client().Do(req)
+	c := *srv.Client()
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,9 +57,9 @@ func send(t *testing.T, srv *httptest.Server, method, path, body string) (int, s
 		Error string `json:"error"`
 	}
 	if err := json.Unmarshal(data, &b); err != nil {
-		t.Fatalf("%s %s: %d answer is not JSON: %v: %q", method, path, resp.StatusCode, err, data)
+		return resp.StatusCode, "(not JSON)", resp.Header
 	}
-	return resp.StatusCode, b.Error
+	return resp.StatusCode, b.Error, resp.Header
 }
 
 // untouched fails the test unless the store holds nothing for uid: no
@@ -100,5 +110,57 @@ func TestTrailingBodyData(t *testing.T) {
 	}
 	if a, _ := store.Load(t.Context(), uid, true); a.MaxStreams != 2 || a.Policy != lease.PolicyEvictOldest || len(a.Leases) != 1 {
 		t.Fatalf("after the valid requests: %+v, want one lease, limit 2, evict_oldest", a)
+	}
+}
+
+// TestUncleanPaths: a path Go's ServeMux would clean (an empty, "." or ".."
+// segment) is answered 404 not_found in JSON, never redirected to the
+// cleaned path (where it might name another route), and writes nothing.
+func TestUncleanPaths(t *testing.T) {
+	t.Parallel()
+	srv, store := inputServer(t)
+	uid := leasetest.UID(t, "u")
+	lid := "0d9f1c8e-2b6a-4c1e-9a57-6f3b2d1e0c4a"
+	cases := []struct{ method, path, body string }{
+		{"POST", "/dev/canStream//" + uid, ""},
+		{"GET", "/dev/canStream//" + uid, ""},
+		{"POST", "/dev/canStream/../heartbeat/" + uid, ""},
+		{"POST", "/dev//canStream/" + uid, `{"deviceId":"tv"}`},
+		{"POST", "/dev/canStream/./" + uid, ""},
+		{"POST", "/dev/canStream/" + uid + "/.", ""},
+		{"POST", "/dev/canStream/" + uid + "/..", ""},
+		{"POST", "/dev/canStream/.", ""},
+		{"POST", "/dev/canStream/..", ""},
+		{"POST", "//dev/canStream/" + uid, ""},
+		{"POST", "/dev/./canStream/" + uid, ""},
+		{"POST", "/dev/heartbeat//" + lid, ""},
+		{"POST", "/dev/endStream/" + uid + "//" + lid, ""},
+		{"POST", "/dev/streams/" + uid + "/../" + uid + "/end", ""},
+		{"PUT", "/dev/admin/accounts//" + uid + "/limit", `{"maxStreams":2}`},
+		{"PUT", "/dev/admin/accounts/" + uid + "/./policy", `{"policy":"evict_oldest"}`},
+		{"GET", "//healthz", ""},
+		{"GET", "/dev/../healthz", ""},
+		{"GET", "/dev/./", ""},
+		{"GET", "/dev/client/../client/streamlimit.js", ""},
+		{"DELETE", "/dev//canStream/" + uid, ""},
+	}
+	for _, c := range cases {
+		status, code, header := sendFull(t, srv, c.method, c.path, c.body)
+		if status != http.StatusNotFound || code != "not_found" || header.Get("Location") != "" {
+			t.Errorf("%s %s: %d %q (Location %q), want 404 not_found", c.method, c.path, status, code, header.Get("Location"))
+		}
+	}
+	untouched(t, store, uid)
+
+	// Dots in the query, a trailing slash and the prefix's root are not
+	// unclean: they are answered as before.
+	if status, code := send(t, srv, "POST", "/dev/canStream/"+uid+"?deviceId=../x", ""); status != http.StatusBadRequest || code != "invalid_device_id" {
+		t.Errorf("POST /dev/canStream/%s?deviceId=../x: %d %q, want 400 invalid_device_id", uid, status, code)
+	}
+	if status, code := send(t, srv, "POST", "/dev/canStream/", ""); status != http.StatusNotFound || code != "not_found" {
+		t.Errorf("POST /dev/canStream/: %d %q, want 404 not_found", status, code)
+	}
+	if status, code := send(t, srv, "GET", "/dev/", ""); status != http.StatusNotFound || code != "not_found" {
+		t.Errorf("GET /dev/ (no Static): %d %q, want 404 not_found", status, code)
 	}
 }

@@ -80,7 +80,10 @@ type httpError struct {
 }
 
 // errorTable maps every error the API can meet to its status and JSON code:
-// the one place where domain errors become HTTP.
+// the one place where domain errors become HTTP. Routing answers its own
+// errors in the same shape (routes.go): 404 not_found for a path that names
+// no route, including an unclean one ("//", "/./", "/../", never
+// redirected), 405 method_not_allowed, and 400 missing_lease_id.
 var errorTable = []struct {
 	err error
 	httpError

@@ -609,6 +609,10 @@ func TestOpenAPIWalk(t *testing.T) {
 	for _, p := range []string{"/dev/nope", "/canStream/" + uid, "/dev/healthz", "/dev/streams/" + uid + "/extra"} {
 		h.do(call{method: "GET", path: p, status: 404, code: "not_found", specRejects: true})
 	}
+	// An unclean path is a 404 too, not a redirect to its cleaned form.
+	for _, p := range []string{"/dev/canStream//" + uid, "/dev//canStream/" + uid, "/dev/canStream/../heartbeat/" + uid, "/dev/./streams/" + uid, "//healthz"} {
+		h.do(call{method: "GET", path: p, status: 404, code: "not_found", specRejects: true})
+	}
 
 	// 405 on every path, with its Allow header.
 	fill := strings.NewReplacer("{uid}", uid, "{leaseId}", someLease, "{session}", "0123456789abcdef", "{file}", "demo.js")
