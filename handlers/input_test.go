@@ -164,3 +164,36 @@ func TestUncleanPaths(t *testing.T) {
 		t.Errorf("GET /dev/ (no Static): %d %q, want 404 not_found", status, code)
 	}
 }
+
+// TestDotOnlyIDs: a uid or device id of only dots is 400 (invalid_uid,
+// invalid_device_id), also when the dots are percent-encoded, which
+// ServeMux does not clean; nothing is written.
+func TestDotOnlyIDs(t *testing.T) {
+	t.Parallel()
+	srv, store := inputServer(t)
+	lid := "0d9f1c8e-2b6a-4c1e-9a57-6f3b2d1e0c4a"
+	var cases []struct{ method, path, body, code string }
+	for _, u := range []string{"...", "%2E", "%2E%2E", "%2e%2E", ".%2E", "%2e.", "%2E%2E%2E", "....."} {
+		cases = append(cases, []struct{ method, path, body, code string }{
+			{"POST", "/dev/canStream/" + u, "", "invalid_uid"},
+			{"GET", "/dev/canStream/" + u + "?deviceId=tv", "", "invalid_uid"},
+			{"POST", "/dev/heartbeat/" + u + "/" + lid, "", "invalid_uid"},
+			{"POST", "/dev/endStream/" + u + "/" + lid, "", "invalid_uid"},
+			{"GET", "/dev/streams/" + u, "", "invalid_uid"},
+			{"POST", "/dev/streams/" + u + "/end", "", "invalid_uid"},
+			{"PUT", "/dev/admin/accounts/" + u + "/limit", `{"maxStreams":2}`, "invalid_uid"},
+			{"PUT", "/dev/admin/accounts/" + u + "/policy", `{"policy":"evict_oldest"}`, "invalid_uid"},
+		}...)
+	}
+	uid := leasetest.UID(t, "u")
+	for _, d := range []string{".", "..", "..."} {
+		cases = append(cases, struct{ method, path, body, code string }{"POST", "/dev/canStream/" + uid, `{"deviceId":"` + d + `"}`, "invalid_device_id"})
+		cases = append(cases, struct{ method, path, body, code string }{"POST", "/dev/canStream/" + uid + "?deviceId=" + d, "", "invalid_device_id"})
+	}
+	for _, c := range cases {
+		if status, code := send(t, srv, c.method, c.path, c.body); status != http.StatusBadRequest || code != c.code {
+			t.Errorf("%s %s %s: %d %q, want 400 %s", c.method, c.path, c.body, status, code, c.code)
+		}
+	}
+	untouched(t, store, uid)
+}

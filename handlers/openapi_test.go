@@ -558,6 +558,8 @@ func TestOpenAPIWalk(t *testing.T) {
 	long := func(c string, n int) string { return strings.Repeat(c, n) }
 	for _, m := range getPost {
 		h.do(call{method: m, path: "/dev/canStream/bad!uid", status: 400, code: "invalid_uid", specRejects: true})
+		h.do(call{method: m, path: "/dev/canStream/%2E%2E", status: 400, code: "invalid_uid", specRejects: true})
+		h.do(call{method: m, path: "/dev/canStream/" + uid + "?deviceId=...", status: 400, code: "invalid_device_id", specRejects: true})
 		h.do(call{method: m, path: "/dev/canStream/" + uid + "?deviceId=bad!device", status: 400, code: "invalid_device_id", specRejects: true})
 		h.do(call{method: m, path: "/dev/canStream/" + uid, ctype: ctJSON, body: `{"deviceId": "bad device"}`,
 			status: 400, code: "invalid_device_id", specRejects: true})

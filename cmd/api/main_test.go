@@ -257,6 +257,8 @@ func TestLambdaMatchesLocal(t *testing.T) {
 			has: []string{`"not_found"`}},
 		{name: "empty segment", fixture: "canStream-post-json", edit: atPath("/canStream//alice"), status: 404,
 			has: []string{`"not_found"`}},
+		{name: "uid of encoded dots", fixture: "canStream-post-json", edit: atPath("/canStream/%2E%2E"), status: 400,
+			has: []string{`"invalid_uid"`}},
 		{name: "preflight", fixture: "canStream-preflight", status: 204,
 			headers: map[string]string{"Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS", "Access-Control-Allow-Origin": testOrigin}},
 		{name: "body over 4 KiB", fixture: "canStream-post-json", edit: json413, status: 413, has: []string{`"body_too_large"`}},
