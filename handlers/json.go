@@ -42,9 +42,14 @@ var (
 	errBodyInvalid  = errors.New("body is not a JSON object")
 )
 
+// jsonSpace is the whitespace JSON allows around a value (RFC 8259).
+const jsonSpace = " \t\r\n"
+
 // readBody reads an optional JSON body of at most MaxBodyBytes into v (nil
 // to only check the size). A missing or blank body is fine, whatever its
-// Content-Type (sendBeacon sends text/plain).
+// Content-Type (sendBeacon sends text/plain). Otherwise the body must be
+// exactly one JSON object, with nothing but JSON whitespace around it: a
+// trailing "}" or any other byte after it is errBodyInvalid.
 func readBody(r *http.Request, v any) error {
 	if r.Body == nil {
 		return nil
@@ -56,18 +61,12 @@ func readBody(r *http.Request, v any) error {
 	if len(data) > MaxBodyBytes {
 		return errBodyTooLarge
 	}
-	data = bytes.TrimSpace(data)
+	data = bytes.Trim(data, jsonSpace)
 	if len(data) == 0 || v == nil {
 		return nil
 	}
-	if data[0] != '{' {
-		return errBodyInvalid
-	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(v); err != nil {
-		return errBodyInvalid
-	}
-	if dec.More() {
+	// json.Unmarshal, unlike a Decoder, rejects anything after the value.
+	if data[0] != '{' || json.Unmarshal(data, v) != nil {
 		return errBodyInvalid
 	}
 	return nil
@@ -81,17 +80,20 @@ type httpError struct {
 }
 
 // errorTable maps every error the API can meet to its status and JSON code:
-// the one place where domain errors become HTTP.
+// the one place where domain errors become HTTP. Routing answers its own
+// errors in the same shape (routes.go): 404 not_found for a path that names
+// no route, including an unclean one ("//", "/./", "/../", never
+// redirected), 405 method_not_allowed, and 400 missing_lease_id.
 var errorTable = []struct {
 	err error
 	httpError
 }{
-	{lease.ErrInvalidUID, httpError{400, "invalid_uid", "The uid must be 1-128 characters of A-Z, a-z, 0-9 and - _ . : @ + =."}},
+	{lease.ErrInvalidUID, httpError{400, "invalid_uid", "The uid must be 1-128 characters of A-Z, a-z, 0-9 and - _ . : @ + =, not only dots."}},
 	{lease.ErrInvalidLeaseID, httpError{400, "invalid_lease_id", "The lease id must be the canonical UUID that canStream returned."}},
-	{lease.ErrInvalidDeviceID, httpError{400, "invalid_device_id", "The deviceId must be 1-128 characters of A-Z, a-z, 0-9 and - _ . : @ + =."}},
+	{lease.ErrInvalidDeviceID, httpError{400, "invalid_device_id", "The deviceId must be 1-128 characters of A-Z, a-z, 0-9 and - _ . : @ + =, not only dots."}},
 	{lease.ErrInvalidClient, httpError{400, "invalid_client", "The client description must be valid UTF-8 and at most 512 bytes in all."}},
 	{lease.ErrInvalidLimit, httpError{400, "invalid_limit", `The body must be {"maxStreams": n} with n between 1 and ` + strconv.Itoa(lease.MaxLimit) + "."}},
-	{errBodyInvalid, httpError{400, "invalid_body", `The body must be empty or a JSON object such as {"deviceId": "tv-1"}.`}},
+	{errBodyInvalid, httpError{400, "invalid_body", `The body must be empty or one JSON object such as {"deviceId": "tv-1"}, with nothing after it.`}},
 	{errBodyTooLarge, httpError{413, "body_too_large", "The body must be at most 4096 bytes."}},
 	{lease.ErrInvalidPolicy, httpError{400, "invalid_policy", "The policy must be block_new or evict_oldest."}},
 	{lease.ErrInvalidHandle, httpError{400, "invalid_session", "The session handle must be the 16 hex digits shown in the streams listing."}},

@@ -558,6 +558,8 @@ func TestOpenAPIWalk(t *testing.T) {
 	long := func(c string, n int) string { return strings.Repeat(c, n) }
 	for _, m := range getPost {
 		h.do(call{method: m, path: "/dev/canStream/bad!uid", status: 400, code: "invalid_uid", specRejects: true})
+		h.do(call{method: m, path: "/dev/canStream/%2E%2E", status: 400, code: "invalid_uid", specRejects: true})
+		h.do(call{method: m, path: "/dev/canStream/" + uid + "?deviceId=...", status: 400, code: "invalid_device_id", specRejects: true})
 		h.do(call{method: m, path: "/dev/canStream/" + uid + "?deviceId=bad!device", status: 400, code: "invalid_device_id", specRejects: true})
 		h.do(call{method: m, path: "/dev/canStream/" + uid, ctype: ctJSON, body: `{"deviceId": "bad device"}`,
 			status: 400, code: "invalid_device_id", specRejects: true})
@@ -569,6 +571,7 @@ func TestOpenAPIWalk(t *testing.T) {
 		h.do(call{method: m, path: "/dev/canStream/" + uid, ctype: ctJSON, body: `{"deviceId": 7}`, status: 400, code: "invalid_body", specRejects: true})
 		// text/plain is checked as text only: its JSON is the server's business.
 		h.do(call{method: m, path: "/dev/canStream/" + uid, ctype: ctText, body: `deviceId=tv-1`, status: 400, code: "invalid_body"})
+		h.do(call{method: m, path: "/dev/canStream/" + uid, ctype: ctText, body: `{"deviceId": "tv-1"}}`, status: 400, code: "invalid_body"})
 
 		for _, p := range []string{"/dev/heartbeat/", "/dev/endStream/"} {
 			h.do(call{method: m, path: p + "bad!uid/" + someLease, status: 400, code: "invalid_uid", specRejects: true})
@@ -606,6 +609,10 @@ func TestOpenAPIWalk(t *testing.T) {
 		}
 	}
 	for _, p := range []string{"/dev/nope", "/canStream/" + uid, "/dev/healthz", "/dev/streams/" + uid + "/extra"} {
+		h.do(call{method: "GET", path: p, status: 404, code: "not_found", specRejects: true})
+	}
+	// An unclean path is a 404 too, not a redirect to its cleaned form.
+	for _, p := range []string{"/dev/canStream//" + uid, "/dev//canStream/" + uid, "/dev/canStream/../heartbeat/" + uid, "/dev/./streams/" + uid, "//healthz"} {
 		h.do(call{method: "GET", path: p, status: 404, code: "not_found", specRejects: true})
 	}
 

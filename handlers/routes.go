@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"path"
 	"slices"
 	"strings"
 )
@@ -71,7 +72,11 @@ var localOnly = []route{
 	{[]string{"GET"}, "/ws", (*server).webSocket, true},
 }
 
-func (s *server) routes(mux *http.ServeMux) {
+// routes returns the handler of every route: the table's and localOnly's
+// routes under their prefix, and a JSON 404 for any other path, including
+// a path that is not clean (see canonicalPaths).
+func (s *server) routes() http.Handler {
+	mux := http.NewServeMux()
 	for _, r := range slices.Concat(table, localOnly) {
 		path := r.path
 		if r.prefixed {
@@ -81,9 +86,42 @@ func (s *server) routes(mux *http.ServeMux) {
 		handle := r.handle
 		mux.Handle(path, s.observed(r.path, methods(r.methods, func(w http.ResponseWriter, req *http.Request) { handle(s, w, req) })))
 	}
-	mux.Handle("/", s.observed("", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	notFound := s.observed("", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "No such route: "+r.URL.Path+".")
-	})))
+	}))
+	mux.Handle("/", notFound)
+	return canonicalPaths(mux, notFound)
+}
+
+// canonicalPaths sends a request whose path is not clean to notFound
+// instead of next. ServeMux would answer such a path (an empty segment
+// "//", a "." or ".." segment) with a bare redirect to its cleaned form,
+// which may be another route ("/canStream/../heartbeat/u"); no route of
+// the table has such a path, so it is answered 404 not_found like any
+// other path that names no route. It looks at the path as ServeMux
+// matches it, still escaped: "%2E%2E" is a uid the route rejects, not a
+// ".." segment. A trailing slash is not unclean: ServeMux keeps it too.
+func canonicalPaths(next, notFound http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := r.URL.EscapedPath(); !isClean(p) {
+			notFound.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// isClean reports whether ServeMux leaves path p as it is: p starts with
+// "/" and path.Clean changes nothing but a trailing slash.
+func isClean(p string) bool {
+	if !strings.HasPrefix(p, "/") {
+		return false
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c == p
 }
 
 // methods answers 405 with an Allow header and a JSON error for any method

@@ -88,7 +88,5 @@ func NewServer(svc *lease.Service, cfg Config) http.Handler {
 		}
 		s.origins[o] = true
 	}
-	mux := http.NewServeMux()
-	s.routes(mux)
-	return s.logRequests(s.recoverPanics(s.cors(mux)))
+	return s.logRequests(s.recoverPanics(s.cors(s.routes())))
 }

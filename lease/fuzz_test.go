@@ -1,6 +1,7 @@
 package lease_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/uuid"
@@ -25,10 +26,11 @@ func FuzzValidLeaseID(f *testing.F) {
 	})
 }
 
-// FuzzValidUID checks that accepted uids are short and free of the
-// characters the store's keys and URLs use as separators.
+// FuzzValidUID checks that accepted uids are short, free of the
+// characters the store's keys and URLs use as separators, and never only
+// dots (a "." or ".." path segment).
 func FuzzValidUID(f *testing.F) {
-	for _, s := range []string{"alice", "a#b", "a/b", "user@example.com", ""} {
+	for _, s := range []string{"alice", "a#b", "a/b", "user@example.com", "", ".", "..", "..."} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -37,6 +39,9 @@ func FuzzValidUID(f *testing.F) {
 		}
 		if len(s) == 0 || len(s) > 128 {
 			t.Fatalf("accepted length %d", len(s))
+		}
+		if strings.Trim(s, ".") == "" {
+			t.Fatalf("accepted %q, only dots", s)
 		}
 		for _, c := range []byte(s) {
 			if c == '#' || c == '/' || c == '?' || c == '%' || c <= ' ' || c >= 0x7f {

@@ -251,9 +251,9 @@ func (e *RevokedError) Unwrap() error { return ErrLeaseRevoked }
 
 // Validation errors. Nothing is written when one of these is returned.
 var (
-	ErrInvalidUID      = errors.New("invalid uid: want 1-128 characters of A-Z a-z 0-9 - _ . : @ + =")
+	ErrInvalidUID      = errors.New("invalid uid: want 1-128 characters of A-Z a-z 0-9 - _ . : @ + =, not only dots")
 	ErrInvalidLeaseID  = errors.New("invalid lease id: want a canonical UUID")
-	ErrInvalidDeviceID = errors.New("invalid device id: want 1-128 characters of A-Z a-z 0-9 - _ . : @ + =")
+	ErrInvalidDeviceID = errors.New("invalid device id: want 1-128 characters of A-Z a-z 0-9 - _ . : @ + =, not only dots")
 	ErrInvalidSecret   = errors.New("invalid device secret: want 16-128 characters of A-Z a-z 0-9 - _")
 	ErrInvalidClient   = errors.New("invalid client description: at most 512 bytes of valid UTF-8")
 	ErrInvalidLimit    = errors.New("invalid limit: want 1-50")

@@ -3,6 +3,7 @@ package lease_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,9 +104,15 @@ func TestValidators(t *testing.T) {
 			t.Errorf("ValidLeaseID(%q) = %v", id, got)
 		}
 	}
-	for uid, want := range map[string]bool{"a": true, "user@example.com": true, "a+b=c:d.e_f-g": true, "a b": false, "a#": false, "": false} {
+	for uid, want := range map[string]bool{"a": true, "user@example.com": true, "a+b=c:d.e_f-g": true, "a b": false, "a#": false, "": false,
+		// Only dots: a path segment ("." and "..") or one in disguise.
+		".": false, "..": false, "...": false, strings.Repeat(".", 128): false, ".a": true, "a.": true, "..a..": true, "-.": true,
+	} {
 		if got := lease.ValidUID(uid); got != want {
 			t.Errorf("ValidUID(%q) = %v", uid, got)
+		}
+		if got := lease.ValidDeviceID(uid); got != want {
+			t.Errorf("ValidDeviceID(%q) = %v", uid, got)
 		}
 	}
 }

@@ -11,10 +11,11 @@ import (
 // maxIDLen bounds uids and device ids.
 const maxIDLen = 128
 
-// ValidUID reports whether uid is 1-128 characters of A-Za-z0-9 and -_.:@+=.
+// ValidUID reports whether uid is 1-128 characters of A-Za-z0-9 and -_.:@+=,
+// not all of them dots: "." and ".." are path segments, not accounts.
 func ValidUID(uid string) bool { return validID(uid) }
 
-// ValidDeviceID reports whether id is a valid device id (the uid charset).
+// ValidDeviceID reports whether id is a valid device id (the uid rules).
 func ValidDeviceID(id string) bool { return validID(id) }
 
 // ValidLeaseID reports whether id is a canonical (lower-case, hyphenated)
@@ -31,16 +32,19 @@ func validID(s string) bool {
 	if len(s) == 0 || len(s) > maxIDLen {
 		return false
 	}
+	dots := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case c == '-', c == '_', c == '.', c == ':', c == '@', c == '+', c == '=':
+		case c == '.':
+			dots++
+		case c == '-', c == '_', c == ':', c == '@', c == '+', c == '=':
 		default:
 			return false
 		}
 	}
-	return true
+	return dots < len(s)
 }
 
 func validateClient(c Client) error {

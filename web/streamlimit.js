@@ -15,7 +15,8 @@ export const DEVICE_ID_KEY = 'streamlimit.deviceId';
 /** sessionStorage key of a lease ended by a beacon on pagehide (see start). */
 export const PENDING_END_KEY = 'streamlimit.pendingEnd';
 
-const DEVICE_ID_PATTERN = /^[A-Za-z0-9._:@+=-]{1,128}$/;
+// A device id the server accepts: the uid rules (not only dots).
+const DEVICE_ID_PATTERN = /^(?!\.+$)[A-Za-z0-9._:@+=-]{1,128}$/;
 // Statuses worth retrying: the request may succeed later.
 const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
 

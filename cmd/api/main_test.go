@@ -223,6 +223,10 @@ func TestLambdaMatchesLocal(t *testing.T) {
 		ev.Body = body
 		ev.Headers["content-length"] = strconv.Itoa(len(body))
 	}
+	// atPath moves a fixture's call to another raw path.
+	atPath := func(p string) func(*events.APIGatewayV2HTTPRequest) {
+		return func(ev *events.APIGatewayV2HTTPRequest) { ev.RawPath, ev.RequestContext.HTTP.Path = p, p }
+	}
 	acao := map[string]string{"Access-Control-Allow-Origin": testOrigin, "Vary": "Origin"}
 	jsonType := map[string]string{"Content-Type": "application/json; charset=utf-8", "Access-Control-Allow-Origin": testOrigin}
 	steps := []step{
@@ -249,6 +253,12 @@ func TestLambdaMatchesLocal(t *testing.T) {
 		{name: "wrong method", fixture: "canStream-wrong-method", status: 405,
 			headers: map[string]string{"Allow": "GET, POST", "Access-Control-Allow-Origin": testOrigin}, has: []string{`"method_not_allowed"`}},
 		{name: "unknown route", fixture: "unknown-route", status: 404, has: []string{`"No such route: /canStreams/alice."`}},
+		{name: "unclean path", fixture: "canStream-post-json", edit: atPath("/canStream/../heartbeat/alice"), status: 404,
+			has: []string{`"not_found"`}},
+		{name: "empty segment", fixture: "canStream-post-json", edit: atPath("/canStream//alice"), status: 404,
+			has: []string{`"not_found"`}},
+		{name: "uid of encoded dots", fixture: "canStream-post-json", edit: atPath("/canStream/%2E%2E"), status: 400,
+			has: []string{`"invalid_uid"`}},
 		{name: "preflight", fixture: "canStream-preflight", status: 204,
 			headers: map[string]string{"Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS", "Access-Control-Allow-Origin": testOrigin}},
 		{name: "body over 4 KiB", fixture: "canStream-post-json", edit: json413, status: 413, has: []string{`"body_too_large"`}},

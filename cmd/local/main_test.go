@@ -276,6 +276,11 @@ func TestBadInput(t *testing.T) {
 		{"POST", "/canStream/bob", "application/json", `{"deviceId":5}`, 400, "invalid_body"},
 		{"POST", "/canStream/bob", "application/json", `{} {}`, 400, "invalid_body"},
 		{"POST", "/canStream/bob", "text/plain", `not json`, 400, "invalid_body"},
+		{"POST", "/canStream/bob", "application/json", `{"deviceId":"tv2"}}`, 400, "invalid_body"},
+		{"POST", "/canStream/bob", "text/plain", `{"deviceId":"tv2"}]`, 400, "invalid_body"},
+		{"GET", "/canStream/%2E%2E", "", "", 400, "invalid_uid"},
+		{"GET", "/canStream/...", "", "", 400, "invalid_uid"},
+		{"POST", "/canStream/bob?deviceId=..", "", "", 400, "invalid_device_id"},
 		{"POST", "/canStream/bob", "application/json", big, 413, "body_too_large"},
 		{"POST", "/heartbeat/bob/" + lease, "text/plain", big, 413, "body_too_large"},
 		{"POST", "/heartbeat/bob/not-a-uuid", "", "", 400, "invalid_lease_id"},
@@ -290,6 +295,9 @@ func TestBadInput(t *testing.T) {
 		{"GET", "/nope/bob", "", "", 404, "not_found"},
 		{"GET", "/canStream", "", "", 404, "not_found"},
 		{"GET", "/canStream/bob/extra/segments", "", "", 404, "not_found"},
+		{"POST", "/canStream//bob", "", "", 404, "not_found"},
+		{"POST", "/canStream/../heartbeat/bob/" + lease, "", "", 404, "not_found"},
+		{"POST", "/./endStream/bob/" + lease, "", "", 404, "not_found"},
 	}
 	for _, c := range cases {
 		a := call(t, c.method, s.api+c.path, c.ctype, c.body)

@@ -517,6 +517,9 @@ func TestWebSocketBadInput(t *testing.T) {
 		`not json`:            "invalid_message",
 		`{"action":"play"}`:   "unknown_action",
 		`{"foo":"heartbeat"}`: "invalid_message",
+		// One JSON object and nothing after it, as over HTTP.
+		`{"action":"heartbeat"}}`:  "invalid_message",
+		`{"action":"heartbeat"} x`: "invalid_message",
 	} {
 		m, err := send(c, msg)
 		if err != nil || m["action"] != "error" || m["error"] != code {

@@ -569,7 +569,7 @@ func testBadInput(t *testing.T, h Harness) {
 	items := h.ItemCount(t, store)
 
 	good := "0d9f1c8e-2b6a-4c1e-9a57-6f3b2d1e0c4a"
-	badUIDs := []string{"", strings.Repeat("a", 129), "a b", "a/b", "a#b", "ünï", "a\x00", "lease#x", "a?b"}
+	badUIDs := []string{"", strings.Repeat("a", 129), "a b", "a/b", "a#b", "ünï", "a\x00", "lease#x", "a?b", ".", "..", "..."}
 	badLeases := []string{"", "x", strings.ToUpper(good), "{" + good + "}", "urn:uuid:" + good, good[:35], good + "0", strings.ReplaceAll(good, "-", "")}
 	type call struct {
 		name string
@@ -594,7 +594,7 @@ func testBadInput(t *testing.T, h Harness) {
 		calls = append(calls, call{fmt.Sprintf("heartbeat %q", l), e1, lease.ErrInvalidLeaseID},
 			call{fmt.Sprintf("end %q", l), e2, lease.ErrInvalidLeaseID})
 	}
-	for _, dev := range []string{strings.Repeat("d", 129), "tv 1", "tv/1", "d\n"} {
+	for _, dev := range []string{strings.Repeat("d", 129), "tv 1", "tv/1", "d\n", ".", ".."} {
 		_, e := svc.CanStream(ctx, uid, lease.Request{DeviceID: dev})
 		calls = append(calls, call{fmt.Sprintf("device %q", dev), e, lease.ErrInvalidDeviceID})
 	}
