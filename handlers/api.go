@@ -17,8 +17,14 @@ type clientJSON struct {
 
 // canStreamRequest is the optional body of canStream.
 type canStreamRequest struct {
-	DeviceID string      `json:"deviceId"`
-	Client   *clientJSON `json:"client"`
+	DeviceID string `json:"deviceId"`
+	// DeviceSecret and LeaseID prove that the caller holds a live lease,
+	// which it then takes over under a new lease id (resumed). The secret
+	// is only ever read from the body, never from the query string, so
+	// it stays out of access logs.
+	DeviceSecret string      `json:"deviceSecret"`
+	LeaseID      string      `json:"leaseId"`
+	Client       *clientJSON `json:"client"`
 }
 
 // sessionJSON is a live session as shown to others: no lease id.
@@ -90,7 +96,7 @@ func (s *server) canStream(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	req := lease.Request{DeviceID: body.DeviceID}
+	req := lease.Request{DeviceID: body.DeviceID, DeviceSecret: body.DeviceSecret, LeaseID: body.LeaseID}
 	if req.DeviceID == "" {
 		req.DeviceID = r.URL.Query().Get("deviceId")
 	}

@@ -91,6 +91,7 @@ var errorTable = []struct {
 	{lease.ErrInvalidUID, httpError{400, "invalid_uid", "The uid must be 1-128 characters of A-Z, a-z, 0-9 and - _ . : @ + =, not only dots."}},
 	{lease.ErrInvalidLeaseID, httpError{400, "invalid_lease_id", "The lease id must be the canonical UUID that canStream returned."}},
 	{lease.ErrInvalidDeviceID, httpError{400, "invalid_device_id", "The deviceId must be 1-128 characters of A-Z, a-z, 0-9 and - _ . : @ + =, not only dots."}},
+	{lease.ErrInvalidSecret, httpError{400, "invalid_device_secret", "The deviceSecret must be 16-128 characters of A-Z, a-z, 0-9, - and _."}},
 	{lease.ErrInvalidClient, httpError{400, "invalid_client", "The client description must be valid UTF-8 and at most 512 bytes in all."}},
 	{lease.ErrInvalidLimit, httpError{400, "invalid_limit", `The body must be {"maxStreams": n} with n between 1 and ` + strconv.Itoa(lease.MaxLimit) + "."}},
 	{errBodyInvalid, httpError{400, "invalid_body", `The body must be empty or one JSON object such as {"deviceId": "tv-1"}, with nothing after it.`}},
