@@ -117,7 +117,7 @@ func (g *gateway) connect(ctx context.Context, req *events.APIGatewayWebsocketPr
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.StoreTimeout)
 	defer cancel()
 	c, err := g.ws.Connect(ctx, wsconn.ConnectRequest{
-		ConnID: req.RequestContext.ConnectionID, UID: uid, DeviceID: q["deviceId"], LeaseID: q["leaseId"],
+		ConnID: req.RequestContext.ConnectionID, UID: uid, DeviceID: q["deviceId"], DeviceSecret: q["deviceSecret"], LeaseID: q["leaseId"],
 		Client: lease.Client{UserAgent: truncateUTF8(userAgent(req), maxHeaderUA)},
 	})
 	if err != nil {
@@ -139,7 +139,7 @@ func (g *gateway) disconnect(ctx context.Context, req *events.APIGatewayWebsocke
 		g.log.WarnContext(ctx, "websocket $disconnect failed", "error", err.Error())
 		return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
 	}
-	g.log.InfoContext(ctx, "websocket closed", "bound", c.Bound, "current", c.Current, "removedStream", c.Release.Removed)
+	g.log.InfoContext(ctx, "websocket closed", "bound", c.Bound, "removedStream", c.Release.Removed)
 	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
 }
 

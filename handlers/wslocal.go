@@ -161,7 +161,7 @@ func (s *server) webSocket(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := s.storeContext(r)
 	c, err := ss.svc.Connect(ctx, wsconn.ConnectRequest{
-		ConnID: connID, UID: uid, DeviceID: q.Get("deviceId"), LeaseID: q.Get("leaseId"),
+		ConnID: connID, UID: uid, DeviceID: q.Get("deviceId"), DeviceSecret: q.Get("deviceSecret"), LeaseID: q.Get("leaseId"),
 		Client: lease.Client{UserAgent: truncateUTF8(r.UserAgent(), maxHeaderUA)},
 	})
 	cancel()
@@ -255,7 +255,7 @@ func (s *server) endSocket(ss *Sockets, sk *socket, readErr error) {
 		s.log.WarnContext(ctx, "websocket: releasing the lease of a closed socket", "how", how, "error", err.Error())
 		return
 	}
-	s.log.InfoContext(ctx, "websocket closed", "how", how, "current", c.Current, "removedStream", c.Release.Removed)
+	s.log.InfoContext(ctx, "websocket closed", "how", how, "removedStream", c.Release.Removed)
 }
 
 // originAllowed reports whether a browser's Origin may open a socket: no

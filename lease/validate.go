@@ -55,6 +55,10 @@ func validateClient(c Client) error {
 	return nil
 }
 
+// ValidateRequest checks a CanStream request without calling the store:
+// the validation error CanStream would return, or nil.
+func ValidateRequest(uid string, req Request) error { return validateRequest(uid, req) }
+
 func validateRequest(uid string, req Request) error {
 	if !ValidUID(uid) {
 		return ErrInvalidUID

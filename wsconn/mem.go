@@ -11,7 +11,6 @@ import (
 type MemConns struct {
 	mu      sync.Mutex
 	conns   map[string]Binding // by connection id
-	current map[string]string  // lease id -> its current connection id
 	lookups int
 }
 
@@ -19,7 +18,7 @@ var _ ConnStore = (*MemConns)(nil)
 
 // NewMemConns returns an empty MemConns.
 func NewMemConns() *MemConns {
-	return &MemConns{conns: map[string]Binding{}, current: map[string]string{}}
+	return &MemConns{conns: map[string]Binding{}}
 }
 
 // Bind implements ConnStore.
@@ -27,7 +26,6 @@ func (m *MemConns) Bind(_ context.Context, b Binding) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.conns[b.ConnID] = b
-	m.current[b.LeaseID] = b.ConnID
 	return nil
 }
 
@@ -45,21 +43,11 @@ func (m *MemConns) Lookup(_ context.Context, connID string, now time.Time) (Bind
 	return b, nil
 }
 
-// Current implements ConnStore.
-func (m *MemConns) Current(_ context.Context, b Binding) (bool, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.current[b.LeaseID] == b.ConnID, nil
-}
-
 // Unbind implements ConnStore.
 func (m *MemConns) Unbind(_ context.Context, b Binding) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.conns, b.ConnID)
-	if m.current[b.LeaseID] == b.ConnID {
-		delete(m.current, b.LeaseID)
-	}
 	return nil
 }
 
@@ -77,9 +65,6 @@ func (m *MemConns) gc(now time.Time) {
 	for id, b := range m.conns {
 		if !now.Before(b.ExpiresAt) {
 			delete(m.conns, id)
-			if m.current[b.LeaseID] == id {
-				delete(m.current, b.LeaseID)
-			}
 		}
 	}
 }

@@ -1,37 +1,46 @@
 // Package wsconn is the WebSocket variant of streamlimit: one connection is
-// one stream. A connection acquires a lease when it opens (or resumes a live
-// one), renews it with heartbeat messages, and ends it when it closes.
+// one stream. A connection acquires a lease when it opens (or takes a live
+// one over), renews it with heartbeat messages, and ends it when it closes.
 //
 // It adds no lease rules of its own: every decision is lease.Service's
-// (CanStream, Heartbeat, EndStream), so the bound, expiry, no-resurrection
-// and idempotence guarantees are the HTTP API's. What it adds is the binding
-// of a connection id to a lease (ConnStore), because API Gateway's
+// (CanStream, Heartbeat, EndStream), so the bound, expiry, fencing and
+// capability guarantees are the HTTP API's. What it adds is the binding of
+// a connection id to its lease (ConnStore), because API Gateway's
 // $disconnect event names only the connection.
 //
-// # Guarantees and failure modes
+// # One lease, one socket
 //
-//   - A connection is bound to at most one lease, and a lease has at most one
-//     current connection: the last one that connected with it (Connect with
-//     its lease id, or with the same device id while it is live).
-//   - Disconnect ends the lease only when the closing connection is still
-//     the lease's current connection. A late $disconnect of a connection the
-//     player has already replaced (network change, reconnecting before the
-//     2-hour cap) is harmless: it forgets the stale binding and leaves the
-//     lease to the new connection. A binding whose lease has since expired
-//     or ended is harmless too: EndStream reports Removed false.
-//   - A lost Disconnect (API Gateway delivers $disconnect best effort; a
-//     local socket dropped without a close frame) ends nothing: the lease
-//     expires by its TTL like any lease whose heartbeats stop, and until then
-//     the player can resume it with its lease id.
-//   - A resumed lease that was revoked (kicked, evicted) is refused with a
-//     *lease.RevokedError, so a kicked player does not come back by simply
-//     reconnecting; an expired or unknown lease id is no error: Connect then
-//     acquires like a fresh connection (and may be refused).
-//   - Race: a Disconnect of the current connection that interleaves with a
-//     resume of the same lease on a new connection can end the lease under
-//     the new connection; its next heartbeat then fails with
-//     lease.ErrLeaseExpired and it acquires again. The bound is never at
-//     risk: only lease.Service grants.
+// Every connection holds a lease id of its own. A connection that resumes
+// a lease (with the lease id, or the device secret it was granted with)
+// takes it over through lease.Service.CanStream, which issues a new lease
+// id and turns the old one into a tombstone (lease.RevokedSuperseded) in
+// the same atomic write. The lease id is the connection's fencing token:
+//
+//   - a taken-over connection's next heartbeat fails with a
+//     *lease.RevokedError (superseded), and the transports close it;
+//   - its $disconnect, however late, ends only its own (superseded) lease
+//     id, which is a no-op: the new connection keeps streaming;
+//   - a binding write that lands late binds the old connection to the old
+//     id, which can renew and end nothing;
+//   - a connection that presents a superseded or revoked lease id is
+//     refused with that *lease.RevokedError, so a kicked player does not
+//     come back by reconnecting;
+//   - a duplicated $connect of one connection id finds the connection
+//     already bound to a live lease and answers with it: one slot.
+//
+// A bind and an unbind are one write each on the connection's own record;
+// nothing is shared between connections, so no write of one connection can
+// make another current or stale.
+//
+// # Failure modes
+//
+// A lost $disconnect (API Gateway delivers it best effort; a local socket
+// dropped without a close frame) ends nothing: the lease expires by its TTL
+// like any lease whose heartbeats stop, and until then the player can take
+// it over with its lease id or device secret. A connect whose binding
+// cannot be written ends the lease it was just given, so no slot is held
+// for a refused connection (if that end fails too, the lease expires by
+// its TTL).
 package wsconn
 
 import (
@@ -68,21 +77,17 @@ type Binding struct {
 	ExpiresAt time.Time
 }
 
-// ConnStore keeps connection bindings. Every method may return an error
-// wrapping lease.ErrUnavailable when the backend fails.
+// ConnStore keeps connection bindings: one record per connection, never
+// shared. Every method may return an error wrapping lease.ErrUnavailable
+// when the backend fails.
 type ConnStore interface {
-	// Bind records b and makes b.ConnID the current connection of
-	// b.LeaseID, replacing any earlier one.
+	// Bind records b, the binding of b.ConnID (one write).
 	Bind(ctx context.Context, b Binding) error
-	// Lookup returns the binding of connID, or ErrNotBound when there is
-	// none or it has expired at now.
+	// Lookup returns the binding of connID from a strongly consistent
+	// read, or ErrNotBound when there is none or it has expired at now.
 	Lookup(ctx context.Context, connID string, now time.Time) (Binding, error)
-	// Current reports, from a strongly consistent read, whether b.ConnID
-	// is still the current connection of b.LeaseID.
-	Current(ctx context.Context, b Binding) (bool, error)
-	// Unbind forgets b (the binding of b.ConnID) and, if b.ConnID is still
-	// the current connection of b.LeaseID, that too. Unbinding a binding
-	// that is gone is not an error.
+	// Unbind forgets the binding of b.ConnID (one write). Unbinding a
+	// binding that is gone is not an error.
 	Unbind(ctx context.Context, b Binding) error
 }
 
@@ -132,10 +137,13 @@ type ConnectRequest struct {
 	ConnID string
 	// UID is the account.
 	UID string
-	// DeviceID, optional, makes a reconnect from the same device resume
-	// its live lease (lease.Request.DeviceID).
+	// DeviceID, optional, names the device in listings; it proves nothing.
 	DeviceID string
-	// LeaseID, optional, resumes that lease of UID if it is still live.
+	// DeviceSecret, optional, is the player's device secret
+	// (lease.Request.DeviceSecret): a reconnect with it takes over the live
+	// lease it was granted with.
+	DeviceSecret string
+	// LeaseID, optional, takes over that lease of UID if it is still live.
 	LeaseID string
 	// Client describes the player.
 	Client lease.Client
@@ -148,8 +156,8 @@ type Connected struct {
 	Granted bool
 	// Lease is the lease the connection now holds.
 	Lease lease.Lease
-	// Resumed reports that Lease was already live: the given lease id, or
-	// the live lease of the same device.
+	// Resumed reports that the connection took a live lease over (by its
+	// lease id or device secret); Lease carries the new lease id.
 	Resumed bool
 	// StreamCount is the number of live leases of the account.
 	StreamCount int
@@ -157,41 +165,31 @@ type Connected struct {
 	MaxStreams int
 }
 
-// Connect acquires or resumes a lease for a new connection and binds it.
-// With req.LeaseID it first renews that lease: if it is live the connection
-// takes it over (Resumed); if it expired or is unknown the call goes on as
-// a fresh acquire; if it was revoked it fails with a *lease.RevokedError.
-// A refusal is Connected{Granted: false}, not an error.
+// Connect acquires a lease for a new connection, or takes a live one over
+// (lease.Service.CanStream with the lease id and device secret given), and
+// binds it. A refusal is Connected{Granted: false}, not an error.
 //
-// Errors: ErrInvalidConnID, lease validation errors, *lease.RevokedError,
-// lease.ErrUnavailable, lease.ErrContention. A lease granted by this call is
-// ended again when it cannot be bound.
+// Errors: ErrInvalidConnID, lease validation errors, *lease.RevokedError
+// (the lease id given was revoked or superseded), lease.ErrUnavailable,
+// lease.ErrContention. A lease granted by this call is ended again when it
+// cannot be bound.
 func (s *Service) Connect(ctx context.Context, req ConnectRequest) (Connected, error) {
 	if !ValidConnID(req.ConnID) {
 		return Connected{}, ErrInvalidConnID
 	}
-	if req.LeaseID != "" {
-		if !lease.ValidLeaseID(req.LeaseID) {
-			return Connected{}, lease.ErrInvalidLeaseID
-		}
-		if req.DeviceID != "" && !lease.ValidDeviceID(req.DeviceID) {
-			return Connected{}, lease.ErrInvalidDeviceID
-		}
-		rn, err := s.leases.Heartbeat(ctx, req.UID, req.LeaseID)
-		switch {
-		case err == nil:
-			c := Connected{Granted: true, Lease: rn.Lease, Resumed: true, StreamCount: rn.StreamCount}
-			if err := s.bind(ctx, req.ConnID, rn.Lease); err != nil {
-				return Connected{}, err
-			}
-			return c, nil
-		case errors.Is(err, lease.ErrLeaseExpired):
-			// Gone: acquire like a fresh connection.
-		default:
-			return Connected{}, err
-		}
+	lreq := lease.Request{DeviceID: req.DeviceID, DeviceSecret: req.DeviceSecret, LeaseID: req.LeaseID, Client: req.Client}
+	if err := lease.ValidateRequest(req.UID, lreq); err != nil {
+		return Connected{}, err
 	}
-	d, err := s.leases.CanStream(ctx, req.UID, lease.Request{DeviceID: req.DeviceID, Client: req.Client})
+	// A duplicated $connect: the connection already holds a live lease.
+	if b, err := s.conns.Lookup(ctx, req.ConnID, s.now()); err == nil && b.UID == req.UID {
+		if rn, err := s.leases.Heartbeat(ctx, b.UID, b.LeaseID); err == nil {
+			return Connected{Granted: true, Lease: rn.Lease, Resumed: true, StreamCount: rn.StreamCount}, nil
+		}
+	} else if err != nil && !errors.Is(err, ErrNotBound) {
+		return Connected{}, err
+	}
+	d, err := s.leases.CanStream(ctx, req.UID, lreq)
 	if err != nil {
 		return Connected{}, err
 	}
@@ -199,12 +197,10 @@ func (s *Service) Connect(ctx context.Context, req ConnectRequest) (Connected, e
 		return Connected{StreamCount: d.StreamCount, MaxStreams: d.MaxStreams}, nil
 	}
 	if err := s.bind(ctx, req.ConnID, d.Lease); err != nil {
-		if !d.Resumed {
-			// Do not leave a slot taken by a connection that will be
-			// refused; with the store failing this may fail too, and
-			// then the lease expires by its TTL.
-			_, _ = s.leases.EndStream(context.WithoutCancel(ctx), req.UID, d.Lease.ID)
-		}
+		// Do not leave a slot taken by a connection that will be refused;
+		// with the store failing this may fail too, and then the lease
+		// expires by its TTL.
+		_, _ = s.leases.EndStream(context.WithoutCancel(ctx), req.UID, d.Lease.ID)
 		return Connected{}, err
 	}
 	return Connected{Granted: true, Lease: d.Lease, Resumed: d.Resumed, StreamCount: d.StreamCount, MaxStreams: d.MaxStreams}, nil
@@ -218,7 +214,8 @@ func (s *Service) bind(ctx context.Context, connID string, l lease.Lease) error 
 }
 
 // Heartbeat renews the lease of connID. Errors: ErrNotBound (matches
-// lease.ErrLeaseExpired), lease.ErrLeaseExpired, *lease.RevokedError,
+// lease.ErrLeaseExpired), lease.ErrLeaseExpired, *lease.RevokedError (with
+// lease.RevokedSuperseded when another connection took the lease over),
 // lease.ErrUnavailable, lease.ErrContention.
 func (s *Service) Heartbeat(ctx context.Context, connID string) (Binding, lease.Renewal, error) {
 	if !ValidConnID(connID) {
@@ -238,25 +235,24 @@ type Closed struct {
 	Bound bool
 	// Binding is that connection's binding (when Bound).
 	Binding Binding
-	// Current reports that the connection was still its lease's current
-	// connection (a stale one leaves the lease alone).
-	Current bool
-	// Release is EndStream's answer when the lease was ended (Disconnect
-	// of a current connection).
+	// Release is EndStream's answer for the connection's lease
+	// (Disconnect); Removed is false when the lease had already ended,
+	// expired, or been taken over by another connection.
 	Release lease.Release
 }
 
-// Disconnect handles a connection that closed: it forgets the binding and,
-// if the connection was still its lease's current connection, ends the
-// lease at once. A connection without a binding, or with a stale one, ends
-// nothing. An error from EndStream leaves the lease to expire by its TTL.
+// Disconnect handles a connection that closed: it ends the connection's
+// lease at once and forgets the binding. A connection without a binding
+// ends nothing; one whose lease was taken over ends nothing either (its
+// lease id is superseded). An error from EndStream leaves the lease to
+// expire by its TTL.
 func (s *Service) Disconnect(ctx context.Context, connID string) (Closed, error) {
 	return s.close(ctx, connID, true)
 }
 
 // Drop handles a connection lost without a close: it forgets the binding
-// but keeps the lease, which its player may resume with its lease id until
-// it expires by its TTL.
+// but keeps the lease, which its player may take over with its lease id
+// until it expires by its TTL.
 func (s *Service) Drop(ctx context.Context, connID string) (Closed, error) {
 	return s.close(ctx, connID, false)
 }
@@ -273,11 +269,8 @@ func (s *Service) close(ctx context.Context, connID string, end bool) (Closed, e
 		return Closed{}, err
 	}
 	c := Closed{Bound: true, Binding: b}
-	if c.Current, err = s.conns.Current(ctx, b); err != nil {
-		return c, err
-	}
 	var endErr error
-	if end && c.Current {
+	if end {
 		c.Release, endErr = s.leases.EndStream(ctx, b.UID, b.LeaseID)
 	}
 	// The binding goes last, whatever EndStream said: a failed end leaves

@@ -48,7 +48,6 @@ func TestLateHeartbeatAfterGrant(t *testing.T) {
 	})
 	createTableWithoutTTL(t, s.table)
 	const uid, leftovers = "fencing", 150
-	seedExpiredLeases(t, s.table, uid, leftovers)
 
 	// L, from the server (a random UUID), must sort after the leftovers.
 	var l answer
@@ -61,14 +60,17 @@ func TestLateHeartbeatAfterGrant(t *testing.T) {
 		call(t, "POST", s.api+"/endStream/"+uid+"/"+l.str("leaseId"), "", "").expect(t, 200, nil)
 	}
 	leaseL := l.str("leaseId")
-	expiresAt, err := time.Parse(time.RFC3339, l.str("expiresAt"))
-	if err != nil {
-		t.Fatalf("expiresAt %q: %v", l.str("expiresAt"), err)
+	// The leftovers are stored now, while L is live (a grant collects every
+	// expired item it counts, so seeding them before L's grant would leave
+	// none); a plain heartbeat then gives L a fresh expiry to aim at.
+	seedExpiredLeases(t, s.table, uid, leftovers)
+	if n := itemCount(t, s.table); n < leftovers {
+		t.Fatalf("%d items in the table; want the %d expired leftovers (TTL on?)", n, leftovers)
 	}
-	// The grant of L reclaimed some leftovers; more than one grant's share
-	// (25 today) must remain for the race to need more than one grant.
-	if n := itemCount(t, s.table); n < leftovers/2 {
-		t.Fatalf("%d items left in the table; the expired leftovers are gone (TTL on?)", n)
+	hb := call(t, "POST", s.api+"/heartbeat/"+uid+"/"+leaseL, "", "").expect(t, 200, nil)
+	expiresAt, err := time.Parse(time.RFC3339, hb.str("expiresAt"))
+	if err != nil {
+		t.Fatalf("expiresAt %q: %v", hb.str("expiresAt"), err)
 	}
 
 	// The heartbeat of L, sent before expiresAt; its write naming L's key

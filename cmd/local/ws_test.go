@@ -343,8 +343,9 @@ func TestWebSocketHeartbeats(t *testing.T) {
 }
 
 // TestWebSocketResume: a player whose socket dropped reconnects with its
-// lease id and keeps its slot (streamCount unchanged, even at the limit);
-// a late close of a replaced socket is harmless.
+// lease id and keeps its slot (streamCount unchanged, even at the limit)
+// under a new lease id; the socket it took over is told it was superseded
+// and closed, and its late close is harmless.
 func TestWebSocketResume(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, wsEnv)
@@ -368,28 +369,42 @@ func TestWebSocketResume(t *testing.T) {
 	}()
 
 	// The network dies; the player reconnects with its lease id, at the
-	// limit, and keeps its slot.
+	// limit, and keeps its slot under a new lease id.
 	proxy.cut()
-	rq := url.Values{"uid": {uid}, "leaseId": {lease}}
-	second := mustDial(t, s.wsURL(rq))
+	second := mustDial(t, s.wsURL(url.Values{"uid": {uid}, "leaseId": {lease}}))
 	m = heartbeat(t, second)
-	if m["leaseId"] != lease || m["streamCount"] != float64(3) {
-		t.Fatalf("after resume: %v, want lease %s and streamCount 3", m, lease)
+	resumed, _ := m["leaseId"].(string)
+	if resumed == "" || resumed == lease || m["streamCount"] != float64(3) {
+		t.Fatalf("after resume: %v, want a new lease id (not %s) and streamCount 3", m, lease)
 	}
 	if n := streamCount(t, s, uid); n != 3 {
 		t.Fatalf("streamCount after resume = %d, want 3", n)
 	}
-
-	// Reconnecting before closing (make-before-break): the older socket's
-	// close is stale and ends nothing.
-	third := mustDial(t, s.wsURL(rq))
-	waitBindings(t, s, 4) // second, third, other1, other2: the drop was handled
-	if err := second.Close(websocket.StatusNormalClosure, "replaced"); err != nil {
-		t.Fatal(err)
+	// The old id is spent: presenting it again is refused.
+	if _, status, body := dialWS(t, s.wsURL(url.Values{"uid": {uid}, "leaseId": {lease}})); status != http.StatusGone || body["reason"] != "superseded" {
+		t.Fatalf("resume with a superseded lease id: %d %v, want 410 lease_revoked (superseded)", status, body)
 	}
-	waitBindings(t, s, 3) // third, other1, other2: the server has handled the close
-	if m := heartbeat(t, third); m["leaseId"] != lease || m["streamCount"] != float64(3) {
-		t.Fatalf("after the replaced socket closed: %v, want lease %s and streamCount 3", m, lease)
+
+	// Reconnecting before closing (make-before-break): the older socket is
+	// told it was superseded and closed; its close ends nothing.
+	third := mustDial(t, s.wsURL(url.Values{"uid": {uid}, "leaseId": {resumed}}))
+	m = heartbeat(t, third)
+	current, _ := m["leaseId"].(string)
+	if current == "" || current == resumed || m["streamCount"] != float64(3) {
+		t.Fatalf("make-before-break resume: %v, want a new lease id and streamCount 3", m)
+	}
+	m, err := send(second, `{"action":"heartbeat"}`)
+	if err != nil || m["error"] != "lease_revoked" || m["reason"] != "superseded" {
+		t.Fatalf("heartbeat of the taken-over socket: %v, %v; want lease_revoked (superseded)", m, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, _, err := second.Read(ctx); !errors.As(err, new(websocket.CloseError)) {
+		t.Fatalf("the taken-over socket was not closed: %v", err)
+	}
+	waitBindings(t, s, 3) // third, other1, other2: the server has handled both closes
+	if m := heartbeat(t, third); m["leaseId"] != current || m["streamCount"] != float64(3) {
+		t.Fatalf("after the replaced socket closed: %v, want lease %s and streamCount 3", m, current)
 	}
 	// The current socket's close ends the lease (at once: well before its
 	// TTL); a resume with its id then acquires a new one.
@@ -397,8 +412,8 @@ func TestWebSocketResume(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCount(t, s, uid, 2)
-	fourth := mustDial(t, s.wsURL(rq))
-	if m := heartbeat(t, fourth); m["leaseId"] == lease || m["streamCount"] != float64(3) {
+	fourth := mustDial(t, s.wsURL(url.Values{"uid": {uid}, "leaseId": {current}}))
+	if m := heartbeat(t, fourth); m["leaseId"] == current || m["streamCount"] != float64(3) {
 		t.Fatalf("resume of an ended lease: %v, want a new lease and streamCount 3", m)
 	}
 }

@@ -4,19 +4,16 @@
 //
 //   - a binding: uid "#conn#<connectionId>", sk "#conn", with account (the
 //     uid), leaseId and expiresAt (N, epoch seconds, the table's TTL
-//     attribute);
-//   - a lease's current connection: uid "#lease#<leaseId>", sk "#conn", with
-//     connId and expiresAt.
+//     attribute).
 //
-// Bind is two PutItems (binding, then current connection), Lookup and
-// Current one strongly consistent GetItem each, Unbind two DeleteItems (the
-// current connection guarded by connId = the closing connection, then the
-// binding). TTL only collects garbage: Lookup filters on expiresAt.
+// Bind is one PutItem, Lookup one strongly consistent GetItem, Unbind one
+// DeleteItem, each on the connection's own record: no record is shared
+// between connections (the lease id is the connection's own; see package
+// wsconn). TTL only collects garbage: Lookup filters on expiresAt.
 package dynamoconns
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -35,12 +32,10 @@ const (
 	attrSK        = "sk"
 	attrAccount   = "account"
 	attrLeaseID   = "leaseId"
-	attrConnID    = "connId"
 	attrExpiresAt = "expiresAt"
 
 	sortKey      = "#conn"
 	connPrefix   = "#conn#"
-	leasePrefix  = "#lease#"
 	defaultTable = "uid_concurrency_count"
 )
 
@@ -78,25 +73,13 @@ func epoch(t time.Time) types.AttributeValue {
 	return &types.AttributeValueMemberN{Value: strconv.FormatInt(t.Unix(), 10)}
 }
 
-// Bind implements wsconn.ConnStore: the binding first, then the lease's
-// current connection, so a failure in between leaves the earlier current
-// connection in charge of the lease.
+// Bind implements wsconn.ConnStore.
 func (s *Store) Bind(ctx context.Context, b wsconn.Binding) error {
 	_, err := s.api.PutItem(ctx, &dynamodb.PutItemInput{
 		TableName: &s.table,
 		Item: map[string]types.AttributeValue{
 			attrUID: str(connPrefix + b.ConnID), attrSK: str(sortKey),
 			attrAccount: str(b.UID), attrLeaseID: str(b.LeaseID), attrExpiresAt: epoch(b.ExpiresAt),
-		},
-	})
-	if err != nil {
-		return translate(err)
-	}
-	_, err = s.api.PutItem(ctx, &dynamodb.PutItemInput{
-		TableName: &s.table,
-		Item: map[string]types.AttributeValue{
-			attrUID: str(leasePrefix + b.LeaseID), attrSK: str(sortKey),
-			attrConnID: str(b.ConnID), attrExpiresAt: epoch(b.ExpiresAt),
 		},
 	})
 	return translate(err)
@@ -128,34 +111,9 @@ func (s *Store) Lookup(ctx context.Context, connID string, now time.Time) (wscon
 	return b, nil
 }
 
-// Current implements wsconn.ConnStore with a strongly consistent read.
-func (s *Store) Current(ctx context.Context, b wsconn.Binding) (bool, error) {
-	out, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName:      &s.table,
-		Key:            key(leasePrefix + b.LeaseID),
-		ConsistentRead: aws.Bool(true),
-	})
-	if err != nil {
-		return false, translate(err)
-	}
-	return getS(out.Item, attrConnID) == b.ConnID, nil
-}
-
-// Unbind implements wsconn.ConnStore: the lease's current connection first,
-// guarded by connId, then the binding.
+// Unbind implements wsconn.ConnStore.
 func (s *Store) Unbind(ctx context.Context, b wsconn.Binding) error {
-	_, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 &s.table,
-		Key:                       key(leasePrefix + b.LeaseID),
-		ConditionExpression:       aws.String("#c = :c"),
-		ExpressionAttributeNames:  map[string]string{"#c": attrConnID},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":c": str(b.ConnID)},
-	})
-	var ccf *types.ConditionalCheckFailedException
-	if err != nil && !errors.As(err, &ccf) { // failed: another connection took the lease over, or none holds it
-		return translate(err)
-	}
-	_, err = s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key(connPrefix + b.ConnID)})
+	_, err := s.api.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: key(connPrefix + b.ConnID)})
 	return translate(err)
 }
 

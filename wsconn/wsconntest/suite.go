@@ -41,6 +41,7 @@ func Run(t *testing.T, h Harness) {
 		{"DropKeepsTheLeaseUntilTTL", testDrop},
 		{"BadInputWritesNothing", testBadInput},
 	}
+	tests = append(tests, takeoverTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -125,21 +126,13 @@ func testStoreContract(t *testing.T, h Harness) {
 	if _, err := cs.Lookup(ctx, a, ba.ExpiresAt); !errors.Is(err, wsconn.ErrNotBound) {
 		t.Fatalf("Lookup at the binding's expiry: %v, want ErrNotBound", err)
 	}
-	// b takes the lease over: a becomes stale.
-	bb := wsconn.Binding{ConnID: b, UID: "u1", LeaseID: leaseID, ExpiresAt: now.Add(time.Minute)}
+	// Each connection has its own record: binding b leaves a alone.
+	bb := wsconn.Binding{ConnID: b, UID: "u1", LeaseID: uuid.NewString(), ExpiresAt: now.Add(time.Minute)}
 	if err := cs.Bind(ctx, bb); err != nil {
 		t.Fatalf("Bind: %v", err)
 	}
-	current := func(x wsconn.Binding, want bool) {
-		t.Helper()
-		if cur, err := cs.Current(ctx, x); err != nil || cur != want {
-			t.Fatalf("Current(%s) = %v, %v; want %v", x.ConnID, cur, err, want)
-		}
-	}
-	current(ba, false)
-	current(bb, true)
 	if err := cs.Unbind(ctx, ba); err != nil {
-		t.Fatalf("Unbind(stale a): %v", err)
+		t.Fatalf("Unbind(a): %v", err)
 	}
 	if _, err := cs.Lookup(ctx, a, now); !errors.Is(err, wsconn.ErrNotBound) {
 		t.Fatalf("Lookup after Unbind: %v, want ErrNotBound", err)
@@ -147,13 +140,8 @@ func testStoreContract(t *testing.T, h Harness) {
 	if got, err := cs.Lookup(ctx, b, now); err != nil || got != bb {
 		t.Fatalf("Lookup(b) after a's Unbind = %+v, %v; want %+v", got, err, bb)
 	}
-	current(bb, true) // a's Unbind left b in charge
-	if err := cs.Unbind(ctx, bb); err != nil {
-		t.Fatalf("Unbind(current b): %v", err)
-	}
-	current(bb, false)
-	if err := cs.Unbind(ctx, bb); err != nil {
-		t.Fatalf("Unbind(b) again: %v", err)
+	if err := cs.Unbind(ctx, ba); err != nil {
+		t.Fatalf("Unbind(a) again: %v", err)
 	}
 }
 
@@ -176,7 +164,7 @@ func testLifecycle(t *testing.T, h Harness) {
 		t.Fatalf("count after a heartbeat and almost a TTL = %d, want 1", n)
 	}
 	cl, err := e.svc.Disconnect(ctx, id)
-	if err != nil || !cl.Bound || !cl.Current || !cl.Release.Removed || cl.Release.StreamCount != 0 {
+	if err != nil || !cl.Bound || !cl.Release.Removed || cl.Release.StreamCount != 0 {
 		t.Fatalf("Disconnect = %+v, %v; want the lease ended", cl, err)
 	}
 	if n := e.count(t, uid); n != 0 {
@@ -229,26 +217,32 @@ func testResume(t *testing.T, h Harness) {
 	e.clock.Advance(ttl / 2)
 	b := connID("b")
 	c := e.mustGrant(t, wsconn.ConnectRequest{ConnID: b, UID: uid, LeaseID: a.Lease.ID})
-	if !c.Resumed || c.Lease.ID != a.Lease.ID || c.StreamCount != 3 || !c.Lease.ExpiresAt.After(a.Lease.ExpiresAt) {
-		t.Fatalf("resume = %+v; want lease %s kept and renewed, streamCount 3", c, a.Lease.ID)
+	if !c.Resumed || c.Lease.ID == a.Lease.ID || c.Lease.Handle != a.Lease.Handle || c.StreamCount != 3 || !c.Lease.ExpiresAt.After(a.Lease.ExpiresAt) {
+		t.Fatalf("resume = %+v; want session %s taken over under a new lease id, renewed, streamCount 3", c, a.Lease.Handle)
 	}
 	if n := e.count(t, uid); n != 3 {
 		t.Fatalf("count after resume = %d, want 3", n)
 	}
-	if bd, _, err := e.svc.Heartbeat(ctx, b); err != nil || bd.LeaseID != a.Lease.ID {
+	if bd, _, err := e.svc.Heartbeat(ctx, b); err != nil || bd.LeaseID != c.Lease.ID {
 		t.Fatalf("Heartbeat on the new connection = %+v, %v", bd, err)
 	}
 	// Another account cannot take the lease over with its id.
 	other := leasetest.UID(t, "other")
-	o := e.mustGrant(t, wsconn.ConnectRequest{ConnID: connID("o"), UID: other, LeaseID: a.Lease.ID})
-	if o.Resumed || o.Lease.ID == a.Lease.ID {
-		t.Fatalf("another uid resumed lease %s: %+v", a.Lease.ID, o)
+	o := e.mustGrant(t, wsconn.ConnectRequest{ConnID: connID("o"), UID: other, LeaseID: c.Lease.ID})
+	if o.Resumed || o.Lease.Handle == c.Lease.Handle {
+		t.Fatalf("another uid resumed lease %s: %+v", c.Lease.ID, o)
 	}
-	// The same device resumes through CanStream's same-device rule.
-	d := e.mustGrant(t, wsconn.ConnectRequest{ConnID: connID("d1"), UID: other, DeviceID: "tv"})
-	d2 := e.mustGrant(t, wsconn.ConnectRequest{ConnID: connID("d2"), UID: other, DeviceID: "tv"})
-	if !d2.Resumed || d2.Lease.ID != d.Lease.ID || d2.StreamCount != 2 {
-		t.Fatalf("same-device reconnect = %+v; want lease %s resumed, streamCount 2", d2, d.Lease.ID)
+	// The same device resumes with its device secret, never with its
+	// device id alone.
+	const secret = "tv-secret-0123456789"
+	d := e.mustGrant(t, wsconn.ConnectRequest{ConnID: connID("d1"), UID: other, DeviceID: "tv", DeviceSecret: secret})
+	d2 := e.mustGrant(t, wsconn.ConnectRequest{ConnID: connID("d2"), UID: other, DeviceID: "tv", DeviceSecret: secret})
+	if !d2.Resumed || d2.Lease.Handle != d.Lease.Handle || d2.StreamCount != 2 {
+		t.Fatalf("same-device reconnect = %+v; want session %s resumed, streamCount 2", d2, d.Lease.Handle)
+	}
+	d3 := e.mustGrant(t, wsconn.ConnectRequest{ConnID: connID("d3"), UID: other, DeviceID: "tv"})
+	if d3.Resumed || d3.StreamCount != 3 {
+		t.Fatalf("reconnect with the device id alone = %+v; want a new lease of its own, streamCount 3", d3)
 	}
 }
 
@@ -307,8 +301,8 @@ func testStale(t *testing.T, h Harness) {
 	e.mustGrant(t, wsconn.ConnectRequest{ConnID: b, UID: uid, LeaseID: ca.Lease.ID})
 	// a's (late) $disconnect is stale: the lease stays with b.
 	cl, err := e.svc.Disconnect(ctx, a)
-	if err != nil || !cl.Bound || cl.Current || cl.Release.Removed {
-		t.Fatalf("stale Disconnect = %+v, %v; want bound, not current, nothing ended", cl, err)
+	if err != nil || !cl.Bound || cl.Release.Removed {
+		t.Fatalf("stale Disconnect = %+v, %v; want bound, nothing ended", cl, err)
 	}
 	if n := e.count(t, uid); n != 2 {
 		t.Fatalf("count after a stale disconnect = %d, want 2", n)
@@ -318,7 +312,7 @@ func testStale(t *testing.T, h Harness) {
 	}
 	// b's own close ends it.
 	cl, err = e.svc.Disconnect(ctx, b)
-	if err != nil || !cl.Current || !cl.Release.Removed || cl.Release.StreamCount != 1 {
+	if err != nil || !cl.Release.Removed || cl.Release.StreamCount != 1 {
 		t.Fatalf("Disconnect(b) = %+v, %v; want the lease ended", cl, err)
 	}
 	// A binding whose lease already ended or expired is harmless.
@@ -328,7 +322,7 @@ func testStale(t *testing.T, h Harness) {
 		t.Fatal(err)
 	}
 	cl, err = e.svc.Disconnect(ctx, c)
-	if err != nil || !cl.Current || cl.Release.Removed || cl.Release.StreamCount != 1 {
+	if err != nil || !cl.Bound || cl.Release.Removed || cl.Release.StreamCount != 1 {
 		t.Fatalf("Disconnect with an ended lease = %+v, %v; want removed false, streamCount 1", cl, err)
 	}
 }
@@ -340,7 +334,7 @@ func testDrop(t *testing.T, h Harness) {
 	a := connID("a")
 	ca := e.mustGrant(t, wsconn.ConnectRequest{ConnID: a, UID: uid})
 	cl, err := e.svc.Drop(ctx, a)
-	if err != nil || !cl.Bound || !cl.Current || cl.Release.Removed {
+	if err != nil || !cl.Bound || cl.Release.Removed {
 		t.Fatalf("Drop = %+v, %v; want the binding forgotten, the lease kept", cl, err)
 	}
 	e.clock.Advance(ca.Lease.ExpiresAt.Sub(e.clock.Now()) - time.Millisecond)
