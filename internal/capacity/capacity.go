@@ -136,7 +136,7 @@ func (m *Meter) Observe(ctx context.Context, c dynamostore.Call) {
 			modelWrite = 2 * float64(c.Items)
 		}
 	}
-	if c.Op == "UpdateItem" && c.Err != nil && conditionFailed(c.Err) && modelWrite == 0 {
+	if (c.Op == "UpdateItem" || c.Op == "DeleteItem") && c.Err != nil && conditionFailed(c.Err) && modelWrite == 0 {
 		modelWrite = 1
 	}
 	m.mu.Lock()

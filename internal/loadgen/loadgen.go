@@ -539,7 +539,10 @@ func (r *run) player(ctx, playCtx context.Context, i int) {
 // acquire asks canStream until it gets a clear answer; it returns the lease
 // id and expiry, or "" when refused or the run is over.
 func (r *run) acquire(playCtx context.Context, uid, device string) (string, time.Time, time.Duration) {
-	body, _ := json.Marshal(map[string]string{"deviceId": device})
+	// A secret per session makes a retry take over the lease an earlier,
+	// unanswered attempt may have written, instead of using a second slot.
+	secret := fmt.Sprintf("s%016x%016x", rand.Uint64(), rand.Uint64())
+	body, _ := json.Marshal(map[string]string{"deviceId": device, "deviceSecret": secret})
 	for attempt := 0; playCtx.Err() == nil; attempt++ {
 		r.ledger.requestSent(uid, device)
 		a := r.do(playCtx, "canStream", http.MethodPost, "/canStream/"+url.PathEscape(uid), body)
@@ -558,7 +561,8 @@ func (r *run) acquire(playCtx context.Context, uid, device string) (string, time
 			return id, exp, every
 		}
 		// 503, timeout, connection error: the grant may have been written;
-		// retry with the same device id (which returns that lease if so).
+		// retry with the same device id and secret (which take that lease
+		// over if so).
 		r.ledger.requestDone(uid, device, limit, false, "", time.Time{}, a.status >= 500 || a.status == 0)
 		if a.status != 0 && a.status < 500 {
 			return "", time.Time{}, 0
