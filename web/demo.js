@@ -115,9 +115,13 @@ async function play() {
   } catch (err) {
     if (err.name === 'AbortError') return;
     sessionStorage.removeItem(PLAYING_KEY);
-    $('revoked-reason').textContent = `Could not start: ${err.message}`;
+    // lease_revoked: the lease this player last held was revoked meanwhile
+    // (the client forgets it: playing again asks afresh).
+    showRevoked(err.code === 'lease_revoked'
+      ? explain(err.code, err.reason, err.message) + ` (${err.reason})`
+      : `Could not start: ${err.message}`, err.reason);
     setState('revoked');
-    log(`start failed: ${err.code ?? err.name}`);
+    log(`start failed: ${err.code ?? err.name}${err.reason ? ' / ' + err.reason : ''}`);
   }
   refreshSessions();
 }
@@ -140,6 +144,22 @@ const reasons = {
   lease_lost: 'The service could not be reached before the lease ran out.',
   lease_revoked: 'This stream was ended from another device or by the service.',
 };
+// lease_revoked, by its reason.
+const revocations = {
+  superseded: 'This stream continues in another player or tab of yours.',
+  kicked: 'This stream was ended from another device of the account.',
+  evicted_oldest: 'This stream made room for a newer one on this account.',
+  admin: 'This stream was ended by the service.',
+};
+
+function explain(error, reason, message) {
+  return (error === 'lease_revoked' && revocations[reason]) || reasons[error] || message;
+}
+
+function showRevoked(text, reason) {
+  $('revoked-reason').textContent = text;
+  $('revoked-reason').dataset.reason = reason ?? '';
+}
 
 client.on('renewed', ({ streamCount }) => {
   renewals++;
@@ -165,7 +185,7 @@ client.on('revoked', ({ error, reason, message }) => {
   document.body.classList.remove('offline');
   $('heartbeat').dataset.status = 'stopped';
   $('heartbeat').textContent = `stopped · ${error}`;
-  $('revoked-reason').textContent = (reasons[error] ?? message) + (reason ? ` (${reason})` : '');
+  showRevoked(explain(error, reason, message) + (reason ? ` (${reason})` : ''), reason);
   setState('revoked');
   log(`revoked: ${error}${reason ? ' / ' + reason : ''}`);
   refreshSessions();
@@ -201,7 +221,8 @@ window.addEventListener('pageshow', (e) => {
   if (e.persisted && sessionStorage.getItem(PLAYING_KEY)) play();
 });
 
-// A reload of a playing page plays on (same deviceId, so no second slot).
+// A reload of a playing page plays on: its device secret (and the lease id
+// noted on pagehide) prove the lease is this page's, so no second slot.
 if (sessionStorage.getItem(PLAYING_KEY) === currentUid()) {
   play();
 } else {

@@ -1,7 +1,14 @@
 // Type declarations of streamlimit.js, the streamlimit browser client.
 
-/** localStorage key of the per-browser device id. */
+/** localStorage key of the per-browser device id: a label, not a proof. */
 export const DEVICE_ID_KEY: 'streamlimit.deviceId';
+/**
+ * localStorage key of the per-browser device secret (base64url of 24 random
+ * bytes), kept beside the device id. It proves that this browser holds the
+ * lease it was granted; it is sent in canStream's JSON body only, never in a
+ * URL, and the server stores only its hash.
+ */
+export const DEVICE_SECRET_KEY: 'streamlimit.deviceSecret';
 /** sessionStorage key of a lease ended by a beacon on pagehide. */
 export const PENDING_END_KEY: 'streamlimit.pendingEnd';
 
@@ -26,6 +33,7 @@ export interface Session {
 /** The lease held while playing. Heartbeats update it in place. */
 export interface Lease {
   uid: string;
+  /** The lease id of this grant: a resumed grant has a new one (the old id is dead). */
   leaseId: string;
   deviceId: string;
   /** When the lease expires unless renewed (server time). */
@@ -34,7 +42,12 @@ export interface Lease {
   /** Live streams of the account at the last grant or heartbeat. */
   streamCount: number;
   maxStreams: number;
-  /** True when the server returned this device's live lease rather than a new one. */
+  /**
+   * True when this grant took over a live lease the client proved it held
+   * (its device secret, or the lease id it last held): the same session and
+   * slot under a new `leaseId`. The old id is revoked (`superseded`), so a
+   * player still using it (another tab of this browser) is stopped.
+   */
   resumed: boolean;
 }
 
@@ -72,6 +85,14 @@ export interface StreamsResult {
 
 export type State = 'idle' | 'starting' | 'playing' | 'refused' | 'stopped' | 'revoked';
 
+/**
+ * Why a lease was revoked (`lease_revoked`): `superseded` — taken over by a
+ * newer canStream that proved it (another tab or player of this browser: the
+ * stream continues there); `kicked` — ended by the account holder;
+ * `evicted_oldest` — revoked to admit a newer stream; `admin` — by an operator.
+ */
+export type RevokedReason = 'superseded' | 'kicked' | 'evicted_oldest' | 'admin';
+
 export interface EventMap {
   granted: Granted;
   refused: Refused;
@@ -83,7 +104,7 @@ export interface EventMap {
    * (`lease_expired`, `lease_revoked` with a `reason`, or another 4xx code) or
    * `lease_lost` when the service could not be reached before the lease ran out.
    */
-  revoked: { error: string; reason?: string; message: string; status?: number; lease: Lease };
+  revoked: { error: string; reason?: RevokedReason | string; message: string; status?: number; lease: Lease };
   /** stop() was called, or the page was hidden for good (or for the bfcache: `persisted`). */
   stopped: { reason: 'stop' | 'pagehide'; persisted?: boolean; lease: Lease };
 }
@@ -91,8 +112,15 @@ export interface EventMap {
 export interface Options {
   /** The API base, with the stage prefix if any: `http://localhost:3000/dev`. */
   baseUrl: string;
-  /** Fixed device id; by default one is kept in localStorage (DEVICE_ID_KEY). */
+  /** Fixed device id (a label); by default one is kept in localStorage (DEVICE_ID_KEY). */
   deviceId?: string;
+  /**
+   * Fixed device secret, 16-128 characters of A-Z a-z 0-9 - _ (random, kept
+   * by the player; the constructor throws a TypeError otherwise). By default
+   * one is made with crypto.getRandomValues and kept in localStorage
+   * (DEVICE_SECRET_KEY). Sent in canStream's body only.
+   */
+  deviceSecret?: string;
   /** Share of the heartbeat interval taken off at random (0.1). */
   heartbeatJitter?: number;
   /** First retry delay of the exponential backoff (500 ms). */
@@ -110,6 +138,7 @@ export interface Options {
   // Injected for tests or non-browser hosts; default to the browser's.
   fetch?: typeof fetch;
   sendBeacon?: (url: string, data?: BodyInit | null) => boolean;
+  /** Where the device id and device secret are kept (localStorage); null for none (new ones per client). */
   storage?: Pick<Storage, 'getItem' | 'setItem'> | null;
   sessionStorage?: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> | null;
   /** Where pagehide is listened for (window); null for none. */
@@ -122,7 +151,8 @@ export class StreamLimitError extends Error {
   readonly status: number;
   /** The API's error code, `network_error`, `invalid_state` or `http_<status>`. */
   readonly code: string;
-  readonly reason?: string;
+  /** With `lease_revoked`: why (see RevokedReason). */
+  readonly reason?: RevokedReason | string;
   readonly retryAfterMs?: number;
   readonly retryable: boolean;
 }
@@ -133,7 +163,16 @@ export class StreamLimitClient extends EventTarget {
   readonly lease: Lease | null;
   readonly deviceId: string;
   on<K extends keyof EventMap>(type: K, listener: (detail: EventMap[K]) => void): () => void;
-  /** canStream; granted → heartbeats start. Rejects with StreamLimitError or an AbortError (stop() meanwhile). */
+  /**
+   * canStream; granted → heartbeats start. The body carries `deviceId`,
+   * `deviceSecret` and, when this client holds or last held a lease whose end
+   * is not known to have landed (a lost answer, a failed endStream, a lost
+   * lease, a reload after pagehide), its `leaseId`: a live lease they prove is
+   * taken over (`lease.resumed`) instead of using a second slot. Rejects with
+   * StreamLimitError (a 410 `lease_revoked` with its `reason` when that last
+   * lease was revoked meanwhile; the next start() does not send it again) or
+   * an AbortError (stop() meanwhile).
+   */
   start(uid: string, options?: { deviceId?: string; client?: ClientInfo }): Promise<StartResult>;
   /** endStream; no heartbeat is sent after this call starts. */
   stop(): Promise<EndResult>;
@@ -148,3 +187,5 @@ export function retryDelay(
   options: { baseMs: number; maxMs: number; random: number; retryAfterMs?: number },
 ): number;
 export function stableDeviceId(storage: Pick<Storage, 'getItem' | 'setItem'> | null | undefined): string;
+/** The device secret kept in storage (DEVICE_SECRET_KEY), created on first use. */
+export function stableDeviceSecret(storage: Pick<Storage, 'getItem' | 'setItem'> | null | undefined): string;

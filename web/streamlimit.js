@@ -10,13 +10,23 @@
 //   ...
 //   await sl.stop();
 
-/** localStorage key of the per-browser device id. */
+/** localStorage key of the per-browser device id (a label, not a proof). */
 export const DEVICE_ID_KEY = 'streamlimit.deviceId';
+/**
+ * localStorage key of the per-browser device secret: the proof that this
+ * browser holds a lease it was granted. Only ever sent in canStream's JSON
+ * body, never in a URL; the server stores only its hash.
+ */
+export const DEVICE_SECRET_KEY = 'streamlimit.deviceSecret';
 /** sessionStorage key of a lease ended by a beacon on pagehide (see start). */
 export const PENDING_END_KEY = 'streamlimit.pendingEnd';
 
 // A device id the server accepts: the uid rules (not only dots).
 const DEVICE_ID_PATTERN = /^(?!\.+$)[A-Za-z0-9._:@+=-]{1,128}$/;
+// A device secret the server accepts (base64url of 24 random bytes fits).
+const DEVICE_SECRET_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
+const DEVICE_SECRET_BYTES = 24;
+const LEASE_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 // Statuses worth retrying: the request may succeed later.
 const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
 
@@ -85,10 +95,34 @@ export function stableDeviceId(storage) {
   }
 }
 
+/**
+ * The device secret kept in `storage` (localStorage, beside the device id),
+ * created on first use: base64url of 24 random bytes. When storage is
+ * unusable a new secret is returned each call (a client keeps the one it
+ * got for its lifetime).
+ */
+export function stableDeviceSecret(storage) {
+  try {
+    const secret = storage?.getItem(DEVICE_SECRET_KEY);
+    if (secret && DEVICE_SECRET_PATTERN.test(secret)) return secret;
+    const fresh = newDeviceSecret();
+    storage?.setItem(DEVICE_SECRET_KEY, fresh);
+    return fresh;
+  } catch {
+    return newDeviceSecret();
+  }
+}
+
 function newDeviceId() {
   const bytes = new Uint8Array(12);
   globalThis.crypto.getRandomValues(bytes); // works outside secure contexts too
   return 'web-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function newDeviceSecret() {
+  const bytes = new Uint8Array(DEVICE_SECRET_BYTES);
+  globalThis.crypto.getRandomValues(bytes);
+  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
 }
 
 function parseRetryAfter(value) {
@@ -122,6 +156,12 @@ export class StreamLimitClient extends EventTarget {
   #inflight = null; // AbortController of the running heartbeat
   #failures = 0; // consecutive failed heartbeats
   #deviceId = null;
+  #deviceSecret = null;
+  // The lease this client holds or last held while its end is not known to
+  // have landed ({ uid, leaseId }, else null): canStream sends it as proof,
+  // so a start() after a lost answer, a failed end or a lost lease takes that
+  // lease over instead of using a second slot.
+  #held = null;
   #pageHide = null;
   #pageTarget = null;
 
@@ -136,6 +176,12 @@ export class StreamLimitClient extends EventTarget {
     this.#session = options.sessionStorage !== undefined ? options.sessionStorage : safeStorage('sessionStorage');
     this.#random = options.random ?? Math.random;
     if (options.deviceId) this.#deviceId = options.deviceId;
+    if (options.deviceSecret !== undefined) {
+      if (!DEVICE_SECRET_PATTERN.test(options.deviceSecret)) {
+        throw new TypeError('StreamLimitClient: deviceSecret must be 16-128 characters of A-Z a-z 0-9 - _');
+      }
+      this.#deviceSecret = options.deviceSecret;
+    }
     const target = options.pageLifecycle !== undefined ? options.pageLifecycle : g.window;
     if (target?.addEventListener) {
       this.#pageTarget = target;
@@ -160,6 +206,13 @@ export class StreamLimitClient extends EventTarget {
     return this.#deviceId;
   }
 
+  // This browser's device secret (localStorage), unless one was given.
+  // Deliberately not exposed: it belongs in canStream bodies only.
+  #secret() {
+    this.#deviceSecret ??= stableDeviceSecret(this.#local);
+    return this.#deviceSecret;
+  }
+
   /** Adds a listener for an event's detail; returns a function removing it. */
   on(type, listener) {
     const fn = (e) => listener(e.detail);
@@ -170,9 +223,15 @@ export class StreamLimitClient extends EventTarget {
   /**
    * Asks for a stream slot for account uid. Resolves with the lease when
    * granted, or with the live sessions when refused; heartbeats start on grant.
+   * The body carries the device id, the device secret and the lease this
+   * client last held (if its end is not known to have landed): a live lease
+   * they prove is taken over under a new id (lease.resumed) instead of using
+   * a second slot, which makes a retry after a lost answer safe.
    * Network errors and 503s are retried (startAttempts in all), then it
-   * rejects with a StreamLimitError; it rejects with an AbortError when stop()
-   * is called meanwhile.
+   * rejects with a StreamLimitError; a 410 lease_revoked (the lease last held
+   * was revoked meanwhile: `reason`) rejects at once and is not repeated by
+   * the next start(). It rejects with an AbortError when stop() is called
+   * meanwhile.
    */
   async start(uid, { deviceId, client } = {}) {
     if (this.#state === 'starting' || this.#state === 'playing') {
@@ -183,7 +242,13 @@ export class StreamLimitClient extends EventTarget {
     const device = deviceId ?? this.deviceId;
     try {
       await this.#flushPendingEnd();
-      const body = JSON.stringify({ deviceId: device, ...(client ? { client } : {}) });
+      if (gen !== this.#gen) throw abortError();
+      // The proof goes in the body only: never in a URL (access logs).
+      const held = this.#held?.uid === uid ? this.#held.leaseId : undefined;
+      const body = JSON.stringify({
+        deviceId: device, deviceSecret: this.#secret(),
+        ...(held ? { leaseId: held } : {}), ...(client ? { client } : {}),
+      });
       const path = '/canStream/' + encodeURIComponent(uid);
       let data;
       let sentAt;
@@ -195,14 +260,21 @@ export class StreamLimitClient extends EventTarget {
           break;
         } catch (err) {
           if (gen !== this.#gen) throw abortError();
+          if (held && err.code === 'lease_revoked') this.#forget(held); // told: a start() after this is fresh
           if (!(err instanceof StreamLimitError) || !err.retryable || attempt >= this.#o.startAttempts) throw err;
           await sleep(retryDelay(attempt, this.#retryOpts(err)));
           if (gen !== this.#gen) throw abortError();
         }
       }
+      // Any answer settles the lease sent as proof: taken over (a grant
+      // carries the new id), or neither live nor revoked.
+      if (held) this.#forget(held);
       if (gen !== this.#gen) {
         // stop() came while we waited: give back a slot we were just granted.
-        if (data.canStream) this.#end(uid, data.leaseId).catch(() => {});
+        if (data.canStream) {
+          this.#held ??= { uid, leaseId: data.leaseId };
+          this.#end(uid, data.leaseId).then(() => this.#forget(data.leaseId), () => {});
+        }
         throw abortError();
       }
       if (!data.canStream) {
@@ -218,6 +290,7 @@ export class StreamLimitClient extends EventTarget {
         streamCount: data.streamCount, maxStreams: data.maxStreams,
         resumed: data.resumed === true,
       };
+      this.#held = { uid, leaseId: data.leaseId };
       this.#setDeadline(sentAt);
       this.#state = 'playing';
       this.#failures = 0;
@@ -245,8 +318,11 @@ export class StreamLimitClient extends EventTarget {
     if (!lease) return { removedStream: false };
     this.#emit('stopped', { reason: 'stop', lease });
     try {
-      return await this.#end(lease.uid, lease.leaseId);
+      const r = await this.#end(lease.uid, lease.leaseId);
+      this.#forget(lease.leaseId); // ended, or already not live
+      return r;
     } catch (error) {
+      // #held keeps the lease: the next start() proves it still holds it.
       // The page may be going away: a beacon still has a chance.
       this.#sendBeacon(this.#url('/endStream/' + encodeURIComponent(lease.uid) + '/' + lease.leaseId));
       return { removedStream: false, error };
@@ -337,6 +413,10 @@ export class StreamLimitClient extends EventTarget {
   #revoke(error, reason, message, status) {
     const lease = this.#lease;
     this.#halt();
+    // Known to be over (expired, ended, revoked: superseded by a newer
+    // player of this device, kicked, evicted): the next start() is fresh.
+    // A lease only given up for lack of answers (lease_lost) stays held.
+    if (lease && (error === 'lease_expired' || error === 'lease_revoked')) this.#forget(lease.leaseId);
     this.#state = 'revoked';
     const detail = { error, message, lease };
     if (reason !== undefined) detail.reason = reason;
@@ -354,12 +434,20 @@ export class StreamLimitClient extends EventTarget {
     this.#lease = null;
   }
 
+  // #forget drops the held lease if it is still leaseId.
+  #forget(leaseId) {
+    if (this.#held?.leaseId === leaseId) this.#held = null;
+  }
+
   // --- page lifecycle -------------------------------------------------------
 
   // A closing (or bfcache-bound) page cannot await a fetch: a beacon outlives
   // it. The lease id is also noted in sessionStorage, which survives a reload:
-  // the next start() ends it first, so a late beacon cannot end a lease the
-  // reloaded page has just resumed (same deviceId).
+  // the next start() ends it first, and if that end gets no answer, sends
+  // the lease id as proof with its canStream (as the device secret is), so
+  // the reloaded page takes over a lease the beacon did not end instead of
+  // needing a second slot. (A late beacon then ends nothing: a lease taken
+  // over lives on under a new id.)
   #onPageHide(event) {
     const lease = this.#lease;
     if (this.#state !== 'playing' || !lease) return;
@@ -395,11 +483,23 @@ export class StreamLimitClient extends EventTarget {
     } catch {
       return;
     }
-    if (!url || !url.startsWith(this.#o.baseUrl + '/endStream/')) return;
+    const prefix = this.#o.baseUrl + '/endStream/';
+    if (!url || !url.startsWith(prefix)) return;
+    const [uid, leaseId, more] = url.slice(prefix.length).split('/');
+    let answered = false;
     try {
-      await this.#raw(url, { method: 'POST', timeout: this.#o.requestTimeoutMs });
+      answered = (await this.#raw(url, { method: 'POST', timeout: this.#o.requestTimeoutMs })).ok;
     } catch {
       // best effort: the beacon probably arrived, and the lease expires anyway
+    }
+    if (answered) {
+      if (leaseId) this.#forget(leaseId);
+    } else if (uid && LEASE_ID_PATTERN.test(leaseId) && more === undefined && !this.#held) {
+      try {
+        this.#held = { uid: decodeURIComponent(uid), leaseId };
+      } catch {
+        // not a URL this client wrote
+      }
     }
   }
 

@@ -220,6 +220,124 @@ test('reloading a playing page keeps streamCount unchanged (same deviceId)', { t
   await sleep(INTERVAL * 1000 + 500);
   assert.equal((await server.sessions(uid)).streamCount, 3);
   await shot(page, 'reloaded');
+
+  // Again, with every endStream of the page lost (the pagehide beacon and the
+  // reloaded page's own end of it): the old lease stays live, the account is
+  // at its limit, and only the proof in the reloaded page's canStream body
+  // (device secret, and the lease id noted on pagehide) keeps its slot.
+  // Beacons sent while a page unloads escape page routes, so the page is
+  // first reloaded with a sendBeacon that sends nothing (a lost beacon).
+  await players[0].ctx.addInitScript(() => {
+    navigator.sendBeacon = () => true;
+  });
+  await page.reload();
+  await page.waitForSelector('body[data-state="playing"]', { timeout: 20000 });
+  const oldLease = await page.evaluate(() => window.streamlimitDemo.client.lease.leaseId);
+  const secret = await page.evaluate(() => localStorage.getItem('streamlimit.deviceSecret'));
+  assert.match(secret, /^[A-Za-z0-9_-]{32}$/);
+  assert.equal((await server.sessions(uid)).streamCount, 3);
+  const lost = [];
+  await players[0].ctx.route('**/endStream/**', (route) => {
+    lost.push(route.request().url());
+    return route.abort('connectionfailed');
+  });
+  const sent = [];
+  page.on('request', (r) => sent.push({ url: r.url(), body: r.postData() }));
+  await page.reload();
+  await page.waitForSelector('body[data-state="playing"], body[data-state="refused"]', { timeout: 20000 });
+  assert.equal(await stateOf(page), 'playing', 'the reloaded page lost its slot');
+  await players[0].ctx.unroute('**/endStream/**');
+  assert.deepEqual(lost, [`${server.api}/endStream/${uid}/${oldLease}`], 'the reloaded page ends the old lease first');
+  const lease = await page.evaluate(() => window.streamlimitDemo.client.lease);
+  assert.equal(lease.resumed, true, 'the live lease was taken over');
+  assert.notEqual(lease.leaseId, oldLease, 'under a new lease id');
+  const canStream = sent.filter((r) => r.url.includes('/canStream/'));
+  assert.equal(canStream.length, 1);
+  assert.equal(JSON.parse(canStream[0].body).deviceSecret, secret, 'the secret is in the body');
+  for (const r of sent) assert.ok(!r.url.includes(secret), `the secret in a URL: ${r.url}`);
+  assert.equal((await server.sessions(uid)).streamCount, 3);
+  // The old id is a tombstone now: its heartbeat is told why.
+  const late = await server.json(`/heartbeat/${uid}/${oldLease}`, { method: 'POST' });
+  assert.equal(late.status, 410);
+  assert.equal(late.body.error, 'lease_revoked');
+  assert.equal(late.body.reason, 'superseded');
+  for (const p of players.slice(1)) assert.equal(await stateOf(p.page), 'playing');
+  const renewals = Number(await page.evaluate(() => document.body.dataset.renewals ?? 0));
+  await page.waitForFunction((n) => Number(document.body.dataset.renewals ?? 0) > n, renewals, { timeout: (INTERVAL + 5) * 1000 });
+  assert.equal((await server.sessions(uid)).streamCount, 3);
+  for (const p of players) assert.deepEqual(p.page.errors, []);
+});
+
+test('a borrowed deviceId without its secret gets no slot at the limit and takes no stream over', { timeout: 120000 }, async () => {
+  const uid = newUid('borrow');
+  const players = await threePlaying(uid);
+  const owner = players[0].page;
+  const ownerLease = await owner.evaluate(() => window.streamlimitDemo.client.lease.leaseId);
+  const ownerStore = await owner.evaluate(() => ({
+    deviceId: localStorage.getItem('streamlimit.deviceId'),
+    secret: localStorage.getItem('streamlimit.deviceSecret'),
+  }));
+  assert.equal(ownerStore.deviceId, owner.deviceId);
+  assert.match(ownerStore.secret, /^[A-Za-z0-9_-]{32}$/);
+
+  // Someone else's browser (a context of its own) given only the owner's
+  // device id: the label shows up, the proof does not.
+  const ctx = await browser.newContext({ viewport: { width: 1200, height: 720 }, reducedMotion: 'reduce' });
+  contexts.add(ctx);
+  await ctx.addInitScript((deviceId) => {
+    try {
+      if (location.pathname.endsWith('/dev/') && !localStorage.getItem('streamlimit.deviceId')) {
+        localStorage.setItem('streamlimit.deviceId', deviceId);
+      }
+    } catch {
+      // about:blank: no storage
+    }
+  }, ownerStore.deviceId);
+  const page = await ctx.newPage();
+  page.errors = [];
+  page.on('pageerror', (err) => page.errors.push(err.message));
+  const sent = [];
+  page.on('request', (r) => sent.push({ url: r.url(), body: r.postData() }));
+  await page.goto(`${server.api}/?uid=${encodeURIComponent(uid)}&title=Borrowed`);
+  await page.waitForFunction(() => window.streamlimitDemo);
+  assert.equal(await page.textContent('#device'), ownerStore.deviceId, 'the borrowed device id is used');
+
+  assert.equal(await play(page), 'refused', 'a borrowed device id got a slot at the limit');
+  await shot(page, 'borrowed-device-refused');
+  const borrowerSecret = await page.evaluate(() => localStorage.getItem('streamlimit.deviceSecret'));
+  assert.match(borrowerSecret, /^[A-Za-z0-9_-]{32}$/, 'the borrower made a secret of its own');
+  const bodies = sent.filter((r) => r.url.includes('/canStream/')).map((r) => JSON.parse(r.body));
+  assert.equal(bodies.length, 1);
+  assert.equal(bodies[0].deviceId, ownerStore.deviceId);
+  assert.match(bodies[0].deviceSecret, /^[A-Za-z0-9_-]{32}$/);
+  assert.notEqual(bodies[0].deviceSecret, ownerStore.secret);
+  assert.equal(bodies[0].deviceSecret, borrowerSecret);
+  assert.equal(bodies[0].leaseId, undefined);
+  for (const r of sent) assert.ok(!r.url.includes(borrowerSecret), `the secret in a URL: ${r.url}`);
+
+  // The owner plays on with the same lease: it was neither taken over nor revoked.
+  const renewals = Number(await owner.evaluate(() => document.body.dataset.renewals ?? 0));
+  await owner.waitForFunction((n) => Number(document.body.dataset.renewals ?? 0) > n, renewals, { timeout: (INTERVAL + 5) * 1000 });
+  assert.equal(await stateOf(owner), 'playing');
+  assert.equal(await owner.evaluate(() => window.streamlimitDemo.client.lease?.leaseId), ownerLease);
+  const listing = await server.sessions(uid);
+  assert.equal(listing.streamCount, 3);
+  assert.deepEqual(devices(listing), players.map((p) => p.page.deviceId).sort());
+
+  // Below the limit the borrowed id is a stream of its own, not the owner's.
+  await players[2].page.click('#stop');
+  await players[2].page.waitForSelector('body[data-state="stopped"]');
+  assert.equal(await play(page, '#retry'), 'playing');
+  const taken = await page.evaluate(() => window.streamlimitDemo.client.lease);
+  assert.equal(taken.resumed, false, 'the borrower took the owner\'s lease over');
+  assert.notEqual(taken.leaseId, ownerLease);
+  assert.equal((await server.sessions(uid)).streamCount, 3);
+  await sleep(INTERVAL * 1000 + 500);
+  assert.equal(await stateOf(owner), 'playing');
+  assert.equal(await owner.evaluate(() => window.streamlimitDemo.client.lease?.leaseId), ownerLease);
+  const both = (await server.sessions(uid)).streams.filter((x) => x.deviceId === ownerStore.deviceId);
+  assert.equal(both.length, 2, 'the owner and the borrower: two sessions, one label');
+  for (const p of [page, ...players.map((x) => x.page)]) assert.deepEqual(p.errors, []);
 });
 
 test('the server down for a few seconds does not stop a playing page; heartbeats resume', { timeout: 120000 }, async () => {

@@ -4,13 +4,14 @@ import { test, describe, beforeEach, afterEach, mock } from 'node:test';
 import assert from 'node:assert/strict';
 
 import {
-  StreamLimitClient, StreamLimitError, heartbeatDelay, retryDelay, stableDeviceId,
-  DEVICE_ID_KEY, PENDING_END_KEY,
+  StreamLimitClient, StreamLimitError, heartbeatDelay, retryDelay, stableDeviceId, stableDeviceSecret,
+  DEVICE_ID_KEY, DEVICE_SECRET_KEY, PENDING_END_KEY,
 } from '../streamlimit.js';
 
 const BASE = 'http://api.test/dev';
 const T0 = Date.UTC(2026, 0, 2, 15, 0, 0);
 const LEASE = '3f8a1c2e-7b4d-4e21-9a6f-0c5d8e7b1a23';
+const LEASE2 = '9b2e4d6f-1a3c-4e5f-8a7b-6c5d4e3f2a10';
 
 // A scripted API. Each call is recorded with the fake clock's time; the answer
 // comes from the first matching override (used once), else the default
@@ -448,5 +449,254 @@ describe('pagehide', () => {
     assert.deepEqual(api.calls.map((c) => c.route), ['canStream', 'endStream', 'canStream']);
     assert.equal(session.getItem(PENDING_END_KEY), null);
     assert.equal(after.client.deviceId, before.client.deviceId);
+  });
+});
+
+// A grant as the server answers a canStream that proved it held a live lease:
+// the same session under a new lease id.
+function resumedGrant(api, leaseId = LEASE2, { interval = 30, ttl = 90 } = {}) {
+  return () => api.json(200, {
+    result: 'success', uid: 'u', canStream: true, resumed: true, streamCount: 1, maxStreams: 3, leaseId,
+    expiresAt: new Date(Math.ceil((Date.now() + ttl * 1000) / 1000) * 1000).toISOString(), heartbeatIntervalSeconds: interval,
+  });
+}
+
+const bodiesOf = (api) => api.calls.filter((c) => c.route === 'canStream').map((c) => JSON.parse(c.init.body));
+const failFetch = () => { throw new TypeError('Failed to fetch'); };
+
+describe('device secret (proof of possession)', () => {
+  test('is created once, base64url of at least 16 random bytes, and kept in storage', () => {
+    const s = memoryStorage();
+    const secret = stableDeviceSecret(s);
+    assert.match(secret, /^[A-Za-z0-9_-]{22,128}$/, 'at least 16 bytes of base64url, no padding');
+    assert.equal(Buffer.from(secret, 'base64url').length >= 16, true);
+    assert.equal(s.getItem(DEVICE_SECRET_KEY), secret);
+    assert.equal(stableDeviceSecret(s), secret);
+    assert.notEqual(stableDeviceSecret(memoryStorage()), secret);
+    s.setItem(DEVICE_SECRET_KEY, 'short');
+    assert.notEqual(stableDeviceSecret(s), 'short', 'an invalid stored value is replaced');
+    const broken = { getItem() { throw new Error('SecurityError'); }, setItem() { throw new Error('x'); } };
+    assert.match(stableDeviceSecret(broken), /^[A-Za-z0-9_-]{22,128}$/);
+  });
+
+  test('is kept beside the device id and sent in the body of every canStream, the same each time', async () => {
+    const api = fakeApi();
+    const storage = memoryStorage();
+    const a = newClient(api, { storage });
+    await a.client.start('u');
+    await a.client.stop();
+    api.down('canStream', 1);
+    const again = a.client.start('u');
+    await advance(1000);
+    await again;
+    await a.client.stop();
+    const b = newClient(api, { storage }); // another client (tab, reload) of the same browser
+    await b.client.start('u');
+    const secret = storage.getItem(DEVICE_SECRET_KEY);
+    assert.match(secret, /^[A-Za-z0-9_-]{32}$/);
+    assert.equal(storage.getItem(DEVICE_ID_KEY), a.client.deviceId);
+    const bodies = bodiesOf(api);
+    assert.equal(bodies.length, 4);
+    for (const body of bodies) {
+      assert.equal(body.deviceSecret, secret);
+      assert.equal(body.deviceId, a.client.deviceId);
+    }
+    assert.equal('deviceSecret' in a.client, false, 'not exposed on the client');
+  });
+
+  test('never appears in a URL, a header, a beacon or sessionStorage', async () => {
+    const api = fakeApi({ interval: 30 });
+    const storage = memoryStorage();
+    const session = memoryStorage();
+    const urls = [];
+    const sendBeacon = (url, data) => { urls.push(url, String(data ?? '')); return false; }; // refused: the keepalive fetch follows
+    const { client, page } = newClient(api, { storage, sessionStorage: session, sendBeacon });
+    await client.start('u', { client: { title: 'Film' } });
+    api.down('heartbeat', 1);
+    await advance(61000); // heartbeats, a retry
+    await client.sessions('u');
+    api.down('endStream', 1);
+    await client.stop(); // endStream fails: a beacon
+    await client.start('u');
+    page.dispatchEvent(new Event('pagehide'));
+    const after = newClient(api, { storage, sessionStorage: session }); // reload
+    api.down('endStream', 1);
+    await after.client.start('u');
+    await settle();
+    const secret = storage.getItem(DEVICE_SECRET_KEY);
+    assert.ok(secret);
+    const routes = new Set(api.calls.map((c) => c.route));
+    assert.deepEqual([...routes].sort(), ['canStream', 'endStream', 'heartbeat', 'streams']);
+    for (const c of api.calls) {
+      assert.ok(!c.url.includes(secret), `secret in ${c.url}`);
+      assert.ok(!JSON.stringify(c.init.headers ?? {}).includes(secret), `secret in a header of ${c.url}`);
+      if (c.route !== 'canStream') assert.ok(!String(c.init.body ?? '').includes(secret), `secret in the body of ${c.url}`);
+      assert.equal(new URL(c.url).search, '', `a query string: ${c.url}`);
+    }
+    for (const u of urls) assert.ok(!u.includes(secret), `secret in beacon ${u}`);
+    for (const [k, v] of session.map) assert.ok(!v.includes(secret), `secret in sessionStorage ${k}`);
+  });
+
+  test('a fixed deviceSecret option is used and validated', async () => {
+    assert.throws(() => new StreamLimitClient({ baseUrl: BASE, deviceSecret: 'too-short' }), TypeError);
+    assert.throws(() => new StreamLimitClient({ baseUrl: BASE, deviceSecret: 'has spaces in it, no good' }), TypeError);
+    const api = fakeApi();
+    const storage = memoryStorage();
+    const { client } = newClient(api, { storage, deviceSecret: 'fixed-secret_0123456789' });
+    await client.start('u');
+    assert.equal(bodiesOf(api)[0].deviceSecret, 'fixed-secret_0123456789');
+    assert.equal(storage.getItem(DEVICE_SECRET_KEY), null, 'a fixed secret is not stored');
+  });
+});
+
+describe('resumed leases', () => {
+  test('the new leaseId of a resumed grant is adopted: heartbeats and the end use it', async () => {
+    const api = fakeApi({ interval: 30 });
+    api.once('canStream', resumedGrant(api));
+    const { client, of } = newClient(api);
+    const r = await client.start('u');
+    assert.equal(r.granted, true);
+    assert.equal(r.lease.leaseId, LEASE2);
+    assert.equal(r.lease.resumed, true);
+    assert.equal(of('granted')[0].detail.lease.resumed, true);
+    await advance(60050);
+    assert.deepEqual(api.calls.filter((c) => c.route === 'heartbeat').map((c) => c.url),
+      [`${BASE}/heartbeat/u/${LEASE2}`, `${BASE}/heartbeat/u/${LEASE2}`]);
+    await client.stop();
+    assert.equal(api.calls.at(-1).url, `${BASE}/endStream/u/${LEASE2}`);
+  });
+
+  test('a retried canStream after a lost answer sends the proof, and adopts the taken-over lease', async () => {
+    const api = fakeApi({ interval: 30 });
+    // The first canStream reaches the server (a grant, LEASE) but its answer is
+    // lost; the retry proves the device holds that lease and takes it over.
+    api.once('canStream', failFetch);
+    api.once('canStream', resumedGrant(api, LEASE2));
+    const { client } = newClient(api);
+    const started = client.start('u', { client: { title: 'Film' } });
+    await advance(1000);
+    const r = await started;
+    const [first, retry] = bodiesOf(api);
+    assert.deepEqual(retry, first, 'the same body, proof included');
+    assert.match(retry.deviceSecret, /^[A-Za-z0-9_-]{32}$/);
+    assert.equal(retry.deviceId, client.deviceId);
+    assert.equal(r.lease.leaseId, LEASE2);
+    assert.equal(r.lease.resumed, true);
+    await advance(30000);
+    assert.equal(api.calls.filter((c) => c.route === 'heartbeat').at(-1).url, `${BASE}/heartbeat/u/${LEASE2}`);
+  });
+
+  test('start() after a stop() whose end did not land sends the lease id it held', async () => {
+    const api = fakeApi({ interval: 30 });
+    const { client } = newClient(api);
+    await client.start('u');
+    api.down('endStream', 1);
+    const ended = await client.stop();
+    assert.equal(ended.removedStream, false);
+    api.once('canStream', resumedGrant(api, LEASE2));
+    const r = await client.start('u');
+    const bodies = bodiesOf(api);
+    assert.equal(bodies[0].leaseId, undefined, 'nothing held at first');
+    assert.equal(bodies[1].leaseId, LEASE);
+    assert.equal(r.lease.leaseId, LEASE2);
+    // After an end that landed, there is nothing to prove.
+    await client.stop();
+    await client.start('u');
+    assert.equal(bodiesOf(api)[2].leaseId, undefined);
+  });
+
+  test('start() after a lease lost to the network sends the lease id it held', async () => {
+    const api = fakeApi({ interval: 30, ttl: 90 });
+    const { client, of } = newClient(api);
+    await client.start('u');
+    api.down('heartbeat', 1000);
+    await advance(91000);
+    assert.equal(of('revoked')[0].detail.error, 'lease_lost');
+    api.once('canStream', resumedGrant(api, LEASE2));
+    await client.start('u');
+    assert.equal(bodiesOf(api)[1].leaseId, LEASE);
+  });
+
+  test('a lease id held for another account is not sent', async () => {
+    const api = fakeApi();
+    const { client } = newClient(api);
+    await client.start('u');
+    api.down('endStream', 1);
+    await client.stop();
+    await client.start('v');
+    assert.equal(bodiesOf(api)[1].leaseId, undefined);
+  });
+
+  test('410 superseded on a heartbeat stops the player with the reason; the next start() sends no lease id', async () => {
+    const api = fakeApi({ interval: 30 });
+    const { client, of } = newClient(api);
+    await client.start('u');
+    api.once('heartbeat', () => api.json(410, {
+      result: 'error', error: 'lease_revoked', reason: 'superseded', message: 'The lease was ended by … a newer stream',
+    }));
+    await advance(30050);
+    const revoked = of('revoked');
+    assert.equal(revoked.length, 1);
+    assert.equal(revoked[0].detail.error, 'lease_revoked');
+    assert.equal(revoked[0].detail.reason, 'superseded');
+    assert.equal(revoked[0].detail.status, 410);
+    assert.equal(revoked[0].detail.lease.leaseId, LEASE);
+    assert.equal(client.state, 'revoked');
+    assert.equal(client.lease, null);
+    await advance(300000);
+    assert.equal(api.count('heartbeat'), 1, 'no heartbeat after the revocation');
+    assert.equal(api.count('endStream'), 0, 'nothing to end: the stream lives on elsewhere');
+    await client.start('u');
+    const body = bodiesOf(api)[1];
+    assert.equal(body.leaseId, undefined, 'the superseded id is not sent again');
+    assert.ok(body.deviceSecret, 'the secret is: the stream may be taken back');
+  });
+
+  test('410 lease_revoked on canStream rejects start() with the reason, once', async () => {
+    const api = fakeApi();
+    const { client } = newClient(api);
+    await client.start('u');
+    api.down('endStream', 1);
+    await client.stop();
+    api.once('canStream', () => api.json(410, { result: 'error', error: 'lease_revoked', reason: 'kicked', message: 'gone' }));
+    await assert.rejects(client.start('u'), (err) => err instanceof StreamLimitError
+      && err.status === 410 && err.code === 'lease_revoked' && err.reason === 'kicked' && !err.retryable);
+    assert.equal(client.state, 'idle');
+    assert.equal(api.count('canStream'), 2, 'not retried');
+    const r = await client.start('u');
+    assert.equal(r.granted, true);
+    assert.deepEqual(bodiesOf(api).map((b) => b.leaseId), [undefined, LEASE, undefined]);
+  });
+
+  test('after a reload whose pending end failed, canStream carries the beaconed lease id', async () => {
+    const api = fakeApi();
+    const session = memoryStorage();
+    const storage = memoryStorage();
+    const before = newClient(api, { sessionStorage: session, storage });
+    await before.client.start('u');
+    before.page.dispatchEvent(new Event('pagehide'));
+    const after = newClient(api, { sessionStorage: session, storage });
+    api.down('endStream', 1);
+    api.once('canStream', resumedGrant(api, LEASE2));
+    const r = await after.client.start('u');
+    assert.deepEqual(api.calls.map((c) => c.route), ['canStream', 'endStream', 'canStream']);
+    const [first, second] = bodiesOf(api);
+    assert.equal(second.leaseId, LEASE);
+    assert.equal(second.deviceSecret, first.deviceSecret);
+    assert.equal(r.lease.leaseId, LEASE2);
+    assert.equal(r.lease.resumed, true);
+  });
+
+  test('after a reload whose pending end landed, canStream carries no lease id', async () => {
+    const api = fakeApi();
+    const session = memoryStorage();
+    const storage = memoryStorage();
+    const before = newClient(api, { sessionStorage: session, storage });
+    await before.client.start('u');
+    before.page.dispatchEvent(new Event('pagehide'));
+    const after = newClient(api, { sessionStorage: session, storage });
+    await after.client.start('u');
+    assert.equal(bodiesOf(api)[1].leaseId, undefined);
+    assert.equal(bodiesOf(api)[1].deviceSecret, bodiesOf(api)[0].deviceSecret);
   });
 });
