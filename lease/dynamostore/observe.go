@@ -11,8 +11,8 @@ import (
 
 // Call describes one DynamoDB request the store made, for an Observer.
 type Call struct {
-	// Op is the DynamoDB API name: Query, GetItem, UpdateItem or
-	// TransactWriteItems.
+	// Op is the DynamoDB API name: Query, GetItem, UpdateItem, DeleteItem
+	// or TransactWriteItems.
 	Op string
 	// Items is how many items a TransactWriteItems wrote or checked (its
 	// capacity is 2 write units per item of at most 1 KB); 1 otherwise.
@@ -54,74 +54,75 @@ type observed struct {
 	obs Observer
 }
 
-func (o observed) report(ctx context.Context, op string, items int, consistent *bool, start time.Time, cc []types.ConsumedCapacity, err error) {
+// observe makes one call with ReturnConsumedCapacity TOTAL set on a copy of
+// its input (through total) and reports it.
+func observe[In, Out any](o observed, ctx context.Context, op string, items int, consistent *bool, in *In,
+	total func(*In), call func(*In) (*Out, error), capacity func(*Out) []types.ConsumedCapacity) (*Out, error) {
+	cp := *in
+	total(&cp)
+	start := time.Now()
+	out, err := call(&cp)
+	var cc []types.ConsumedCapacity
+	if out != nil {
+		cc = capacity(out)
+	}
 	o.obs(ctx, Call{
 		Op: op, Items: items, Consistent: aws.ToBool(consistent), Capacity: cc,
 		Duration: time.Since(start), Err: err,
 	})
+	return out, err
+}
+
+const total = types.ReturnConsumedCapacityTotal
+
+func one(c *types.ConsumedCapacity) []types.ConsumedCapacity {
+	if c == nil {
+		return nil
+	}
+	return []types.ConsumedCapacity{*c}
 }
 
 func (o observed) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	cp := *in
-	cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
-	start := time.Now()
-	out, err := o.DynamoDBAPI.Query(ctx, &cp, optFns...)
-	var cc []types.ConsumedCapacity
-	if out != nil && out.ConsumedCapacity != nil {
-		cc = []types.ConsumedCapacity{*out.ConsumedCapacity}
-	}
-	o.report(ctx, "Query", 1, in.ConsistentRead, start, cc, err)
-	return out, err
+	return observe(o, ctx, "Query", 1, in.ConsistentRead, in,
+		func(c *dynamodb.QueryInput) { c.ReturnConsumedCapacity = total },
+		func(c *dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
+			return o.DynamoDBAPI.Query(ctx, c, optFns...)
+		},
+		func(out *dynamodb.QueryOutput) []types.ConsumedCapacity { return one(out.ConsumedCapacity) })
 }
 
 func (o observed) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	cp := *in
-	cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
-	start := time.Now()
-	out, err := o.DynamoDBAPI.GetItem(ctx, &cp, optFns...)
-	var cc []types.ConsumedCapacity
-	if out != nil && out.ConsumedCapacity != nil {
-		cc = []types.ConsumedCapacity{*out.ConsumedCapacity}
-	}
-	o.report(ctx, "GetItem", 1, in.ConsistentRead, start, cc, err)
-	return out, err
+	return observe(o, ctx, "GetItem", 1, in.ConsistentRead, in,
+		func(c *dynamodb.GetItemInput) { c.ReturnConsumedCapacity = total },
+		func(c *dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
+			return o.DynamoDBAPI.GetItem(ctx, c, optFns...)
+		},
+		func(out *dynamodb.GetItemOutput) []types.ConsumedCapacity { return one(out.ConsumedCapacity) })
 }
 
 func (o observed) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	cp := *in
-	cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
-	start := time.Now()
-	out, err := o.DynamoDBAPI.UpdateItem(ctx, &cp, optFns...)
-	var cc []types.ConsumedCapacity
-	if out != nil && out.ConsumedCapacity != nil {
-		cc = []types.ConsumedCapacity{*out.ConsumedCapacity}
-	}
-	o.report(ctx, "UpdateItem", 1, nil, start, cc, err)
-	return out, err
-}
-
-func (o observed) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	cp := *in
-	cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
-	start := time.Now()
-	out, err := o.DynamoDBAPI.TransactWriteItems(ctx, &cp, optFns...)
-	var cc []types.ConsumedCapacity
-	if out != nil {
-		cc = out.ConsumedCapacity
-	}
-	o.report(ctx, "TransactWriteItems", len(in.TransactItems), nil, start, cc, err)
-	return out, err
+	return observe(o, ctx, "UpdateItem", 1, nil, in,
+		func(c *dynamodb.UpdateItemInput) { c.ReturnConsumedCapacity = total },
+		func(c *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
+			return o.DynamoDBAPI.UpdateItem(ctx, c, optFns...)
+		},
+		func(out *dynamodb.UpdateItemOutput) []types.ConsumedCapacity { return one(out.ConsumedCapacity) })
 }
 
 func (o observed) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	cp := *in
-	cp.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
-	start := time.Now()
-	out, err := o.DynamoDBAPI.DeleteItem(ctx, &cp, optFns...)
-	var cc []types.ConsumedCapacity
-	if out != nil && out.ConsumedCapacity != nil {
-		cc = []types.ConsumedCapacity{*out.ConsumedCapacity}
-	}
-	o.report(ctx, "DeleteItem", 1, nil, start, cc, err)
-	return out, err
+	return observe(o, ctx, "DeleteItem", 1, nil, in,
+		func(c *dynamodb.DeleteItemInput) { c.ReturnConsumedCapacity = total },
+		func(c *dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error) {
+			return o.DynamoDBAPI.DeleteItem(ctx, c, optFns...)
+		},
+		func(out *dynamodb.DeleteItemOutput) []types.ConsumedCapacity { return one(out.ConsumedCapacity) })
+}
+
+func (o observed) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	return observe(o, ctx, "TransactWriteItems", len(in.TransactItems), nil, in,
+		func(c *dynamodb.TransactWriteItemsInput) { c.ReturnConsumedCapacity = total },
+		func(c *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
+			return o.DynamoDBAPI.TransactWriteItems(ctx, c, optFns...)
+		},
+		func(out *dynamodb.TransactWriteItemsOutput) []types.ConsumedCapacity { return out.ConsumedCapacity })
 }

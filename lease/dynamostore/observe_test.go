@@ -1,0 +1,59 @@
+package dynamostore_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+
+	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/lease/dynamostore"
+	"github.com/streamlimit/streamlimit/lease/leasetest"
+)
+
+// TestObserverSeesEveryCall: an observed store reports each DynamoDB call
+// with its name and the capacity DynamoDB Local reported.
+func TestObserverSeesEveryCall(t *testing.T) {
+	t.Parallel()
+	table := newTable(t)
+	var mu sync.Mutex
+	calls := map[string]int{}
+	units := map[string]float64{}
+	store := dynamostore.New(client, dynamostore.WithTable(table), dynamostore.WithObserver(func(_ context.Context, c dynamostore.Call) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls[c.Op]++
+		for _, cc := range c.Capacity {
+			if cc.CapacityUnits != nil {
+				units[c.Op] += *cc.CapacityUnits
+			}
+		}
+	}))
+	clock := leasetest.NewClock()
+	svc := leasetest.NewService(t, store, clock)
+	uid := leasetest.UID(t, "u")
+	d, err := svc.CanStream(t.Context(), uid, lease.Request{})
+	if err != nil || !d.Granted {
+		t.Fatalf("CanStream = %+v, %v", d, err)
+	}
+	if _, err := svc.Heartbeat(t.Context(), uid, d.Lease.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Reclaim(t.Context(), uid, []lease.Lease{{ID: "0d9f1c8e-2b6a-4c1e-9a57-6f3b2d1e0c4a", ExpiresAt: clock.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := store.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for op, n := range map[string]int{"Query": 2, "TransactWriteItems": 1, "UpdateItem": 1, "DeleteItem": 1, "GetItem": 1} {
+		if calls[op] != n {
+			t.Errorf("%s: %d calls observed, want %d (all: %v)", op, calls[op], n, calls)
+		}
+	}
+	for _, op := range []string{"TransactWriteItems", "UpdateItem", "DeleteItem"} {
+		if units[op] <= 0 {
+			t.Errorf("%s: no consumed capacity reported (%v)", op, units)
+		}
+	}
+}
