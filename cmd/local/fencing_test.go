@@ -48,7 +48,6 @@ func TestLateHeartbeatAfterGrant(t *testing.T) {
 	})
 	createTableWithoutTTL(t, s.table)
 	const uid, leftovers = "fencing", 150
-	seedExpiredLeases(t, s.table, uid, leftovers)
 
 	// L, from the server (a random UUID), must sort after the leftovers.
 	var l answer
@@ -65,10 +64,14 @@ func TestLateHeartbeatAfterGrant(t *testing.T) {
 	if err != nil {
 		t.Fatalf("expiresAt %q: %v", l.str("expiresAt"), err)
 	}
-	// The grant of L reclaimed some leftovers; more than one grant's share
-	// (25 today) must remain for the race to need more than one grant.
-	if n := itemCount(t, s.table); n < leftovers/2 {
-		t.Fatalf("%d items left in the table; the expired leftovers are gone (TTL on?)", n)
+	// The leftovers are seeded after L's grant, which would otherwise have
+	// deleted them (a grant deletes every expired item it reads). All of
+	// them must still be there for the grant below: more than one grant's
+	// own write deletes (lease.MaxCommitReclaim), so it has to delete the
+	// rest, L among them, before it commits.
+	seedExpiredLeases(t, s.table, uid, leftovers)
+	if n := itemCount(t, s.table); n != leftovers+2 {
+		t.Fatalf("%d items in the table, want the account, L and %d expired leftovers (TTL on?)", n, leftovers)
 	}
 
 	// The heartbeat of L, sent before expiresAt; its write naming L's key
