@@ -143,6 +143,11 @@ func walkControls(t *testing.T, h *harness) {
 	if e := h.do(call{method: "POST", path: "/dev/endStream/" + uid + "/" + ids[0], status: 200}); e["removedStream"] != false {
 		t.Fatalf("endStream of a kicked lease: %v", e)
 	}
+	// A kicked player does not come back with its old lease id.
+	if r := h.do(call{method: "POST", path: "/dev/canStream/" + uid, ctype: ctJSON, body: `{"deviceId": "tv", "leaseId": "` + ids[0] + `"}`,
+		status: 410, code: "lease_revoked"}); r["reason"] != "kicked" {
+		t.Fatalf("canStream with a kicked lease id: %v; want reason kicked", r)
+	}
 	h.do(call{method: "POST", path: "/dev/streams/" + uid + "/" + hs["tv"] + "/end", status: 404, code: "session_not_found"})
 	h.do(call{method: "POST", path: "/dev/streams/" + uid + "/NOT-A-HANDLE/end", status: 400, code: "invalid_session", specRejects: true})
 	h.do(call{method: "POST", path: "/dev/streams/bad!uid/" + handle0 + "/end", status: 400, code: "invalid_uid", specRejects: true})

@@ -85,9 +85,12 @@ func TestTrailingBodyData(t *testing.T) {
 	t.Parallel()
 	srv, store := inputServer(t)
 	uid := leasetest.UID(t, "u")
+	// With its secret, the second canStream takes the first one's lease
+	// over (resumed): one live lease in the end.
+	canStream := `{"deviceId":"tv","deviceSecret":"tv-secret-0123456789"}`
 	routes := []struct{ method, path, body string }{
-		{"POST", "/dev/canStream/" + uid, `{"deviceId":"tv"}`},
-		{"GET", "/dev/canStream/" + uid, `{"deviceId":"tv"}`},
+		{"POST", "/dev/canStream/" + uid, canStream},
+		{"GET", "/dev/canStream/" + uid, canStream},
 		{"PUT", "/dev/admin/accounts/" + uid + "/limit", `{"maxStreams":2}`},
 		{"PUT", "/dev/admin/accounts/" + uid + "/policy", `{"policy":"evict_oldest"}`},
 	}
@@ -108,8 +111,21 @@ func TestTrailingBodyData(t *testing.T) {
 			t.Errorf("%s %s with blank around the body: %d %q, want 200", r.method, r.path, status, code)
 		}
 	}
-	if a, _ := store.Load(t.Context(), uid, true); a.MaxStreams != 2 || a.Policy != lease.PolicyEvictOldest || len(a.Leases) != 1 {
-		t.Fatalf("after the valid requests: %+v, want one lease, limit 2, evict_oldest", a)
+	a, err := store.Load(t.Context(), uid, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live, superseded int
+	for _, l := range a.Leases {
+		switch l.Revoked {
+		case "":
+			live++
+		case lease.RevokedSuperseded:
+			superseded++
+		}
+	}
+	if a.MaxStreams != 2 || a.Policy != lease.PolicyEvictOldest || len(a.Leases) != 2 || live != 1 || superseded != 1 {
+		t.Fatalf("after the valid requests: %+v, want one live lease and the one it superseded, limit 2, evict_oldest", a)
 	}
 }
 

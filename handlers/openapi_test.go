@@ -463,6 +463,19 @@ func TestOpenAPIRoutes(t *testing.T) {
 	}
 }
 
+// sessionOf returns the session of device in a streams array.
+func sessionOf(t *testing.T, streams any, device string) map[string]any {
+	t.Helper()
+	list, _ := streams.([]any)
+	for _, x := range list {
+		if s, _ := x.(map[string]any); s["deviceId"] == device {
+			return s
+		}
+	}
+	t.Fatalf("no session of %s in %v", device, streams)
+	return nil
+}
+
 func (h *harness) status(method, path string) int {
 	h.t.Helper()
 	req, err := http.NewRequest(method, h.srv.URL+path, nil)
@@ -493,9 +506,11 @@ func TestOpenAPIWalk(t *testing.T) {
 	)
 	getPost := []string{http.MethodGet, http.MethodPost}
 
-	// Three grants: JSON body, query parameter, sendBeacon-style text body.
+	// Three grants: JSON body (with the TV's device secret), query
+	// parameter, sendBeacon-style text body.
+	const tvSecret = "tv1-Secret_7f3a9c2e41b8"
 	g1 := h.do(call{method: "POST", path: "/dev/canStream/" + uid, ctype: ctJSON,
-		body: `{"deviceId": "tv-1", "client": {"userAgent": "LivingRoomTV/2.1", "title": "Film"}}`, status: 200})
+		body: `{"deviceId": "tv-1", "deviceSecret": "` + tvSecret + `", "client": {"userAgent": "LivingRoomTV/2.1", "title": "Film"}}`, status: 200})
 	g2 := h.do(call{method: "GET", path: "/dev/canStream/" + uid + "?deviceId=phone-1", status: 200})
 	g3 := h.do(call{method: "POST", path: "/dev/canStream/" + uid, ctype: ctText, body: `{"deviceId": "laptop-1"}`, status: 200})
 	ids := map[string]bool{}
@@ -515,10 +530,66 @@ func TestOpenAPIWalk(t *testing.T) {
 	if r["canStream"] != false || len(r["streams"].([]any)) != 3 || r["leaseId"] != nil {
 		t.Fatalf("refusal: %v, want canStream false with 3 streams and no lease id", r)
 	}
-	// The same device asking again resumes its lease instead.
-	again := h.do(call{method: "GET", path: "/dev/canStream/" + uid, ctype: ctJSON, body: `{"deviceId": "tv-1"}`, status: 200})
-	if again["resumed"] != true || again["leaseId"] != lease1 {
-		t.Fatalf("retry from tv-1: %v, want resumed lease %s", again, lease1)
+	tvSession := sessionOf(t, r["streams"], "tv-1")
+
+	// A device id is a label, never a proof: a player sending tv-1's or
+	// phone-1's id without proof is a newcomer, refused at the limit. The
+	// secret is read from the body only; in the query string it proves
+	// nothing.
+	for _, c := range []call{
+		{method: "GET", path: "/dev/canStream/" + uid + "?deviceId=phone-1", status: 200},
+		{method: "POST", path: "/dev/canStream/" + uid, ctype: ctJSON, body: `{"deviceId": "tv-1"}`, status: 200},
+		{method: "POST", path: "/dev/canStream/" + uid + "?deviceId=tv-1&deviceSecret=" + tvSecret, status: 200},
+	} {
+		if r := h.do(c); r["canStream"] != false || r["leaseId"] != nil || r["streamCount"] != float64(3) {
+			t.Fatalf("%v without proof: %v, want canStream false and no lease id", c, r)
+		}
+	}
+
+	// With its secret the TV takes its lease over, under a new lease id:
+	// same session, no new slot. Each retry gets a fresh id; only the last
+	// one is renewable, the ones before are superseded.
+	tvBody := `{"deviceId": "tv-1", "deviceSecret": "` + tvSecret + `"}`
+	superseded := []string{lease1}
+	for _, m := range getPost {
+		again := h.do(call{method: m, path: "/dev/canStream/" + uid, ctype: ctJSON, body: tvBody, status: 200})
+		id, _ := again["leaseId"].(string)
+		if again["canStream"] != true || again["resumed"] != true || again["streamCount"] != float64(3) ||
+			slices.Contains(superseded, id) || ids[id] {
+			t.Fatalf("%s retry from tv-1 with its secret: %v, want resumed under a new lease id, streamCount 3", m, again)
+		}
+		superseded = append(superseded, id)
+	}
+	lease1, superseded = superseded[len(superseded)-1], superseded[:len(superseded)-1]
+
+	// The phone proves its lease with the lease id it held.
+	byID := h.do(call{method: "POST", path: "/dev/canStream/" + uid, ctype: ctJSON, body: `{"leaseId": "` + lease2 + `"}`, status: 200})
+	if byID["canStream"] != true || byID["resumed"] != true || byID["streamCount"] != float64(3) || byID["leaseId"] == lease2 {
+		t.Fatalf("canStream with phone-1's lease id: %v, want resumed under a new lease id", byID)
+	}
+	superseded = append(superseded, lease2)
+	lease2 = byID["leaseId"].(string)
+
+	// A superseded id renews and ends nothing, and canStream naming it
+	// says why: 410 lease_revoked, reason superseded.
+	for _, old := range superseded {
+		for _, m := range getPost {
+			if e := h.do(call{method: m, path: "/dev/heartbeat/" + uid + "/" + old, status: 410, code: "lease_revoked"}); e["reason"] != "superseded" {
+				t.Fatalf("heartbeat of the superseded %s: %v, want reason superseded", old, e)
+			}
+			if e := h.do(call{method: m, path: "/dev/endStream/" + uid + "/" + old, status: 200}); e["removedStream"] != false || e["streamCount"] != float64(3) {
+				t.Fatalf("endStream of the superseded %s: %v, want removedStream false, streamCount 3", old, e)
+			}
+			if e := h.do(call{method: m, path: "/dev/canStream/" + uid, ctype: ctJSON, body: `{"leaseId": "` + old + `"}`,
+				status: 410, code: "lease_revoked"}); e["reason"] != "superseded" {
+				t.Fatalf("canStream with the superseded %s: %v, want reason superseded", old, e)
+			}
+		}
+	}
+	listed := h.do(call{method: "GET", path: "/dev/streams/" + uid, status: 200})
+	if got := sessionOf(t, listed["streams"], "tv-1"); listed["streamCount"] != float64(3) ||
+		got["session"] != tvSession["session"] || got["createdAt"] != tvSession["createdAt"] {
+		t.Fatalf("after the takeovers: %v, want 3 streams and tv-1's session %v unchanged", listed, tvSession)
 	}
 
 	// Heartbeats, with and without an (ignored) beacon body.
@@ -551,6 +622,13 @@ func TestOpenAPIWalk(t *testing.T) {
 	if s["streamCount"] != float64(0) || s["streams"] == nil {
 		t.Fatalf("streams of an unknown account: %v", s)
 	}
+	// An ended (or unknown, or expired) lease id proves nothing and is no
+	// error: the call is a fresh request.
+	fresh := h.do(call{method: "POST", path: "/dev/canStream/" + uid, ctype: ctJSON, body: `{"leaseId": "` + lease1 + `"}`, status: 200})
+	if fresh["canStream"] != true || fresh["resumed"] != nil || fresh["streamCount"] != float64(2) || fresh["leaseId"] == lease1 {
+		t.Fatalf("canStream with an ended lease id: %v, want a fresh grant", fresh)
+	}
+	h.do(call{method: "POST", path: "/dev/endStream/" + uid + "/" + fresh["leaseId"].(string), status: 200})
 	h.do(call{method: "GET", path: "/healthz", status: 200})
 
 	// Every 400 code of every operation.
@@ -563,6 +641,14 @@ func TestOpenAPIWalk(t *testing.T) {
 		h.do(call{method: m, path: "/dev/canStream/" + uid + "?deviceId=bad!device", status: 400, code: "invalid_device_id", specRejects: true})
 		h.do(call{method: m, path: "/dev/canStream/" + uid, ctype: ctJSON, body: `{"deviceId": "bad device"}`,
 			status: 400, code: "invalid_device_id", specRejects: true})
+		for _, secret := range []string{"short-secret", long("s", 129), "sixteen chars ok", "secret.with.dots.x"} {
+			h.do(call{method: m, path: "/dev/canStream/" + uid, ctype: ctJSON, body: `{"deviceId": "tv-1", "deviceSecret": "` + secret + `"}`,
+				status: 400, code: "invalid_device_secret", specRejects: true})
+		}
+		for _, id := range []string{"not-a-uuid", strings.ToUpper(someLease), someLease + "0"} {
+			h.do(call{method: m, path: "/dev/canStream/" + uid, ctype: ctJSON, body: `{"leaseId": "` + id + `"}`,
+				status: 400, code: "invalid_lease_id", specRejects: true})
+		}
 		// Each field fits the schema; together they exceed 512 bytes.
 		h.do(call{method: m, path: "/dev/canStream/" + uid, ctype: ctJSON,
 			body:   `{"client": {"userAgent": "` + long("u", 300) + `", "title": "` + long("t", 300) + `"}}`,
@@ -723,6 +809,9 @@ func TestOpenAPIValidatorRejectsDrift(t *testing.T) {
 		{"upper-case lease id", "GET", "/dev/heartbeat/u/" + lid, 200, nil,
 			`{"result":"success","uid":"u","leaseId":"` + strings.ToUpper(lid) + `","expiresAt":"2026-01-02T15:04:05Z","heartbeatIntervalSeconds":30,"streamCount":1}`},
 		{"error code of another route", "GET", "/dev/streams/u", 400, nil, `{"result":"error","error":"invalid_lease_id","message":"m"}`},
+		{"canStream 410 lease_expired", "POST", "/dev/canStream/u", 410, nil, `{"result":"error","error":"lease_expired","message":"m"}`},
+		{"unknown revocation reason", "POST", "/dev/heartbeat/u/" + lid, 410, nil,
+			`{"result":"error","error":"lease_revoked","message":"m","reason":"taken"}`},
 		{"undocumented status", "GET", "/healthz", 418, nil, `{"result":"error","error":"internal","message":"m"}`},
 		{"503 without Retry-After", "GET", "/healthz", 503, http.Header{"Cache-Control": {"no-store"}},
 			`{"result":"error","error":"store_unavailable","message":"m"}`},

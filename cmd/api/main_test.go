@@ -201,6 +201,7 @@ type step struct {
 	grants  bool              // the answer grants a new lease: remember its id
 	headers map[string]string // headers the answer must carry
 	has     []string          // substrings the body must contain
+	lacks   []string          // substrings the body must not contain
 }
 
 // TestLambdaMatchesLocal plays one session through the Lambda handler over
@@ -237,16 +238,31 @@ func TestLambdaMatchesLocal(t *testing.T) {
 			has: []string{`"canStream":true`, `"streamCount":2`}},
 		{name: "grant base64 beacon", fixture: "canStream-post-beacon-base64", status: 200, grants: true,
 			has: []string{`"canStream":true`, `"streamCount":3`}},
-		{name: "same device resumes", fixture: "canStream-get-query", status: 200,
-			has: []string{`"resumed":true`, `"leaseId":"00000000-0000-4000-8000-000000000002"`}},
+		// A device id is a label, never a proof: phone-1's id again, without
+		// its secret or lease id, is a newcomer, refused at the limit.
+		{name: "same device without proof is refused", fixture: "canStream-get-query", status: 200,
+			has:   []string{`"canStream":false`, `"streamCount":3`, `"deviceId":"phone-1"`},
+			lacks: []string{`"leaseId"`, `"resumed"`}},
+		// The TV restarts and proves its lease with its secret: it takes it
+		// over under a new lease id (lease 4), no new slot.
+		{name: "resume by device secret", fixture: "canStream-post-resume-secret", status: 200, grants: true,
+			has: []string{`"canStream":true`, `"streamCount":3`, `"leaseId":"00000000-0000-4000-8000-000000000004"`, `"resumed":true`}},
+		{name: "heartbeat superseded lease", fixture: "heartbeat", lease: 1, status: 410, headers: jsonType,
+			has: []string{`"error":"lease_revoked"`, `"reason":"superseded"`}},
+		{name: "end superseded lease", fixture: "endStream", lease: 1, status: 200, has: []string{`"removedStream":false`, `"streamCount":3`}},
+		// The phone proves its lease with its lease id (lease 5).
+		{name: "resume by lease id", fixture: "canStream-post-resume-lease", lease: 2, status: 200, grants: true,
+			has: []string{`"canStream":true`, `"streamCount":3`, `"leaseId":"00000000-0000-4000-8000-000000000005"`, `"resumed":true`}},
+		{name: "resume a superseded lease id", fixture: "canStream-post-resume-lease", lease: 2, status: 410,
+			has: []string{`"error":"lease_revoked"`, `"reason":"superseded"`}, lacks: []string{`"leaseId"`}},
 		{name: "refusal lists sessions", fixture: "canStream-post-empty", status: 200,
 			has: []string{`"canStream":false`, `"deviceId":"laptop-1"`, `"title":"Sintel"`, `"userAgent":"Mozilla/5.0 (X11`, `"userAgent":"ExamplePlayer/4.2 (Tizen 7.0)"`}},
 		{name: "list", fixture: "streams-get", status: 200, has: []string{`"streamCount":3`, `"deviceId":"phone-1"`}},
-		{name: "heartbeat", fixture: "heartbeat", lease: 1, advance: 20 * time.Second, status: 200,
-			has: []string{`"leaseId":"00000000-0000-4000-8000-000000000001"`, `"streamCount":3`}},
-		{name: "end", fixture: "endStream", lease: 2, status: 200, has: []string{`"removedStream":true`, `"streamCount":2`}},
-		{name: "end again", fixture: "endStream", lease: 2, status: 200, has: []string{`"removedStream":false`, `"streamCount":2`}},
-		{name: "heartbeat ended lease", fixture: "heartbeat", lease: 2, status: 410, headers: jsonType, has: []string{`"lease_expired"`}},
+		{name: "heartbeat", fixture: "heartbeat", lease: 4, advance: 20 * time.Second, status: 200,
+			has: []string{`"leaseId":"00000000-0000-4000-8000-000000000004"`, `"streamCount":3`}},
+		{name: "end", fixture: "endStream", lease: 5, status: 200, has: []string{`"removedStream":true`, `"streamCount":2`}},
+		{name: "end again", fixture: "endStream", lease: 5, status: 200, has: []string{`"removedStream":false`, `"streamCount":2`}},
+		{name: "heartbeat ended lease", fixture: "heartbeat", lease: 5, status: 410, headers: jsonType, has: []string{`"lease_expired"`}},
 		{name: "end without lease id", fixture: "endStream-missing-lease-id", status: 400,
 			has: []string{`"missing_lease_id"`, `use /endStream/alice/{leaseId}`}},
 		{name: "invalid uid", fixture: "canStream-invalid-uid", status: 400, has: []string{`"invalid_uid"`}},
@@ -266,9 +282,9 @@ func TestLambdaMatchesLocal(t *testing.T) {
 			headers: map[string]string{"Retry-After": handlers.RetryAfterSeconds}, has: []string{`"store_unavailable"`}},
 		{name: "all expired", fixture: "streams-get", advance: 100 * time.Second, status: 200,
 			has: []string{`"streamCount":0`, `"streams":[]`}},
-		{name: "heartbeat expired lease", fixture: "heartbeat", lease: 1, status: 410},
+		{name: "heartbeat expired lease", fixture: "heartbeat", lease: 4, status: 410, has: []string{`"lease_expired"`}},
 		{name: "grant reclaims", fixture: "canStream-post-json", status: 200, grants: true,
-			has: []string{`"streamCount":1`, `"leaseId":"00000000-0000-4000-8000-000000000004"`}},
+			has: []string{`"streamCount":1`, `"leaseId":"00000000-0000-4000-8000-000000000006"`}, lacks: []string{`"resumed"`}},
 	}
 
 	var leases []string
@@ -309,6 +325,11 @@ func TestLambdaMatchesLocal(t *testing.T) {
 		for _, sub := range s.has {
 			if !strings.Contains(got.body, sub) {
 				t.Errorf("%s: body lacks %s\n%s", where, sub, got.body)
+			}
+		}
+		for _, sub := range s.lacks {
+			if strings.Contains(got.body, sub) {
+				t.Errorf("%s: body holds %s\n%s", where, sub, got.body)
 			}
 		}
 		if s.grants {
