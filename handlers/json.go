@@ -109,6 +109,22 @@ var errorTable = []struct {
 	{lease.ErrUnavailable, httpError{503, "store_unavailable", "The lease store is unavailable; retry shortly."}},
 }
 
+// revokedMessages say, per revocation reason, why a lease_revoked player
+// must stop.
+var revokedMessages = map[string]string{
+	lease.RevokedKicked:        "The account holder ended this stream from another device: stop playing.",
+	lease.RevokedEvictedOldest: "A newer stream of this account took this slot (evict_oldest): stop playing, or call canStream again.",
+	lease.RevokedAdmin:         "An operator ended this stream: stop playing.",
+	lease.RevokedSuperseded:    "This stream was taken over by a newer player or connection of yours that proved it held the lease: stop this one.",
+}
+
+func revokedMessage(reason, fallback string) string {
+	if m, ok := revokedMessages[reason]; ok {
+		return m
+	}
+	return fallback
+}
+
 // RetryAfterSeconds is sent with every 503.
 const RetryAfterSeconds = "1"
 
@@ -124,7 +140,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 			body := errorBody{Result: "error", Error: row.code, Message: row.message}
 			var revoked *lease.RevokedError
 			if errors.As(err, &revoked) {
-				body.Reason = revoked.Reason
+				body.Reason, body.Message = revoked.Reason, revokedMessage(revoked.Reason, row.message)
 			}
 			encode(w, row.status, body)
 			return

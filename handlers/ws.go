@@ -142,6 +142,10 @@ func wsReply(ctx context.Context, ws *wsconn.Service, log *slog.Logger, connID s
 }
 
 func errorReply(action string, e httpError, reason string) []byte {
-	data, _ := json.Marshal(wsErrorReply{Action: action, Result: "error", Error: e.code, Message: e.message, Reason: reason})
+	msg := e.message
+	if reason != "" {
+		msg = revokedMessage(reason, msg)
+	}
+	data, _ := json.Marshal(wsErrorReply{Action: action, Result: "error", Error: e.code, Message: msg, Reason: reason})
 	return data
 }

@@ -296,6 +296,23 @@ func proven(live []Lease, req Request) (Lease, bool) {
 	return best, found
 }
 
+// mergeClient is the description of a taken-over lease: what the request
+// says, and the rest from before (a restarted player that sends only its
+// user agent keeps its title), within MaxClientBytes.
+func mergeClient(old, req Client) Client {
+	c := old
+	if req.UserAgent != "" {
+		c.UserAgent = req.UserAgent
+	}
+	if req.Title != "" {
+		c.Title = req.Title
+	}
+	if len(c.UserAgent)+len(c.Title) > MaxClientBytes {
+		return req
+	}
+	return c
+}
+
 // olderSession orders sessions by creation time, then lease id.
 func olderSession(a, b Lease) bool {
 	if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
@@ -322,9 +339,7 @@ func (s *Service) resume(ctx context.Context, store Store, uid string, req Reque
 	if req.DeviceSecret != "" {
 		next.SecretHash = secretHash(next.DeviceID, req.DeviceSecret)
 	}
-	if req.Client != (Client{}) {
-		next.Client = req.Client
-	}
+	next.Client = mergeClient(held.Client, req.Client)
 	keep := next.ExpiresAt
 	if held.ExpiresAt.After(keep) {
 		keep = held.ExpiresAt

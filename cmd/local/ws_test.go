@@ -394,8 +394,8 @@ func TestWebSocketResume(t *testing.T) {
 		t.Fatalf("make-before-break resume: %v, want a new lease id and streamCount 3", m)
 	}
 	m, err := send(second, `{"action":"heartbeat"}`)
-	if err != nil || m["error"] != "lease_revoked" || m["reason"] != "superseded" {
-		t.Fatalf("heartbeat of the taken-over socket: %v, %v; want lease_revoked (superseded)", m, err)
+	if msg, _ := m["message"].(string); err != nil || m["error"] != "lease_revoked" || m["reason"] != "superseded" || !strings.Contains(msg, "taken over") {
+		t.Fatalf("heartbeat of the taken-over socket: %v, %v; want lease_revoked (superseded), saying it was taken over", m, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -24,6 +24,7 @@ var fencingTests = []struct {
 	{"DeviceIDIsNotACapability", testDeviceIDNotCapability},
 	{"LateEndAfterDeviceAsksAgain", testLateEndAfterReuse},
 	{"RevocationsLandDespiteRenewals", testRevocationsLand},
+	{"TakeoverKeepsTheSession", testTakeoverKeepsTheSession},
 }
 
 // lastID returns lease ids that sort after every seeded one (seedExpired
@@ -238,5 +239,28 @@ func testRevocationsLand(t *testing.T, h Harness) {
 	}
 	if n := listCount(t, svc, uid); n != 0 {
 		t.Fatalf("%d live after end-all", n)
+	}
+}
+
+// testTakeoverKeepsTheSession: a takeover keeps the session (handle,
+// creation time, the description the request does not replace) and moves
+// its expiry; only the lease id changes.
+func testTakeoverKeepsTheSession(t *testing.T, h Harness) {
+	clock := NewClock()
+	svc := NewService(t, h.NewStore(t), clock)
+	uid := UID(t, "u")
+	req := lease.Request{DeviceID: "tv", DeviceSecret: "tv-secret-0123456789", Client: lease.Client{UserAgent: "TV/1", Title: "Movie"}}
+	first := grant(t, svc, uid, req)
+	clock.Advance(10 * time.Second)
+	req.Client = lease.Client{UserAgent: "TV/2"} // a restarted player sends its user agent only
+	again := grant(t, svc, uid, req)
+	l := again.Lease
+	if !again.Resumed || l.ID == first.Lease.ID || l.Handle != first.Lease.Handle || !l.CreatedAt.Equal(first.Lease.CreatedAt) ||
+		l.Client != (lease.Client{UserAgent: "TV/2", Title: "Movie"}) || !l.ExpiresAt.After(first.Lease.ExpiresAt) || again.StreamCount != 1 {
+		t.Fatalf("takeover = %+v; want the session of %+v under a new id, UA TV/2, title kept, later expiry", again, first.Lease)
+	}
+	listed, err := svc.List(context.Background(), uid)
+	if err != nil || len(listed.Sessions) != 1 || listed.Sessions[0].Client.Title != "Movie" {
+		t.Fatalf("List = %+v, %v; want one session still titled Movie", listed, err)
 	}
 }
