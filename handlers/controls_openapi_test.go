@@ -11,8 +11,8 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 
+	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/handlers"
-	"github.com/streamlimit/streamlimit/internal/auth"
 	"github.com/streamlimit/streamlimit/lease"
 )
 
@@ -80,7 +80,7 @@ func withIdentityAndAdmin(t *testing.T) func(*handlers.Config) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Identity, c.Admin = id, handlers.AdminToken(testAdminToken)
+		c.Identity, c.Admin = id, auth.AdminToken(testAdminToken)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
+	"github.com/streamlimit/streamlimit/auth"
+
 	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/leasetest"
@@ -19,7 +21,7 @@ func inputServer(t *testing.T) (*httptest.Server, *memstore.Store) {
 	t.Helper()
 	store := memstore.New()
 	svc := leasetest.NewService(t, store, leasetest.NewClock())
-	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev", Admin: handlers.AdminToken(testAdminToken)}))
+	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev", Admin: auth.AdminToken(testAdminToken)}))
 	t.Cleanup(srv.Close)
 	return srv, store
 }

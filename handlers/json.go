@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/lease"
 )
 
@@ -99,9 +100,9 @@ var errorTable = []struct {
 	{lease.ErrInvalidPolicy, httpError{400, "invalid_policy", "The policy must be block_new or evict_oldest."}},
 	{lease.ErrInvalidHandle, httpError{400, "invalid_session", "The session handle must be the 16 hex digits shown in the streams listing."}},
 	{lease.ErrSessionNotFound, httpError{404, "session_not_found", "No live session of this account has that handle."}},
-	{ErrUnauthenticated, httpError{401, "unauthorized", "A valid credential is required in the Authorization header (Bearer scheme)."}},
-	{ErrForbidden, httpError{403, "forbidden", "The credential does not allow acting for this account."}},
-	{ErrAdminDisabled, httpError{403, "admin_disabled", "The admin routes are disabled: no admin credential is configured."}},
+	{auth.ErrUnauthenticated, httpError{401, "unauthorized", "A valid credential is required in the Authorization header (Bearer scheme)."}},
+	{auth.ErrForbidden, httpError{403, "forbidden", "The credential does not allow acting for this account."}},
+	{auth.ErrAdminDisabled, httpError{403, "admin_disabled", "The admin routes are disabled: no admin credential is configured."}},
 	{lease.ErrLeaseExpired, httpError{410, "lease_expired", "The lease has expired, was ended, or is unknown: call canStream again."}},
 	{lease.ErrLeaseRevoked, httpError{410, "lease_revoked", "The lease was ended by the account holder, an operator or a newer stream: stop playing, or call canStream again."}},
 	{lease.ErrContention, httpError{503, "contention", "Too many concurrent changes to this account; retry shortly."}},

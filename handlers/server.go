@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/internal/observe"
 	"github.com/streamlimit/streamlimit/lease"
 )
@@ -42,9 +43,9 @@ type Config struct {
 	// Identity, when set, binds every account route to the caller: the
 	// account it names must be the path's {uid} (else 403 forbidden), and
 	// a request it cannot identify is answered 401. Nil: no check.
-	Identity Identity
+	Identity auth.Identity
 	// Admin guards the admin routes (/admin/...). Nil disables them (403).
-	Admin AdminAuth
+	Admin auth.AdminAuth
 	// Sockets, when set, serves the local WebSocket endpoint GET
 	// {Prefix}/ws (see localOnly in routes.go). Nil: that route is 404.
 	Sockets *Sockets

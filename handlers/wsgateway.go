@@ -9,6 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/wsconn"
 )
@@ -111,7 +112,7 @@ func (g *gateway) connect(ctx context.Context, req *events.APIGatewayWebsocketPr
 		case uid == "":
 			uid = id
 		case uid != id:
-			return g.failure(ctx, ErrForbidden)
+			return g.failure(ctx, auth.ErrForbidden)
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.StoreTimeout)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/wsconn"
 )
@@ -150,7 +151,7 @@ func (s *server) webSocket(w http.ResponseWriter, r *http.Request) {
 		case uid == "":
 			uid = id
 		case uid != id:
-			s.fail(w, r, ErrForbidden)
+			s.fail(w, r, auth.ErrForbidden)
 			return
 		}
 	}

@@ -12,8 +12,6 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
-
-	"github.com/streamlimit/streamlimit/handlers"
 )
 
 // ConnectionsAPI is the subset of the API Gateway management API client
@@ -23,8 +21,9 @@ type ConnectionsAPI interface {
 	DeleteConnection(ctx context.Context, in *apigatewaymanagementapi.DeleteConnectionInput, optFns ...func(*apigatewaymanagementapi.Options)) (*apigatewaymanagementapi.DeleteConnectionOutput, error)
 }
 
-// Connections is handlers.Connections over the API Gateway management API
-// (@connections). Each endpoint (https://{domainName}/{stage}, from the
+// Connections posts to and closes WebSocket connections through the API
+// Gateway management API (@connections); it is what the WebSocket
+// transport (handlers.Connections) is given in Lambda. Each endpoint (https://{domainName}/{stage}, from the
 // event) gets its own client, made on first use and kept.
 type Connections struct {
 	newClient func(endpoint string) ConnectionsAPI
@@ -32,8 +31,6 @@ type Connections struct {
 	mu      sync.Mutex
 	clients map[string]ConnectionsAPI
 }
-
-var _ handlers.Connections = (*Connections)(nil)
 
 // ConnectionsConfig says how to reach the management API.
 type ConnectionsConfig struct {
@@ -90,7 +87,7 @@ func (c *Connections) client(endpoint string) ConnectionsAPI {
 	return api
 }
 
-// Post implements handlers.Connections with PostToConnection.
+// Post sends data to a connection with PostToConnection.
 func (c *Connections) Post(ctx context.Context, endpoint, connID string, data []byte) error {
 	_, err := c.client(endpoint).PostToConnection(ctx, &apigatewaymanagementapi.PostToConnectionInput{
 		ConnectionId: aws.String(connID), Data: data,
@@ -101,7 +98,7 @@ func (c *Connections) Post(ctx context.Context, endpoint, connID string, data []
 	return nil
 }
 
-// Close implements handlers.Connections with DeleteConnection.
+// Close closes a connection with DeleteConnection.
 func (c *Connections) Close(ctx context.Context, endpoint, connID string) error {
 	_, err := c.client(endpoint).DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{
 		ConnectionId: aws.String(connID),

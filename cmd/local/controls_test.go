@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamlimit/streamlimit/internal/auth"
+	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
 )
 

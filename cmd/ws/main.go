@@ -13,6 +13,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/streamlimit/streamlimit/auth"
+
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
@@ -20,6 +22,10 @@ import (
 	"github.com/streamlimit/streamlimit/infra"
 	"github.com/streamlimit/streamlimit/internal/app"
 )
+
+// The API Gateway management client is what the WebSocket transport posts
+// replies and closes connections through.
+var _ handlers.Connections = (*infra.Connections)(nil)
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -75,5 +81,5 @@ func authorizerUID(req *events.APIGatewayWebsocketProxyRequest) (string, error) 
 			return s, nil
 		}
 	}
-	return "", fmt.Errorf("%w: no authorizer identity on $connect", handlers.ErrUnauthenticated)
+	return "", fmt.Errorf("%w: no authorizer identity on $connect", auth.ErrUnauthenticated)
 }

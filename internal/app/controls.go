@@ -5,8 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/streamlimit/streamlimit/handlers"
-	"github.com/streamlimit/streamlimit/internal/auth"
+	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/lease"
 )
 
@@ -68,12 +67,12 @@ func (c Config) policy() lease.Policy {
 }
 
 // access returns the identity check and the admin check of the HTTP API.
-func (c Config) access() (handlers.Identity, handlers.AdminAuth, error) {
+func (c Config) access() (auth.Identity, auth.AdminAuth, error) {
 	var g Gateway
 	if c.Gateway != nil {
 		g = *c.Gateway
 	}
-	var id handlers.Identity
+	var id auth.Identity
 	switch {
 	case c.AuthMode != AuthJWT:
 	case c.JWTSecret != "":
@@ -92,5 +91,5 @@ func (c Config) access() (handlers.Identity, handlers.AdminAuth, error) {
 		}
 		return id, auth.GatewayIAM(g.IAMCaller), nil
 	}
-	return id, handlers.AdminToken(c.AdminToken), nil
+	return id, auth.AdminToken(c.AdminToken), nil
 }

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/internal/app"
-	"github.com/streamlimit/streamlimit/internal/auth"
 	"github.com/streamlimit/streamlimit/lease"
 )
 

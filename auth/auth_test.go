@@ -11,8 +11,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/streamlimit/streamlimit/handlers"
-	"github.com/streamlimit/streamlimit/internal/auth"
+	"github.com/streamlimit/streamlimit/auth"
 )
 
 var secret = []byte("0123456789abcdef0123456789abcdef")
@@ -71,8 +70,8 @@ func TestHS256(t *testing.T) {
 		"tampered payload": "Bearer " + tamper(t, good),
 	}
 	for name, h := range bad {
-		if uid, err := id(request(h)); !errors.Is(err, handlers.ErrUnauthenticated) {
-			t.Errorf("%s: %q, %v; want ErrUnauthenticated", name, uid, err)
+		if uid, err := id(request(h)); !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Errorf("%s: %q, %v; want auth.ErrUnauthenticated", name, uid, err)
 		}
 	}
 	// Within the leeway an expired token still passes.
@@ -107,25 +106,25 @@ func tamper(t *testing.T, tok string) string {
 
 func TestAdminToken(t *testing.T) {
 	t.Parallel()
-	check := handlers.AdminToken("s3cret-admin-token")
+	check := auth.AdminToken("s3cret-admin-token")
 	cases := map[string]error{
 		"Bearer s3cret-admin-token":  nil,
-		"Bearer s3cret-admin-tokeN":  handlers.ErrUnauthenticated,
-		"Bearer s3cret-admin-token2": handlers.ErrUnauthenticated,
-		"Bearer s3cret":              handlers.ErrUnauthenticated,
-		"Basic s3cret-admin-token":   handlers.ErrUnauthenticated,
-		"s3cret-admin-token":         handlers.ErrUnauthenticated,
-		"":                           handlers.ErrUnauthenticated,
+		"Bearer s3cret-admin-tokeN":  auth.ErrUnauthenticated,
+		"Bearer s3cret-admin-token2": auth.ErrUnauthenticated,
+		"Bearer s3cret":              auth.ErrUnauthenticated,
+		"Basic s3cret-admin-token":   auth.ErrUnauthenticated,
+		"s3cret-admin-token":         auth.ErrUnauthenticated,
+		"":                           auth.ErrUnauthenticated,
 	}
 	for h, want := range cases {
 		if err := check(request(h)); !errors.Is(err, want) || (want == nil && err != nil) {
 			t.Errorf("Authorization %q: %v; want %v", h, err, want)
 		}
 	}
-	disabled := handlers.AdminToken("")
+	disabled := auth.AdminToken("")
 	for _, h := range []string{"", "Bearer ", "Bearer x"} {
-		if err := disabled(request(h)); !errors.Is(err, handlers.ErrAdminDisabled) {
-			t.Errorf("no token configured, Authorization %q: %v; want ErrAdminDisabled", h, err)
+		if err := disabled(request(h)); !errors.Is(err, auth.ErrAdminDisabled) {
+			t.Errorf("no token configured, Authorization %q: %v; want auth.ErrAdminDisabled", h, err)
 		}
 	}
 }
@@ -151,8 +150,8 @@ func TestGateway(t *testing.T) {
 		"no sub":      with(map[string]string{"email": "a@example.com"}),
 		"empty claim": with(map[string]string{"sub": ""}),
 	} {
-		if _, err := id(r); !errors.Is(err, handlers.ErrUnauthenticated) {
-			t.Errorf("%s: %v; want ErrUnauthenticated", name, err)
+		if _, err := id(r); !errors.Is(err, auth.ErrUnauthenticated) {
+			t.Errorf("%s: %v; want auth.ErrUnauthenticated", name, err)
 		}
 	}
 
@@ -160,7 +159,7 @@ func TestGateway(t *testing.T) {
 	if err := iam(with("arn:aws:iam::123456789012:user/ops")); err != nil {
 		t.Fatalf("IAM caller: %v", err)
 	}
-	if err := iam(request("Bearer x")); !errors.Is(err, handlers.ErrUnauthenticated) {
+	if err := iam(request("Bearer x")); !errors.Is(err, auth.ErrUnauthenticated) {
 		t.Fatalf("no IAM caller: %v", err)
 	}
 }

@@ -1,5 +1,8 @@
-// Package auth implements the identity and admin checks the HTTP API is
-// given through handlers.Config:
+// Package auth verifies who a request acts for and whether it may use the
+// admin routes. It owns the identity types the transports are given
+// (Identity, AdminAuth) and the access errors they map to statuses
+// (ErrUnauthenticated 401, ErrForbidden 403, ErrAdminDisabled 403); it
+// imports no transport:
 //
 //   - HS256 verifies "Authorization: Bearer <JWT>" itself, with a shared
 //     secret (local server, tests, or a deployment without an API Gateway
@@ -7,9 +10,8 @@
 //   - GatewayClaims trusts the claims API Gateway's JWT authorizer verified
 //     (Lambda), read from the original event, never from a header;
 //   - GatewayIAM allows the admin routes to callers API Gateway
-//     authenticated with IAM (SigV4).
-//
-// The admin bearer token check is handlers.AdminToken.
+//     authenticated with IAM (SigV4);
+//   - AdminToken checks the admin bearer token.
 package auth
 
 import (
@@ -20,8 +22,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/streamlimit/streamlimit/handlers"
 )
 
 // MinSecretBytes is the shortest HS256 secret accepted: 256 bits, the size
@@ -35,7 +35,7 @@ const Leeway = 30 * time.Second
 // with HS256 and secret (no other algorithm, "none" included), unexpired
 // (exp is required), and naming the account in the string claim claim
 // ("sub" by default). now is the clock (nil: time.Now).
-func HS256(secret []byte, claim string, now func() time.Time) (handlers.Identity, error) {
+func HS256(secret []byte, claim string, now func() time.Time) (Identity, error) {
 	if len(secret) < MinSecretBytes {
 		return nil, fmt.Errorf("auth: the HS256 secret has %d bytes; want at least %d", len(secret), MinSecretBytes)
 	}
@@ -53,17 +53,17 @@ func HS256(secret []byte, claim string, now func() time.Time) (handlers.Identity
 	)
 	key := func(*jwt.Token) (any, error) { return secret, nil }
 	return func(r *http.Request) (string, error) {
-		raw := handlers.BearerToken(r)
+		raw := BearerToken(r)
 		if raw == "" {
-			return "", handlers.ErrUnauthenticated
+			return "", ErrUnauthenticated
 		}
 		claims := jwt.MapClaims{}
 		if _, err := parser.ParseWithClaims(raw, claims, key); err != nil {
-			return "", fmt.Errorf("%w: %w", handlers.ErrUnauthenticated, err)
+			return "", fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 		}
 		uid, _ := claims[claim].(string)
 		if uid == "" {
-			return "", fmt.Errorf("%w: no string claim %q", handlers.ErrUnauthenticated, claim)
+			return "", fmt.Errorf("%w: no string claim %q", ErrUnauthenticated, claim)
 		}
 		return uid, nil
 	}, nil
@@ -92,14 +92,14 @@ type ClaimsFunc func(ctx context.Context) (map[string]string, bool)
 // authorizer verified: the account is the claim named claim ("sub" by
 // default). A request without them is unauthenticated: a route deployed
 // without the authorizer fails closed.
-func GatewayClaims(claim string, claims ClaimsFunc) handlers.Identity {
+func GatewayClaims(claim string, claims ClaimsFunc) Identity {
 	if claim == "" {
 		claim = "sub"
 	}
 	return func(r *http.Request) (string, error) {
 		c, ok := claims(r.Context())
 		if !ok || c[claim] == "" {
-			return "", handlers.ErrUnauthenticated
+			return "", ErrUnauthenticated
 		}
 		return c[claim], nil
 	}
@@ -113,10 +113,10 @@ type CallerFunc func(ctx context.Context) string
 // authenticated with IAM (who may call is then the IAM policy's business:
 // execute-api:Invoke on the admin routes). Without one the answer is 401,
 // so an admin route deployed without IAM authorization fails closed.
-func GatewayIAM(caller CallerFunc) handlers.AdminAuth {
+func GatewayIAM(caller CallerFunc) AdminAuth {
 	return func(r *http.Request) error {
 		if caller(r.Context()) == "" {
-			return handlers.ErrUnauthenticated
+			return ErrUnauthenticated
 		}
 		return nil
 	}
