@@ -9,21 +9,21 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/internal/app"
 )
 
-// newGatewayLambda wires the function as main does (app.LoadConfig,
+// newGatewayLambda wires the function as main does (config.Load,
 // cfg.Gateway = gateway, app.New) over the in-memory store, with
 // AUTH_MODE=jwt (claims from API Gateway's JWT authorizer) and ADMIN_AUTH=iam.
 func newGatewayLambda(t *testing.T) func(ev events.APIGatewayV2HTTPRequest) answer {
 	t.Helper()
 	env := map[string]string{"STORE": "memory", "AUTH_MODE": "jwt", "ADMIN_AUTH": "iam"}
-	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Gateway = gateway
-	a, err := app.New(t.Context(), cfg, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	a, err := app.New(t.Context(), cfg, app.Wiring{Gateway: gateway}, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,22 +15,22 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/internal/app"
 )
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	cfg, err := app.LoadConfig(os.Getenv)
+	cfg, err := config.Load(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "streamlimit:", err)
 		os.Exit(1)
 	}
-	cfg.Gateway = gateway
 	// EMF lines beside the request lines: CloudWatch Logs turns them into
 	// metrics. In Lambda (AWS_LAMBDA_FUNCTION_NAME is set) each request is
 	// traced as a subsegment of the function's segment, never a segment.
-	cfg.MetricsOutput = os.Stderr
-	a, err := app.New(context.Background(), cfg, os.Getenv("ROUTE_PREFIX"), log)
+	w := app.Wiring{Gateway: gateway, MetricsOutput: os.Stderr}
+	a, err := app.New(context.Background(), cfg, w, cfg.Prefix(), log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "streamlimit:", err)
 		os.Exit(1)

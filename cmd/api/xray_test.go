@@ -12,6 +12,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/internal/app"
 	"github.com/streamlimit/streamlimit/internal/observe/observetest"
 )
@@ -52,7 +53,7 @@ func TestLambdaTracesUnderTheFunctionSegment(t *testing.T) {
 		"STORE": "memory", "STAGE": "prod", "AWS_XRAY_DAEMON_ADDRESS": daemon.Addr(),
 		"AWS_LAMBDA_FUNCTION_NAME": "streamlimit-prod-api",
 	}
-	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +61,7 @@ func TestLambdaTracesUnderTheFunctionSegment(t *testing.T) {
 		t.Fatal("AWS_LAMBDA_FUNCTION_NAME set: want Lambda tracing")
 	}
 	logs := &syncBuffer{}
-	cfg.MetricsOutput = logs
-	a, err := app.New(context.Background(), cfg, "", slog.New(slog.NewJSONHandler(logs, nil)))
+	a, err := app.New(context.Background(), cfg, app.Wiring{MetricsOutput: logs}, "", slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

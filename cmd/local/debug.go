@@ -13,14 +13,14 @@ import (
 // and GET /debug/capacity answers the calls and capacity units per API
 // operation (see internal/capacity). For load tests and benchmarks only; it
 // returns nil when the variable is not set.
-func debugCapacity(getenv func(string) string, cfg *app.Config) *capacity.Meter {
+func debugCapacity(getenv func(string) string, w *app.Wiring) *capacity.Meter {
 	switch strings.ToLower(getenv("DEBUG_CAPACITY")) {
 	case "1", "true", "yes":
 	default:
 		return nil
 	}
 	m := capacity.New()
-	cfg.StoreObserver = m.Observe
+	w.StoreObserver = m.Observe
 	return m
 }
 

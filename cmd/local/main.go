@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/internal/app"
 )
 
@@ -31,19 +32,18 @@ func main() {
 // run starts the server and blocks until ctx is done, then shuts down
 // gracefully. It prints the base URL once it is listening.
 func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, err := app.LoadConfig(getenv)
+	cfg, err := config.Load(getenv)
 	if err != nil {
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	cfg.MetricsOutput = stderr // EMF lines beside the request lines
-	cfg.LocalWebSocket = true  // GET /STAGE/ws, the WebSocket API's stand-in
-	meter := debugCapacity(getenv, &cfg)
-	prefix := ""
-	if cfg.Stage != "" {
-		prefix = "/" + cfg.Stage
+	w := app.Wiring{
+		MetricsOutput:  stderr, // EMF lines beside the request lines
+		LocalWebSocket: true,   // GET /STAGE/ws, the WebSocket API's stand-in
 	}
-	a, err := app.New(ctx, cfg, prefix, log)
+	meter := debugCapacity(getenv, &w)
+	prefix := cfg.Prefix()
+	a, err := app.New(ctx, cfg, w, prefix, log)
 	if err != nil {
 		return err
 	}

@@ -26,8 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/streamlimit/streamlimit/auth"
+	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/infra"
-	"github.com/streamlimit/streamlimit/internal/app"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
 )
@@ -72,7 +72,7 @@ type options struct {
 type env struct {
 	out    io.Writer
 	getenv func(string) string
-	cfg    app.Config
+	cfg    config.Config
 	opts   options
 	now    func() time.Time
 	client *dynamodb.Client
@@ -130,7 +130,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return exitUsage
 	}
 
-	cfg, err := app.LoadConfig(getenv)
+	cfg, err := config.Load(getenv)
 	if err != nil {
 		fmt.Fprintln(stderr, "streamctl:", err)
 		return exitError
@@ -300,14 +300,10 @@ func (e *env) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c := e.cfg
-	svc, err := lease.New(dynamostore.New(client, dynamostore.WithTable(e.opts.table)),
-		lease.WithMaxStreams(c.MaxStreams),
-		lease.WithLeaseTTL(c.LeaseTTL),
-		lease.WithHeartbeatInterval(c.HeartbeatInterval),
-		lease.WithPolicy(c.Policy),
-		lease.WithEvictCooldown(c.EvictCooldown),
-		lease.WithClock(e.now))
+	// The server's own lease options (config.LeaseOptions), so a kick or
+	// a limit change here follows the same rules as the service.
+	opts := append(e.cfg.LeaseOptions(), lease.WithClock(e.now))
+	svc, err := lease.New(dynamostore.New(client, dynamostore.WithTable(e.opts.table)), opts...)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)
 	}

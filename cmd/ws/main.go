@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
+	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/infra"
 	"github.com/streamlimit/streamlimit/internal/app"
@@ -40,23 +41,23 @@ func main() {
 // newHandler wires the WebSocket handler from the environment. conns nil
 // means the real management API.
 func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logger, conns handlers.Connections) (func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error), error) {
-	cfg, err := app.LoadConfig(getenv)
+	cfg, err := config.Load(getenv)
 	if err != nil {
 		return nil, err
 	}
 	var identity func(*events.APIGatewayWebsocketProxyRequest) (string, error)
-	if cfg.AuthMode == app.AuthJWT {
+	if cfg.AuthMode == config.AuthJWT {
 		// WebSocket APIs have no JWT authorizer: with auth on, a Lambda
 		// authorizer on $connect must name the account.
 		identity = authorizerUID
 	}
 	// app.New also builds the HTTP API, which this function never serves:
 	// its gateway identities verify nobody.
-	cfg.Gateway = &app.Gateway{
+	w := app.Wiring{Gateway: &app.Gateway{
 		JWTClaims: func(context.Context) (map[string]string, bool) { return nil, false },
 		IAMCaller: func(context.Context) string { return "" },
-	}
-	a, err := app.New(ctx, cfg, "", log)
+	}}
+	a, err := app.New(ctx, cfg, w, "", log)
 	if err != nil {
 		return nil, err
 	}

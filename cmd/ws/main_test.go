@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/coder/websocket"
 
+	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/infra"
 	"github.com/streamlimit/streamlimit/internal/app"
 	"github.com/streamlimit/streamlimit/internal/ddblocal"
@@ -315,12 +316,11 @@ func TestSameTableEffects(t *testing.T) {
 	runScenario(t, lambdaScenario{driver{t, h, conns}})
 
 	svars := env(t, nil)
-	cfg, err := app.LoadConfig(func(k string) string { return svars[k] })
+	cfg, err := config.Load(func(k string) string { return svars[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.LocalWebSocket = true
-	a, err := app.New(context.Background(), cfg, "/dev", slog.New(slog.DiscardHandler))
+	a, err := app.New(context.Background(), cfg, app.Wiring{LocalWebSocket: true}, "/dev", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,11 +458,11 @@ func TestLambdaMessages(t *testing.T) {
 // as the HTTP API would be).
 func leases(t *testing.T, vars map[string]string) *lease.Service {
 	t.Helper()
-	cfg, err := app.LoadConfig(func(k string) string { return vars[k] })
+	cfg, err := config.Load(func(k string) string { return vars[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(context.Background(), cfg, "", slog.New(slog.DiscardHandler))
+	a, err := app.New(context.Background(), cfg, app.Wiring{}, "", slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,16 @@
+// Package app wires the HTTP API, the local WebSocket endpoint and the
+// WebSocket variant's service from a config.Config.
 package app
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/infra"
 	"github.com/streamlimit/streamlimit/lease"
@@ -27,29 +31,40 @@ type App struct {
 	Sockets *handlers.Sockets
 }
 
+// Wiring is what a binary gives New beside the configuration: things that
+// do not come from the environment.
+type Wiring struct {
+	// MetricsOutput receives the EMF lines (the binaries set it to their
+	// log stream). Nil: no metrics.
+	MetricsOutput io.Writer
+	// Gateway, when set, reads the identities API Gateway verified
+	// (cmd/api sets it).
+	Gateway *Gateway
+	// StoreObserver, when set, sees every DynamoDB call (cmd/local sets it
+	// for DEBUG_CAPACITY=true).
+	StoreObserver dynamostore.Observer
+	// LocalWebSocket serves the local WebSocket endpoint GET /STAGE/ws
+	// (cmd/local sets it).
+	LocalWebSocket bool
+}
+
 // New builds the store, the lease service and the HTTP API with routes under
-// prefix ("/dev" locally, "" behind an HTTP API's $default stage).
-func New(ctx context.Context, c Config, prefix string, log *slog.Logger) (*App, error) {
-	identity, admin, err := c.access()
+// prefix (config.Config.Prefix: "/dev" locally, "" behind an HTTP API's
+// $default stage).
+func New(ctx context.Context, c config.Config, w Wiring, prefix string, log *slog.Logger) (*App, error) {
+	identity, admin, err := access(c, w.Gateway)
 	if err != nil {
 		return nil, err
 	}
-	obs, trace, err := c.observability(log)
+	obs, trace, err := observability(c, w.MetricsOutput, log)
 	if err != nil {
 		return nil, err
 	}
-	store, conns, err := newStore(ctx, c)
+	store, conns, err := newStore(ctx, c, w.StoreObserver)
 	if err != nil {
 		return nil, err
 	}
-	svc, err := lease.New(store,
-		lease.WithMaxStreams(c.MaxStreams),
-		lease.WithLeaseTTL(c.LeaseTTL),
-		lease.WithHeartbeatInterval(c.HeartbeatInterval),
-		lease.WithPolicy(c.policy()),
-		lease.WithEvictCooldown(c.EvictCooldown),
-		lease.WithRenewBelow(c.RenewBelow),
-		lease.WithFailOpen(c.FailOpen))
+	svc, err := lease.New(store, c.LeaseOptions()...)
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
@@ -58,7 +73,7 @@ func New(ctx context.Context, c Config, prefix string, log *slog.Logger) (*App, 
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	var sockets *handlers.Sockets
-	if c.LocalWebSocket {
+	if w.LocalWebSocket {
 		sockets = handlers.NewSockets(ws)
 	}
 	h := handlers.NewServer(svc, handlers.Config{
@@ -78,7 +93,7 @@ func New(ctx context.Context, c Config, prefix string, log *slog.Logger) (*App, 
 
 // newStore builds the lease store and, over the same table, the WebSocket
 // connection bindings.
-func newStore(ctx context.Context, c Config) (lease.Store, wsconn.ConnStore, error) {
+func newStore(ctx context.Context, c config.Config, obs dynamostore.Observer) (lease.Store, wsconn.ConnStore, error) {
 	if c.Store == "memory" {
 		return memstore.New(), wsconn.NewMemConns(), nil
 	}
@@ -94,7 +109,7 @@ func newStore(ctx context.Context, c Config) (lease.Store, wsconn.ConnStore, err
 	if err != nil {
 		return nil, nil, err
 	}
-	opts := []dynamostore.Option{dynamostore.WithTable(c.TableName), dynamostore.WithObserver(c.StoreObserver)}
+	opts := []dynamostore.Option{dynamostore.WithTable(c.TableName), dynamostore.WithObserver(obs)}
 	if c.CreateTable {
 		if err := dynamostore.CreateTable(ctx, client, c.TableName); err != nil {
 			return nil, nil, err

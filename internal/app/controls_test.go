@@ -12,64 +12,21 @@ import (
 	"time"
 
 	"github.com/streamlimit/streamlimit/auth"
+	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/internal/app"
 	"github.com/streamlimit/streamlimit/lease"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
-func TestControlDefaults(t *testing.T) {
-	t.Parallel()
-	c, err := app.LoadConfig(envOf(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Policy != lease.PolicyBlockNew || c.EvictCooldown != lease.DefaultEvictCooldown ||
-		c.AuthMode != app.AuthNone || c.JWTUIDClaim != "sub" || c.AdminAuth != app.AdminByToken || c.AdminToken != "" {
-		t.Fatalf("defaults: %+v", c)
-	}
-	c, err = app.LoadConfig(envOf(map[string]string{
-		"AT_LIMIT_POLICY": "evict_oldest", "EVICT_COOLDOWN_SECONDS": "60", "AUTH_MODE": "JWT",
-		"JWT_UID_CLAIM": "uid", "ADMIN_AUTH": "iam", "ADMIN_TOKEN": "0123456789abcdef",
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if c.Policy != lease.PolicyEvictOldest || c.EvictCooldown != time.Minute || c.AuthMode != app.AuthJWT ||
-		c.JWTUIDClaim != "uid" || c.AdminAuth != app.AdminByIAM {
-		t.Fatalf("set: %+v", c)
-	}
-}
-
-func TestControlConfigErrors(t *testing.T) {
-	t.Parallel()
-	for name, tc := range map[string]struct {
-		env  map[string]string
-		want string
-	}{
-		"policy":       {map[string]string{"AT_LIMIT_POLICY": "lottery"}, "AT_LIMIT_POLICY"},
-		"cooldown":     {map[string]string{"EVICT_COOLDOWN_SECONDS": "-5"}, "EVICT_COOLDOWN_SECONDS"},
-		"auth mode":    {map[string]string{"AUTH_MODE": "oauth"}, "AUTH_MODE"},
-		"admin auth":   {map[string]string{"ADMIN_AUTH": "password"}, "ADMIN_AUTH"},
-		"short secret": {map[string]string{"JWT_HS256_SECRET": "short"}, "JWT_HS256_SECRET"},
-		"short token":  {map[string]string{"ADMIN_TOKEN": "admin"}, "ADMIN_TOKEN"},
-	} {
-		_, err := app.LoadConfig(envOf(tc.env))
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("%s: %v; want an error naming %s", name, err, tc.want)
-		}
-	}
-}
-
 func newApp(t *testing.T, env map[string]string, gw *app.Gateway) (*app.App, error) {
 	t.Helper()
 	env["STORE"] = "memory"
-	c, err := app.LoadConfig(envOf(env))
+	c, err := config.Load(envOf(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Gateway = gw
-	return app.New(context.Background(), c, "/dev", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	return app.New(context.Background(), c, app.Wiring{Gateway: gw}, "/dev", slog.New(slog.NewTextHandler(io.Discard, nil)))
 }
 
 // TestModesNeedTheirVerifier: jwt mode without a secret and iam admin mode

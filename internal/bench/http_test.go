@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/internal/app"
 	"github.com/streamlimit/streamlimit/lease"
@@ -111,11 +112,11 @@ func startServer(b *testing.B, store string) (base string, svc *lease.Service) {
 		env["DYNAMODB_ENDPOINT"] = ddb.endpoint
 		env["TABLE_NAME"] = newTable(b)
 	}
-	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := app.New(context.Background(), cfg, "/dev", slog.New(slog.DiscardHandler))
+	a, err := app.New(context.Background(), cfg, app.Wiring{}, "/dev", slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/infra"
 	"github.com/streamlimit/streamlimit/internal/app"
 	"github.com/streamlimit/streamlimit/internal/ddblocal"
@@ -48,7 +49,7 @@ func startAPI(t *testing.T, endpoint, table string) string {
 		"HEARTBEAT_INTERVAL_SECONDS": fmt.Sprint(int(interval.Seconds())), "LEASE_TTL_SECONDS": fmt.Sprint(int(ttl.Seconds())),
 		"METRICS": "off",
 	}
-	cfg, err := app.LoadConfig(func(k string) string { return env[k] })
+	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func startAPI(t *testing.T, endpoint, table string) string {
 	// The first calls to a fresh DynamoDB Local can outlast the store
 	// budget on a busy machine (CreateTable at start): retry the start.
 	for attempt := range 5 {
-		if a, err = app.New(t.Context(), cfg, "/dev", slog.New(slog.DiscardHandler)); err == nil {
+		if a, err = app.New(t.Context(), cfg, app.Wiring{}, "/dev", slog.New(slog.DiscardHandler)); err == nil {
 			break
 		}
 		t.Logf("start %d: %v", attempt+1, err)

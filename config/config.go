@@ -1,24 +1,39 @@
-// Package app wires streamlimit together from configuration: it is shared
-// by every binary under cmd/ so the local server and the Lambda functions
-// are built the same way. It reads the environment only through the getenv
-// function it is given.
-package app
+// Package config turns the environment into typed values: one Config for
+// every binary under cmd/, the lease options they all build their
+// lease.Service with (LeaseOptions), and the one rule that decides the
+// route prefix (Prefix). It reads the environment only through the getenv
+// function it is given, and imports no adapter: what a binary builds from a
+// Config is that binary's business.
+package config
 
 import (
 	"fmt"
-	"io"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/streamlimit/streamlimit/lease"
-	"github.com/streamlimit/streamlimit/lease/dynamostore"
+)
+
+// Defaults that name adapters' values; tests check they match the
+// adapters' own constants.
+const (
+	// DefaultTable is TABLE_NAME's default, the seed's table name
+	// (dynamostore.DefaultTable).
+	DefaultTable = "uid_concurrency_count"
+	// DefaultNamespace is METRICS_NAMESPACE's default
+	// (observe.DefaultNamespace).
+	DefaultNamespace = "streamlimit"
+	// MinJWTSecretBytes is the shortest JWT_HS256_SECRET accepted
+	// (auth.MinSecretBytes).
+	MinJWTSecretBytes = 32
 )
 
 // Config is the service configuration, from environment variables.
 type Config struct {
 	Port              int           // PORT (3000)
-	Stage             string        // STAGE (dev): the local route prefix is /STAGE
+	Stage             string        // STAGE (dev): the stage; outside Lambda the route prefix is /STAGE (see Prefix)
+	RoutePrefix       string        // ROUTE_PREFIX: the route prefix, when set (see Prefix)
 	Store             string        // STORE: dynamodb (default) or memory
 	DynamoEndpoint    string        // DYNAMODB_ENDPOINT: DynamoDB Local, e.g. http://localhost:8000
 	Region            string        // AWS_REGION
@@ -44,29 +59,18 @@ type Config struct {
 	MetricsNamespace  string        // METRICS_NAMESPACE (streamlimit)
 	XRayDaemon        string        // AWS_XRAY_DAEMON_ADDRESS: X-Ray tracing on when set
 	Lambda            bool          // AWS_LAMBDA_FUNCTION_NAME set: trace under the function's segment
-	// MetricsOutput receives the EMF lines (not from the environment: the
-	// binaries set it to their log stream). Nil: no metrics.
-	MetricsOutput io.Writer
-	// Gateway, when set, reads the identities API Gateway verified (not
-	// from the environment: cmd/api sets it).
-	Gateway *Gateway
-	// StoreObserver, when set, sees every DynamoDB call (not from the
-	// environment: cmd/local sets it for DEBUG_CAPACITY=true).
-	StoreObserver dynamostore.Observer
-	// LocalWebSocket serves the local WebSocket endpoint GET /STAGE/ws
-	// (not from the environment: cmd/local sets it).
-	LocalWebSocket bool
 }
 
-// LoadConfig reads the configuration; a malformed value is an error naming
+// Load reads the configuration; a malformed value is an error naming
 // the variable.
-func LoadConfig(getenv func(string) string) (Config, error) {
+func Load(getenv func(string) string) (Config, error) {
 	c := Config{
 		Stage:          or(getenv("STAGE"), "dev"),
 		Store:          or(getenv("STORE"), "dynamodb"),
 		DynamoEndpoint: getenv("DYNAMODB_ENDPOINT"),
 		Region:         getenv("AWS_REGION"),
-		TableName:      or(getenv("TABLE_NAME"), dynamostore.DefaultTable),
+		TableName:      or(getenv("TABLE_NAME"), DefaultTable),
+		RoutePrefix:    strings.TrimSuffix(getenv("ROUTE_PREFIX"), "/"),
 		AllowedOrigins: splitList(or(getenv("ALLOWED_ORIGINS"), "*")),
 	}
 	var errs []string
@@ -104,6 +108,34 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		return Config{}, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
 	}
 	return c, nil
+}
+
+// Prefix is the route prefix, decided by one rule for every binary:
+// ROUTE_PREFIX when set; otherwise none in Lambda (an HTTP API's $default
+// stage puts no stage in the path); otherwise /STAGE (the local server:
+// /dev by default).
+func (c Config) Prefix() string {
+	switch {
+	case c.RoutePrefix != "":
+		return c.RoutePrefix
+	case c.Lambda || c.Stage == "":
+		return ""
+	}
+	return "/" + c.Stage
+}
+
+// LeaseOptions are the lease.Service options the configuration asks for;
+// every binary that builds a lease.Service uses them, so they cannot drift.
+func (c Config) LeaseOptions() []lease.Option {
+	return []lease.Option{
+		lease.WithMaxStreams(c.MaxStreams),
+		lease.WithLeaseTTL(c.LeaseTTL),
+		lease.WithHeartbeatInterval(c.HeartbeatInterval),
+		lease.WithPolicy(c.policy()),
+		lease.WithEvictCooldown(c.EvictCooldown),
+		lease.WithRenewBelow(c.RenewBelow),
+		lease.WithFailOpen(c.FailOpen),
+	}
 }
 
 func or(v, def string) string {

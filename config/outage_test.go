@@ -1,17 +1,17 @@
-package app_test
+package config_test
 
 import (
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/streamlimit/streamlimit/internal/app"
+	"github.com/streamlimit/streamlimit/config"
 )
 
 func TestOutagePolicyConfig(t *testing.T) {
 	t.Parallel()
-	load := func(env map[string]string) (app.Config, error) {
-		return app.LoadConfig(func(k string) string { return env[k] })
+	load := func(env map[string]string) (config.Config, error) {
+		return config.Load(func(k string) string { return env[k] })
 	}
 	for _, c := range []struct {
 		env  map[string]string
