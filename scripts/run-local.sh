@@ -236,13 +236,18 @@ for attempt in 1 2 3; do
   sleep 2
 done
 
+ctl_line=""
+if [[ -n "${DYNAMODB_ENDPOINT:-}" ]]; then
+  ctl_line="  ops CLI:   go run ./cmd/streamctl list alice --endpoint $DYNAMODB_ENDPOINT${TABLE_NAME:+ --table $TABLE_NAME}
+"
+fi
 cat >&2 <<EOF
 
 streamlimit is running: $ddb_note
   API base:  $base/$STAGE
   health:    $base/healthz
   try:       curl -s -X POST $base/$STAGE/canStream/alice
-  more:      README.md, "Try it"
+${ctl_line}  more:      README.md, "Try it"
 Press Ctrl-C to stop.
 
 EOF

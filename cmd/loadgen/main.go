@@ -9,11 +9,14 @@
 // DynamoDB calls and capacity units per operation. It prints a progress
 // line every few seconds, the report at the end, and exits 1 when the run
 // had unexpected answers or a failed audit. Only loopback targets.
+//
+// Run `loadgen -h` for what it does, examples and every flag.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -39,9 +42,46 @@ func main() {
 	os.Exit(code)
 }
 
+// about is the help text before the flags.
+const about = `loadgen simulates video players against a streamlimit server on this machine and
+audits the result.
+
+Each player asks canStream, heartbeats on the interval the server announces and ends
+its stream after a random session; a share of sessions (-crash) stops silently instead,
+leaving its lease to expire. Throughout, the audit checks that no account holds more
+leases than its limit (read through GET /streams/{uid}, or from the table itself with
+-ddb-endpoint) and that none is lost or invented. A progress line goes to stderr every
+5 s. After -duration the players end their streams; then loadgen waits until every
+lease has expired (-ttl: the server's LEASE_TTL_SECONDS), checks that none is left and
+that every account with a crash gets its full limit again, and prints the report.
+
+usage: loadgen [flags]
+
+examples:
+  # beside make run (server on :3000/dev, heartbeat 30 s, lease TTL 90 s); the final
+  # audit then waits about 90 s more, -skip-final skips it:
+  go run ./cmd/loadgen -players 50 -duration 30s
+  # short leases, so heartbeats, crashes and expiries all happen within a short run:
+  HEARTBEAT_INTERVAL_SECONDS=2 LEASE_TTL_SECONDS=6 make run
+  go run ./cmd/loadgen -duration 30s -session-min 5s -session-max 15s -ttl 6s
+  # the audit reads the table; DynamoDB calls and capacity per operation
+  # (the server started with DEBUG_CAPACITY=true make run):
+  go run ./cmd/loadgen -ddb-endpoint http://localhost:8000 -capacity auto -duration 1m
+  # all of that against a fresh stack of its own, on free ports:
+  scripts/load-local.sh -players 200 -duration 2m -crash 0.1
+
+Only loopback targets. Exit status: 0 a clean run, 1 unexpected answers or a failed
+audit, 2 a bad command line or a run that could not start.
+
+flags:
+`
+
+// usageHint follows a command-line error.
+const usageHint = "run loadgen -h for what it does, examples and every flag"
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, error) {
 	fs := flag.NewFlagSet("loadgen", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs.SetOutput(io.Discard) // help and errors are written below
 	var (
 		c        loadgen.Config
 		ddb      = fs.String("ddb-endpoint", "", "DynamoDB Local URL: the audit reads the table directly (consistent Query per uid)")
@@ -67,8 +107,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	fs.DurationVar(&c.AuditEvery, "audit-every", 10*time.Second, "how often the audit samples")
 	fs.IntVar(&c.AuditSample, "audit-sample", 20, "uids read from the store per sampled moment")
 	fs.BoolVar(&c.SkipFinal, "skip-final", false, "skip the final TTL wait and crash audit")
-	if err := fs.Parse(args); err != nil {
-		return 2, nil
+	switch err := fs.Parse(args); {
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, about)
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		return 0, nil
+	case err != nil:
+		return 2, fmt.Errorf("%w\n%s", err, usageHint)
+	case fs.NArg() > 0:
+		return 2, fmt.Errorf("unexpected argument %q: every setting is a flag, such as -duration 30s\n%s", fs.Arg(0), usageHint)
 	}
 	c.Interval = *interval
 	if !*quiet {

@@ -3,7 +3,10 @@
 // limit and at-limit policy, scan every account, and mint local test tokens.
 // It talks to DynamoDB directly (--endpoint for DynamoDB Local, else AWS
 // with the usual credential chain) through the same lease.Service as the
-// API, so every change keeps the service's guarantees.
+// API, so every change keeps the service's guarantees. Without an endpoint
+// and without AWS credentials it stops before any call, naming the
+// command that reaches the DynamoDB Local of `make run`; it never picks
+// localhost by itself.
 //
 // Run `streamctl --help`, or `streamctl <command> --help`.
 package main
@@ -139,7 +142,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs := flag.NewFlagSet("streamctl "+cmd.name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	if cmd.store {
-		fs.StringVar(&e.opts.endpoint, "endpoint", cfg.DynamoEndpoint, "DynamoDB endpoint, such as http://localhost:8000 for DynamoDB Local; empty means AWS ($DYNAMODB_ENDPOINT)")
+		fs.StringVar(&e.opts.endpoint, "endpoint", cfg.DynamoEndpoint, "DynamoDB `URL`: "+localEndpoint+" for the DynamoDB Local of make run; empty means AWS ($DYNAMODB_ENDPOINT)")
 		fs.StringVar(&e.opts.table, "table", cfg.TableName, "table name ($TABLE_NAME)")
 		fs.StringVar(&e.opts.region, "region", cfg.Region, "AWS region ($AWS_REGION, else the SDK's, else us-east-1)")
 	}
@@ -173,7 +176,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		e.now = func() time.Time { return t }
 	}
 	if cmd.store {
-		if err := e.connect(ctx); err != nil {
+		if err := e.connect(ctx, args); err != nil {
 			fmt.Fprintln(stderr, "streamctl:", err)
 			return exitError
 		}
@@ -226,7 +229,7 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprint(w, `streamctl: operate a streamlimit lease table (DynamoDB Local with --endpoint, else AWS).
+	fmt.Fprint(w, `streamctl: operate a streamlimit lease table: DynamoDB Local with --endpoint, else AWS.
 
 usage: streamctl <command> [flags] [arguments]
 
@@ -242,6 +245,12 @@ Every command takes --help. The store commands take --endpoint, --table and --re
 (defaults from DYNAMODB_ENDPOINT, TABLE_NAME, AWS_REGION) and use the service's
 configuration variables (MAX_STREAMS, AT_LIMIT_POLICY, LEASE_TTL_SECONDS, ...) for
 defaults. Exit status: 0 success, 1 failure, 2 bad command line.
+
+Beside `+"`make run`"+` (DynamoDB Local on port 8000, or $DYNAMODB_PORT if you set it):
+  streamctl list --endpoint `+localEndpoint+` alice
+  export DYNAMODB_ENDPOINT=`+localEndpoint+`   # the same, for every command
+Without an endpoint streamctl uses AWS (the SDK's credential chain), never localhost;
+it stops at once, saying so, when it finds no AWS credentials.
 `)
 }
 
@@ -292,13 +301,23 @@ func firstSentence(s string) string {
 	return s
 }
 
-// connect builds the DynamoDB client and the lease service.
-func (e *env) connect(ctx context.Context) error {
+// localEndpoint is where `make run` (scripts/run-local.sh) serves DynamoDB
+// Local unless DYNAMODB_PORT says otherwise.
+const localEndpoint = "http://localhost:8000"
+
+// connect builds the DynamoDB client and the lease service. args is the
+// command line, for the hint when AWS has no credentials.
+func (e *env) connect(ctx context.Context, args []string) error {
 	client, err := infra.NewDynamoDB(ctx, infra.DynamoConfig{
 		Endpoint: e.opts.endpoint, Region: e.opts.region, Timeout: 10 * time.Second,
 	})
 	if err != nil {
 		return err
+	}
+	if e.opts.endpoint == "" {
+		if err := awsCredentials(ctx, client, args); err != nil {
+			return err
+		}
 	}
 	// The server's own lease options (config.LeaseOptions), so a kick or
 	// a limit change here follows the same rules as the service.
@@ -309,6 +328,41 @@ func (e *env) connect(ctx context.Context) error {
 	}
 	e.client, e.svc = client, svc
 	return nil
+}
+
+// awsCredentials checks that the AWS SDK finds credentials before a command
+// goes to AWS. Without them the first call fails deep in the SDK (an
+// instance metadata error), which tells a newcomer beside `make run`
+// nothing; this says what to run instead. streamctl never falls back to
+// DynamoDB Local by itself: an operator whose credentials are missing must
+// not be sent to a local table without noticing.
+func awsCredentials(ctx context.Context, client *dynamodb.Client, args []string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var err error
+	if p := client.Options().Credentials; p == nil {
+		err = errors.New("no credentials provider")
+	} else if _, err = p.Retrieve(ctx); err == nil {
+		return nil
+	}
+	local := append([]string{"streamctl", args[0], "--endpoint", localEndpoint}, args[1:]...)
+	for i, a := range local {
+		local[i] = shellQuote(a)
+	}
+	return fmt.Errorf(`no AWS credentials found, and no DynamoDB endpoint given (--endpoint, $DYNAMODB_ENDPOINT).
+For the DynamoDB Local of `+"`make run`"+` (port 8000, or $DYNAMODB_PORT if you set it):
+  %s
+  or, for every command: export DYNAMODB_ENDPOINT=%s
+For AWS: configure credentials (AWS_PROFILE, ~/.aws/credentials, an instance role, ...).
+(AWS SDK: %v)`, strings.Join(local, " "), localEndpoint, err)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./:=@%+,-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func createTable(ctx context.Context, e *env, _ []string) error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -29,7 +30,15 @@ var (
 	skipMsg  string
 )
 
+// runMainEnv, set to 1, makes the test binary act as streamctl itself (see
+// runBinary): a test can then give it an environment of its own, since the
+// AWS SDK reads the process's environment, not run's getenv.
+const runMainEnv = "STREAMCTL_TEST_RUN_MAIN"
+
 func TestMain(m *testing.M) {
+	if os.Getenv(runMainEnv) == "1" {
+		main()
+	}
 	flag.Parse()
 	ddblocal.Main(m, infra.DynamoConfig{Timeout: 30 * time.Second}, func(ep string, c *dynamodb.Client, skip string) {
 		endpoint, client, skipMsg = ep, c, skip
@@ -339,5 +348,82 @@ func TestCLIChangesTakeEffect(t *testing.T) {
 	var revoked *lease.RevokedError
 	if !errors.As(err, &revoked) || revoked.Reason != lease.RevokedAdmin {
 		t.Fatalf("heartbeat after revoke: %v; want revoked (admin)", err)
+	}
+}
+
+// runBinary runs streamctl (this test binary, see runMainEnv) with args and
+// exactly the environment env, and returns its output and exit status.
+func runBinary(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], args...)
+	cmd.Env = append([]string{runMainEnv + "=1"}, env...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if err != nil && !errors.As(err, &exit) {
+		t.Fatal(err)
+	}
+	return out.String(), errOut.String(), cmd.ProcessState.ExitCode()
+}
+
+// noAWS is an environment without any AWS configuration: no credentials in
+// variables or files, and no instance metadata service.
+func noAWS(t *testing.T) []string {
+	t.Helper()
+	home := t.TempDir()
+	return []string{
+		"HOME=" + home,
+		"AWS_CONFIG_FILE=" + filepath.Join(home, "no-config"),
+		"AWS_SHARED_CREDENTIALS_FILE=" + filepath.Join(home, "no-credentials"),
+		"AWS_EC2_METADATA_DISABLED=true",
+	}
+}
+
+// TestNoEndpointNoCredentials: a newcomer runs streamctl beside `make run`
+// without --endpoint, on a machine without AWS credentials. streamctl stops
+// at once, saying how to reach the local stack instead of failing on AWS.
+func TestNoEndpointNoCredentials(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"list", "alice"}, {"scan", "--page-size", "5"}} {
+		start := time.Now()
+		stdout, stderr, code := runBinary(t, noAWS(t), args...)
+		if code != exitError {
+			t.Errorf("%v: exit %d, want %d\n%s", args, code, exitError, stderr)
+		}
+		want := []string{
+			"no AWS credentials",
+			"streamctl " + args[0] + " --endpoint http://localhost:8000 " + strings.Join(args[1:], " "),
+			"DYNAMODB_ENDPOINT=http://localhost:8000",
+			"make run",
+		}
+		for _, w := range want {
+			if !strings.Contains(stderr, w) {
+				t.Errorf("%v: stderr lacks %q:\n%s", args, w, stderr)
+			}
+		}
+		if stdout != "" {
+			t.Errorf("%v: stdout %q, want nothing", args, stdout)
+		}
+		if d := time.Since(start); d > 10*time.Second {
+			t.Errorf("%v: took %s to fail", args, d)
+		}
+	}
+}
+
+// TestNoEndpointWithCredentials: an operator with AWS credentials is not
+// stopped by that check, nor sent to localhost: streamctl goes where the
+// AWS SDK's configuration says (here DynamoDB Local posing as AWS, through
+// AWS_ENDPOINT_URL_DYNAMODB; DynamoDB Local keeps a table per access key).
+func TestNoEndpointWithCredentials(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.seed()
+	env := append(noAWS(t),
+		"AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local", "AWS_REGION=us-east-1",
+		"AWS_ENDPOINT_URL_DYNAMODB="+endpoint, "TABLE_NAME="+f.table, nowEnv+"="+cliNow.Format(time.RFC3339))
+	stdout, stderr, code := runBinary(t, env, "list", "alice")
+	if code != exitOK || !strings.HasPrefix(stdout, "alice: 2 of 4 streams live") {
+		t.Fatalf("exit %d, want 0 and alice's sessions\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 }

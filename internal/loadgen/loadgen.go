@@ -153,6 +153,9 @@ type Report struct {
 
 	Audit Audit `json:"audit"`
 	OK    bool  `json:"ok"`
+	// Notes explain figures that would otherwise look wrong, such as no
+	// heartbeat in a run shorter than the heartbeat interval.
+	Notes []string `json:"notes,omitempty"`
 }
 
 // PerStreamHour is DynamoDB work per hour of streaming.
@@ -388,7 +391,41 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	rep.Unexpected += r.anomalies["heartbeat_410_live"] + r.anomalies["end_not_removed"]
 	rep.Audit = r.audit
 	rep.OK = rep.Unexpected == 0 && rep.Audit.OK() && ctx.Err() == nil
+	if rep.Ops["heartbeat"].Count == 0 {
+		rep.Notes = append(rep.Notes, noHeartbeat(rep.Granted, cfg.Duration, r.heartbeatInterval(), cfg.SessionMax))
+	}
 	return rep, nil
+}
+
+// noHeartbeat says why a run sent no heartbeat.
+func noHeartbeat(granted int, duration, interval, sessionMax time.Duration) string {
+	switch {
+	case granted == 0:
+		return "no heartbeat: no stream was granted"
+	case duration < interval:
+		return fmt.Sprintf("no heartbeat: the run (%s) was shorter than the heartbeat interval (%s)", seconds(duration), seconds(interval))
+	case sessionMax < interval:
+		return fmt.Sprintf("no heartbeat: every session (at most %s) ended before its first heartbeat, due %s after the grant", seconds(sessionMax), seconds(interval))
+	default:
+		return fmt.Sprintf("no heartbeat: no stream lasted a heartbeat interval (%s)", seconds(interval))
+	}
+}
+
+// heartbeatInterval is the interval the players used: Config.Interval,
+// else the one the server announced, else the 30 s a session assumes.
+func (r *run) heartbeatInterval() time.Duration {
+	if d := time.Duration(r.interval.Load()); d > 0 {
+		return d
+	}
+	return 30 * time.Second
+}
+
+// seconds renders d as "2 s", or "1.5 s" when it has a fraction.
+func seconds(d time.Duration) string {
+	if d%time.Second == 0 {
+		return fmt.Sprintf("%d s", d/time.Second)
+	}
+	return fmt.Sprintf("%.1f s", d.Seconds())
 }
 
 func perStreamHour(s capacity.Snapshot, hours float64) *PerStreamHour {
@@ -770,14 +807,19 @@ func (r *run) finalAudit(ctx context.Context, lastExpiry time.Time) {
 	// Ghosts and crashed leases expire at most one TTL after the last
 	// request; the known expiries are covered by lastExpiry.
 	until := laterOf(lastExpiry, time.Now().Add(r.cfg.TTL)).Add(1500 * time.Millisecond)
-	if r.cfg.Progress != nil {
-		fmt.Fprintf(r.cfg.Progress, "final audit: waiting %s for every lease to expire\n", time.Until(until).Round(time.Second))
-	}
-	if !sleep(ctx, time.Until(until)) {
+	if !r.waitForExpiry(ctx, until) {
 		return
 	}
 	uids := r.ledger.uids()
 	slices.Sort(uids)
+	crashed := r.ledger.crashedUIDs()
+	slices.Sort(crashed)
+	if len(crashed) > 100 {
+		crashed = crashed[:100]
+	}
+	if r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, "final audit: reading %d uids, then probing %d that had a crash\n", len(uids), len(crashed))
+	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 16)
@@ -799,11 +841,6 @@ func (r *run) finalAudit(ctx context.Context, lastExpiry time.Time) {
 	wg.Wait()
 	r.audit.FinalUIDs = len(uids)
 	// Probe: every uid that had a crash gets its full limit again.
-	crashed := r.ledger.crashedUIDs()
-	slices.Sort(crashed)
-	if len(crashed) > 100 {
-		crashed = crashed[:100]
-	}
 	for _, uid := range crashed {
 		r.audit.ProbeUIDs++
 		limit := r.ledger.limitOf(uid, r.cfg.Limit)
@@ -824,6 +861,47 @@ func (r *run) finalAudit(ctx context.Context, lastExpiry time.Time) {
 			r.do(ctx, "probe", http.MethodPost, "/endStream/"+url.PathEscape(uid)+"/"+id, nil)
 		}
 	}
+}
+
+// waitForExpiry waits until until (it reports whether it did), with a
+// countdown on the progress writer every ProgressEvery.
+func (r *run) waitForExpiry(ctx context.Context, until time.Time) bool {
+	w := r.cfg.Progress
+	if w == nil {
+		return sleep(ctx, time.Until(until))
+	}
+	fmt.Fprintf(w, "final audit: waiting %s for every lease to expire (lease TTL %s)\n", ceilSecond(time.Until(until)), r.cfg.TTL)
+	done := time.NewTimer(time.Until(until))
+	defer done.Stop()
+	tick := time.NewTicker(r.cfg.ProgressEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-done.C:
+			return ctx.Err() == nil
+		case <-tick.C:
+			if left := time.Until(until); left > 0 {
+				fmt.Fprintf(w, "final audit: %s left until every lease has expired\n", ceilSecond(left))
+			}
+		}
+	}
+}
+
+// ceilSecond rounds d up to a whole second, so a countdown ends at 1s.
+func ceilSecond(d time.Duration) time.Duration {
+	return (d + time.Second - 1).Truncate(time.Second)
+}
+
+// progressClock is the progress line's time: elapsed of the duration while
+// the players play; then the duration, and how long the players have been
+// ending their streams.
+func progressClock(elapsed, duration time.Duration) string {
+	if elapsed < duration {
+		return fmt.Sprintf("[%5.0fs/%.0fs]", elapsed.Seconds(), duration.Seconds())
+	}
+	return fmt.Sprintf("[%5.0fs/%.0fs, ending streams +%.0fs]", duration.Seconds(), duration.Seconds(), (elapsed - duration).Seconds())
 }
 
 func (r *run) progressLoop(ctx context.Context, start time.Time) {
@@ -847,8 +925,8 @@ func (r *run) progressLoop(ctx context.Context, start time.Time) {
 		a := r.audit
 		r.auditMu.Unlock()
 		fmt.Fprintf(r.cfg.Progress,
-			"[%5.0fs/%.0fs] playing %d crashed %d | canStream %d (refused %d) heartbeat %d endStream %d | non-200 %d | heartbeat p99 %.1fms | audit %d moments, %d violations\n",
-			time.Since(start).Seconds(), r.cfg.Duration.Seconds(), r.playing.Load(), r.crashedNow.Load(),
+			"%s playing %d crashed %d | canStream %d (refused %d) heartbeat %d endStream %d | non-200 %d | heartbeat p99 %.1fms | audit %d moments, %d violations\n",
+			progressClock(time.Since(start), r.cfg.Duration), r.playing.Load(), r.crashedNow.Load(),
 			count["canStream"], r.refused.Load(), count["heartbeat"], count["endStream"], nerr,
 			ms(r.stats.recentP99("heartbeat", 2000)), a.Moments, a.OverLimit+a.Lost+a.Invented)
 	}

@@ -4,9 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,5 +104,114 @@ func TestLoopbackOnly(t *testing.T) {
 	}
 	if _, err := loadgen.Run(context.Background(), loadgen.Config{Base: "http://10.1.2.3/dev", Players: 1, Duration: time.Second}); err == nil {
 		t.Error("Run accepted a non-loopback target")
+	}
+}
+
+// syncWriter collects what the run's goroutines write.
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *syncWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *syncWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// newServer serves the real API over the in-memory store.
+func newServer(t *testing.T, interval, ttl time.Duration) string {
+	t.Helper()
+	svc, err := lease.New(memstore.New(), lease.WithHeartbeatInterval(interval), lease.WithLeaseTTL(ttl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev"}))
+	t.Cleanup(srv.Close)
+	return srv.URL + "/dev"
+}
+
+// TestProgressPhases: the progress line never counts past the duration
+// (once the players end their streams it says so instead), and the final
+// wait for every lease to expire counts down.
+func TestProgressPhases(t *testing.T) {
+	t.Parallel()
+	var progress syncWriter
+	rep, err := loadgen.Run(t.Context(), loadgen.Config{
+		Base: newServer(t, time.Second, 3*time.Second), Players: 8, UIDs: 4, Duration: time.Second,
+		Ramp: 100 * time.Millisecond, SessionMin: 10 * time.Second, TTL: 3 * time.Second,
+		EndSpread: 2 * time.Second, AuditEvery: 500 * time.Millisecond,
+		Progress: &progress, ProgressEvery: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := progress.String()
+	if !rep.OK {
+		t.Fatalf("run failed; progress:\n%s", out)
+	}
+	clock := regexp.MustCompile(`^\[\s*(\d+)s/(\d+)s`)
+	countdown := regexp.MustCompile(`^final audit: (\d+)s left`)
+	var ending int
+	var left []int
+	for _, line := range strings.Split(out, "\n") {
+		if m := clock.FindStringSubmatch(line); m != nil {
+			if n, _ := strconv.Atoi(m[1]); n > 1 {
+				t.Errorf("progress counts past the 1s duration: %q", line)
+			}
+			if strings.Contains(line, "ending streams") {
+				ending++
+			}
+		}
+		if m := countdown.FindStringSubmatch(line); m != nil {
+			n, _ := strconv.Atoi(m[1])
+			left = append(left, n)
+		}
+	}
+	if ending == 0 {
+		t.Errorf("no progress line says the players are ending their streams:\n%s", out)
+	}
+	if len(left) < 2 || left[0] <= left[len(left)-1] {
+		t.Errorf("the final wait did not count down (seconds left: %v):\n%s", left, out)
+	}
+	for i := 1; i < len(left); i++ {
+		if left[i] > left[i-1] {
+			t.Errorf("the countdown went up: %v", left)
+			break
+		}
+	}
+}
+
+// TestReportExplainsNoHeartbeat: a run shorter than the heartbeat interval
+// sends no heartbeat, and the report says why instead of a bare zero.
+func TestReportExplainsNoHeartbeat(t *testing.T) {
+	t.Parallel()
+	rep, err := loadgen.Run(t.Context(), loadgen.Config{
+		Base: newServer(t, 2*time.Second, 6*time.Second), Players: 2, UIDs: 1, Duration: time.Second,
+		Ramp: 50 * time.Millisecond, SessionMin: 10 * time.Second, TTL: 6 * time.Second,
+		EndSpread: 100 * time.Millisecond, SkipFinal: true,
+		Progress: io.Discard, ProgressEvery: 100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf strings.Builder
+	rep.WriteText(&buf)
+	text := buf.String()
+	if rep.Granted == 0 || rep.Ops["heartbeat"].Count != 0 {
+		t.Fatalf("want grants and no heartbeat:\n%s", text)
+	}
+	const why = "no heartbeat: the run (1 s) was shorter than the heartbeat interval (2 s)"
+	if !strings.Contains(text, why) {
+		t.Errorf("the report does not say %q:\n%s", why, text)
+	}
+	if regexp.MustCompile(`(?m)^heartbeat\s+0\s`).MatchString(text) {
+		t.Errorf("the report lists heartbeat figures for no heartbeat:\n%s", text)
 	}
 }

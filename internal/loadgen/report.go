@@ -30,6 +30,9 @@ func (rep *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "anomalies: %s\n", formatOutcomes(rep.Anomalies))
 	}
 	fmt.Fprintf(w, "unexpected answers: %d\n", rep.Unexpected)
+	for _, n := range rep.Notes {
+		fmt.Fprintf(w, "%s\n", n)
+	}
 
 	if rep.Capacity != nil {
 		fmt.Fprintf(w, "\nDynamoDB per request (server-side counters; model = 2 write units per transaction item):\n")

@@ -96,9 +96,15 @@ func (s *stats) counts() (count, errs map[string]int64) {
 	return count, errs
 }
 
-// recentP99 returns the 99th percentile of op's last n latencies.
+// recentP99 returns the 99th percentile of op's last n latencies (0 for
+// an operation not seen yet, which it does not add to the report).
 func (s *stats) recentP99(op string, n int) time.Duration {
-	o := s.op(op)
+	s.mu.Lock()
+	o := s.ops[op]
+	s.mu.Unlock()
+	if o == nil {
+		return 0
+	}
 	o.mu.Lock()
 	lat := o.latencies[max(0, len(o.latencies)-n):]
 	lat = slices.Clone(lat)
