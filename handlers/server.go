@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/streamlimit/streamlimit/internal/observe"
 	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/observe"
 )
 
 // Config configures the HTTP API.

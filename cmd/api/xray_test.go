@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/streamlimit/streamlimit/internal/app"
-	"github.com/streamlimit/streamlimit/internal/observe/observetest"
+	"github.com/streamlimit/streamlimit/internal/testenv/observetest"
 )
 
 type syncBuffer struct {

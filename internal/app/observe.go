@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/streamlimit/streamlimit/infra"
-	"github.com/streamlimit/streamlimit/internal/observe"
+	"github.com/streamlimit/streamlimit/observe"
 )
 
 // LOG_UID and METRICS values.
