@@ -7,10 +7,10 @@ import (
 
 	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/config"
-	"github.com/streamlimit/streamlimit/internal/observe"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
 	"github.com/streamlimit/streamlimit/lease/memstore"
+	"github.com/streamlimit/streamlimit/observe"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }

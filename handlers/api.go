@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"unicode/utf8"
 
-	"github.com/streamlimit/streamlimit/internal/observe"
 	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/observe"
 )
 
 // clientJSON is a player's self-description.

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/streamlimit/streamlimit/internal/observe"
+	"github.com/streamlimit/streamlimit/observe"
 )
 
 // cors answers preflight requests and adds CORS headers for allowed origins.

@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/streamlimit/streamlimit/internal/observe"
 	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/observe"
 )
 
 // observed names the operation of one route (path as in the route table,

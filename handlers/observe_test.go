@@ -17,11 +17,11 @@ import (
 	"time"
 
 	"github.com/streamlimit/streamlimit/handlers"
-	"github.com/streamlimit/streamlimit/internal/observe"
-	"github.com/streamlimit/streamlimit/internal/observe/observetest"
+	"github.com/streamlimit/streamlimit/internal/testenv/observetest"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/leasetest"
 	"github.com/streamlimit/streamlimit/lease/memstore"
+	"github.com/streamlimit/streamlimit/observe"
 )
 
 // lockedBuffer is a bytes.Buffer safe for the concurrent writes of a server.

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/streamlimit/streamlimit/auth"
-	"github.com/streamlimit/streamlimit/internal/observe"
 	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/observe"
 )
 
 // Config configures the HTTP API.

@@ -18,7 +18,7 @@ import (
 	"github.com/aws/aws-xray-sdk-go/xray"
 	"github.com/aws/aws-xray-sdk-go/xraylog"
 
-	"github.com/streamlimit/streamlimit/internal/observe"
+	"github.com/streamlimit/streamlimit/observe"
 )
 
 // XRayConfig says how to trace with AWS X-Ray.

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/streamlimit/streamlimit/infra"
-	"github.com/streamlimit/streamlimit/internal/observe"
-	"github.com/streamlimit/streamlimit/internal/observe/observetest"
+	"github.com/streamlimit/streamlimit/internal/testenv/observetest"
+	"github.com/streamlimit/streamlimit/observe"
 )
 
 func TestNewXRayRejectsBadAddresses(t *testing.T) {

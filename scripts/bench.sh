@@ -49,7 +49,7 @@ fi
 
 bench() { # bench REGEX BENCHTIME
   echo "bench: $1 ($((SECONDS - start)) s)" >&2
-  $GO test -run '^$' -bench "$1" -benchtime "$2" -count "$count" -timeout 10m ./internal/bench | grep -E '^(Benchmark|goos|goarch|pkg|cpu)' >>"$out"
+  $GO test -run '^$' -bench "$1" -benchtime "$2" -count "$count" -timeout 10m ./test/bench | grep -E '^(Benchmark|goos|goarch|pkg|cpu)' >>"$out"
 }
 bench '^BenchmarkHandler$' 5000x
 bench '^BenchmarkOp$' 60x

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs `serverless package` offline and leaves the generated CloudFormation in
-# .serverless/cloudformation-template-update-stack.json, for `go test ./infra/deploy`.
+# .serverless/cloudformation-template-update-stack.json, for `go test ./test/deploy`.
 #
 # Needs Node.js/npm and build/api.zip + build/ws.zip (made by `make package`). Installs the pinned
 # Serverless Framework v3 into .cache/serverless (git-ignored) on first use. No AWS

@@ -14,7 +14,7 @@ import (
 
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/internal/app"
-	"github.com/streamlimit/streamlimit/internal/observe/observetest"
+	"github.com/streamlimit/streamlimit/internal/testenv/observetest"
 )
 
 type syncBuffer struct {

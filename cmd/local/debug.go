@@ -5,13 +5,13 @@ import (
 	"strings"
 
 	"github.com/streamlimit/streamlimit/internal/app"
-	"github.com/streamlimit/streamlimit/internal/capacity"
+	"github.com/streamlimit/streamlimit/observe/capacity"
 )
 
 // debugCapacity turns on the capacity counters when DEBUG_CAPACITY is true:
 // the store reports every DynamoDB call (with ReturnConsumedCapacity TOTAL)
 // and GET /debug/capacity answers the calls and capacity units per API
-// operation (see internal/capacity). For load tests and benchmarks only; it
+// operation (see observe/capacity). For load tests and benchmarks only; it
 // returns nil when the variable is not set.
 func debugCapacity(getenv func(string) string, w *app.Wiring) *capacity.Meter {
 	switch strings.ToLower(getenv("DEBUG_CAPACITY")) {

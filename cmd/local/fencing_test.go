@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/streamlimit/streamlimit/internal/faultproxy"
+	"github.com/streamlimit/streamlimit/internal/testenv/faultproxy"
 )
 
 // TestLateHeartbeatAfterGrant is issue 11 case 1, "a late heartbeat revives

@@ -20,7 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/streamlimit/streamlimit/infra"
-	"github.com/streamlimit/streamlimit/internal/ddblocal"
+	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
 )
 
 var (

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamlimit/streamlimit/internal/observe/observetest"
+	"github.com/streamlimit/streamlimit/internal/testenv/observetest"
 )
 
 // These tests check what the local server tells operators: X-Ray segments

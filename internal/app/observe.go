@@ -8,7 +8,7 @@ import (
 
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/infra"
-	"github.com/streamlimit/streamlimit/internal/observe"
+	"github.com/streamlimit/streamlimit/observe"
 )
 
 // observability builds the request Observer (log lines, EMF metrics) and,

@@ -52,7 +52,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/streamlimit/streamlimit/internal/capacity"
+	"github.com/streamlimit/streamlimit/observe/capacity"
 )
 
 // Config is one run.

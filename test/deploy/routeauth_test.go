@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/streamlimit/streamlimit/infra/deploy"
+	"github.com/streamlimit/streamlimit/test/deploy"
 )
 
 // routeTemplate is a template with one route per key, authorized as given.

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamlimit/streamlimit/internal/capacity"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
+	"github.com/streamlimit/streamlimit/observe/capacity"
 )
 
 // BenchmarkOp runs each API operation through the lease service on

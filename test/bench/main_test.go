@@ -13,10 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/streamlimit/streamlimit/infra"
-	"github.com/streamlimit/streamlimit/internal/capacity"
-	"github.com/streamlimit/streamlimit/internal/ddblocal"
+	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
+	"github.com/streamlimit/streamlimit/observe/capacity"
 )
 
 // ddb is DynamoDB Local, started by the first benchmark that needs it.

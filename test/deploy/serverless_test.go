@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/streamlimit/streamlimit/handlers"
-	"github.com/streamlimit/streamlimit/infra/deploy"
+	"github.com/streamlimit/streamlimit/test/deploy"
 )
 
 // repoRoot is the module root, relative to this package's directory.

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/streamlimit/streamlimit/handlers"
-	"github.com/streamlimit/streamlimit/infra/deploy"
+	"github.com/streamlimit/streamlimit/test/deploy"
 )
 
 // TestPackagedWebSocket checks the WebSocket API of the template that

@@ -7,7 +7,7 @@
 // Runtime API).
 //
 //	make bench                                   # short run, results in test-output/bench.txt
-//	go test -run '^$' -bench . -count 5 ./internal/bench | tee new.txt
+//	go test -run '^$' -bench . -count 5 ./test/bench | tee new.txt
 //	benchstat old.txt new.txt
 //
 // DynamoDB Local is started only when a benchmark needs it (or reused from

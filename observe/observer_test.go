@@ -14,8 +14,8 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/streamlimit/streamlimit/internal/observe"
-	"github.com/streamlimit/streamlimit/internal/observe/observetest"
+	"github.com/streamlimit/streamlimit/internal/testenv/observetest"
+	"github.com/streamlimit/streamlimit/observe"
 )
 
 // finish runs one record through a fresh Observer and returns its log line

@@ -1,7 +1,7 @@
 // Package faults holds the fault-injection tests (its _test.go files): the
 // real server (internal/app wiring) under simulated players (internal/loadgen)
 // while DynamoDB Local is killed and restarted with its data on disk, and
-// while a TCP proxy (internal/faultproxy) between the server and DynamoDB
+// while a TCP proxy (internal/testenv/faultproxy) between the server and DynamoDB
 // Local adds latency, drops connections, swallows them and refuses them.
 //
 // What they check, per the outage policy (README "Outage policy"): while

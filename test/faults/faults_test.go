@@ -17,9 +17,9 @@ import (
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/infra"
 	"github.com/streamlimit/streamlimit/internal/app"
-	"github.com/streamlimit/streamlimit/internal/ddblocal"
-	"github.com/streamlimit/streamlimit/internal/faultproxy"
 	"github.com/streamlimit/streamlimit/internal/loadgen"
+	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
+	"github.com/streamlimit/streamlimit/internal/testenv/faultproxy"
 )
 
 // Settings shared by the fault tests: a compressed heartbeat and a TTL long

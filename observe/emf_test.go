@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamlimit/streamlimit/internal/observe"
-	"github.com/streamlimit/streamlimit/internal/observe/observetest"
+	"github.com/streamlimit/streamlimit/internal/testenv/observetest"
+	"github.com/streamlimit/streamlimit/observe"
 )
 
 var (
