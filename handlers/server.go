@@ -37,7 +37,7 @@ type Config struct {
 	Observer *observe.Observer
 	// Trace, when set, wraps every route's handler with the route's
 	// uid-free operation name (canStream, heartbeat, streams.end, ...), for
-	// tracing (infra.XRay.Trace). The handler reports its decision in the
+	// tracing (xray.XRay.Trace). The handler reports its decision in the
 	// request's observe.Request. Nil: no tracing.
 	Trace func(operation string, next http.Handler) http.Handler
 	// Identity, when set, binds every account route to the caller: the

@@ -16,7 +16,7 @@ import (
 
 // Connections sends messages to, and closes, the connections of an API
 // Gateway WebSocket API: the management API (@connections), whose endpoint
-// is https://{domainName}/{stage}. infra.Connections implements it with the
+// is https://{domainName}/{stage}. apigw.Connections implements it with the
 // AWS SDK; tests record the calls.
 type Connections interface {
 	// Post sends data to connection connID (PostToConnection).

@@ -28,7 +28,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/infra/dynamo"
 	"github.com/streamlimit/streamlimit/internal/loadgen"
 )
 
@@ -145,7 +145,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		if err := loadgen.CheckLoopback(*ddb); err != nil {
 			return 2, err
 		}
-		client, err := infra.NewDynamoDB(ctx, infra.DynamoConfig{Endpoint: *ddb, Region: "us-east-1", Timeout: 10 * time.Second})
+		client, err := dynamo.New(ctx, dynamo.Config{Endpoint: *ddb, Region: "us-east-1", Timeout: 10 * time.Second})
 		if err != nil {
 			return 2, err
 		}

@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/infra/dynamo"
 	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
 )
 
@@ -30,7 +30,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	ddblocal.Main(m, infra.DynamoConfig{Timeout: 30 * time.Second}, func(ep string, c *dynamodb.Client, skip string) {
+	ddblocal.Main(m, dynamo.Config{Timeout: 30 * time.Second}, func(ep string, c *dynamodb.Client, skip string) {
 		endpoint, client, skipMsg = ep, c, skip
 	})
 }

@@ -30,7 +30,7 @@ import (
 
 	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/config"
-	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/infra/dynamo"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
 )
@@ -308,7 +308,7 @@ const localEndpoint = "http://localhost:8000"
 // connect builds the DynamoDB client and the lease service. args is the
 // command line, for the hint when AWS has no credentials.
 func (e *env) connect(ctx context.Context, args []string) error {
-	client, err := infra.NewDynamoDB(ctx, infra.DynamoConfig{
+	client, err := dynamo.New(ctx, dynamo.Config{
 		Endpoint: e.opts.endpoint, Region: e.opts.region, Timeout: 10 * time.Second,
 	})
 	if err != nil {

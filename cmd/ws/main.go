@@ -20,13 +20,13 @@ import (
 
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/handlers"
-	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/infra/apigw"
 	"github.com/streamlimit/streamlimit/internal/app"
 )
 
 // The API Gateway management client is what the WebSocket transport posts
 // replies and closes connections through.
-var _ handlers.Connections = (*infra.Connections)(nil)
+var _ handlers.Connections = (*apigw.Connections)(nil)
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -62,7 +62,7 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 		return nil, err
 	}
 	if conns == nil {
-		if conns, err = infra.NewConnections(ctx, infra.ConnectionsConfig{Region: cfg.Region}); err != nil {
+		if conns, err = apigw.NewConnections(ctx, apigw.ConnectionsConfig{Region: cfg.Region}); err != nil {
 			return nil, err
 		}
 	}

@@ -24,7 +24,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/streamlimit/streamlimit/config"
-	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/infra/dynamo"
 	"github.com/streamlimit/streamlimit/internal/app"
 	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
 	"github.com/streamlimit/streamlimit/lease"
@@ -37,7 +37,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	ddblocal.Main(m, infra.DynamoConfig{Timeout: 30 * time.Second}, func(ep string, c *dynamodb.Client, skip string) {
+	ddblocal.Main(m, dynamo.Config{Timeout: 30 * time.Second}, func(ep string, c *dynamodb.Client, skip string) {
 		endpoint, client, skipMsg = ep, c, skip
 	})
 }

@@ -12,7 +12,8 @@ import (
 
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/handlers"
-	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/infra/dynamo"
+	"github.com/streamlimit/streamlimit/infra/xray"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
 	"github.com/streamlimit/streamlimit/lease/memstore"
@@ -97,15 +98,18 @@ func newStore(ctx context.Context, c config.Config, obs dynamostore.Observer) (l
 	if c.Store == "memory" {
 		return memstore.New(), wsconn.NewMemConns(), nil
 	}
-	client, err := infra.NewDynamoDB(ctx, infra.DynamoConfig{
+	dc := dynamo.Config{
 		Endpoint: c.DynamoEndpoint, Region: c.Region,
 		// Requests are bounded by their own deadline (StoreTimeout); the
 		// per-attempt limit only has to stop calls without one (table
 		// creation at start, which a cold DynamoDB Local can take seconds
 		// to answer) from hanging.
 		Timeout: 10 * time.Second,
-		XRay:    c.XRayDaemon != "",
-	})
+	}
+	if c.XRayDaemon != "" {
+		dc.Instrument = xray.InstrumentAWS
+	}
+	client, err := dynamo.New(ctx, dc)
 	if err != nil {
 		return nil, nil, err
 	}

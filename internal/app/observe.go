@@ -7,7 +7,7 @@ import (
 	"net/http"
 
 	"github.com/streamlimit/streamlimit/config"
-	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/infra/xray"
 	"github.com/streamlimit/streamlimit/observe"
 )
 
@@ -26,7 +26,7 @@ func observability(c config.Config, metrics io.Writer, log *slog.Logger) (*obser
 	if c.XRayDaemon == "" {
 		return obs, nil, nil
 	}
-	x, err := infra.NewXRay(infra.XRayConfig{DaemonAddress: c.XRayDaemon, Lambda: c.Lambda, Stage: c.Stage, Logger: log})
+	x, err := xray.New(xray.Config{DaemonAddress: c.XRayDaemon, Lambda: c.Lambda, Stage: c.Stage, Logger: log})
 	if err != nil {
 		return nil, nil, fmt.Errorf("configuration: %w", err)
 	}

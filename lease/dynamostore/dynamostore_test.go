@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/infra/dynamo"
 	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
@@ -24,7 +24,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	ddblocal.Main(m, infra.DynamoConfig{
+	ddblocal.Main(m, dynamo.Config{
 		// 2,000 racing goroutines queue up at one DynamoDB Local process.
 		Timeout: 60 * time.Second, MaxAttempts: 3,
 	}, func(ep string, c *dynamodb.Client, skip string) {

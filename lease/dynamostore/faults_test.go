@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/infra/dynamo"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
 	"github.com/streamlimit/streamlimit/lease/leasetest"
@@ -108,7 +108,7 @@ func TestAutoCreateTable(t *testing.T) {
 
 func TestUnreachableStoreFailsFast(t *testing.T) {
 	t.Parallel()
-	dead, err := infra.NewDynamoDB(t.Context(), infra.DynamoConfig{Endpoint: "http://127.0.0.1:1", Region: "us-east-1"})
+	dead, err := dynamo.New(t.Context(), dynamo.Config{Endpoint: "http://127.0.0.1:1", Region: "us-east-1"})
 	if err != nil {
 		t.Fatal(err)
 	}

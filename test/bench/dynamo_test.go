@@ -135,7 +135,7 @@ func BenchmarkOp(b *testing.B) {
 // BenchmarkStoreCall runs each DynamoDB store method alone.
 func BenchmarkStoreCall(b *testing.B) {
 	newStore := func(b *testing.B, m *capacity.Meter) *dynamostore.Store {
-		return dynamostore.New(dynamo(b), dynamostore.WithTable(newTable(b)), dynamostore.WithObserver(m.Observe))
+		return dynamostore.New(localDynamo(b), dynamostore.WithTable(newTable(b)), dynamostore.WithObserver(m.Observe))
 	}
 	commit := func(ctx context.Context, s *dynamostore.Store, uid string, version int64) (lease.Lease, error) {
 		now := time.Now().Truncate(time.Millisecond)

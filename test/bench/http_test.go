@@ -108,7 +108,7 @@ func startServer(b *testing.B, store string) (base string, svc *lease.Service) {
 	b.Helper()
 	env := map[string]string{"STORE": store, "AWS_REGION": "us-east-1", "METRICS": "off"}
 	if store == "dynamodb" {
-		dynamo(b)
+		localDynamo(b)
 		env["DYNAMODB_ENDPOINT"] = ddb.endpoint
 		env["TABLE_NAME"] = newTable(b)
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/infra/dynamo"
 	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
@@ -36,9 +36,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// dynamo returns a client of DynamoDB Local, starting it on first use. It
+// localDynamo returns a client of DynamoDB Local, starting it on first use. It
 // skips the benchmark when DynamoDB Local is missing, except under CI=true.
-func dynamo(b *testing.B) *dynamodb.Client {
+func localDynamo(b *testing.B) *dynamodb.Client {
 	b.Helper()
 	ddb.once.Do(func() {
 		var ep string
@@ -47,10 +47,10 @@ func dynamo(b *testing.B) *dynamodb.Client {
 			return
 		}
 		ddb.endpoint = ep
-		// The production client (infra.NewDynamoDB) with the production
+		// The production client (dynamo.New) with the production
 		// attempt bound; each call below runs under the handler's 1.5 s
 		// budget (opCtx), as in the server.
-		ddb.client, ddb.err = infra.NewDynamoDB(context.Background(), infra.DynamoConfig{
+		ddb.client, ddb.err = dynamo.New(context.Background(), dynamo.Config{
 			Endpoint: ep, Region: "us-east-1", Timeout: 1500 * time.Millisecond,
 		})
 	})
@@ -66,7 +66,7 @@ func dynamo(b *testing.B) *dynamodb.Client {
 // newTable creates a fresh table.
 func newTable(b *testing.B) string {
 	b.Helper()
-	client := dynamo(b)
+	client := localDynamo(b)
 	name := fmt.Sprintf("bench_%08x", rand.Uint32())
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -123,7 +123,7 @@ func reportCapacity(b *testing.B, m *capacity.Meter, op string, n int) {
 // whose calls m counts.
 func observedService(b *testing.B, m *capacity.Meter, opts ...lease.Option) *lease.Service {
 	b.Helper()
-	store := dynamostore.New(dynamo(b), dynamostore.WithTable(newTable(b)), dynamostore.WithObserver(m.Observe))
+	store := dynamostore.New(localDynamo(b), dynamostore.WithTable(newTable(b)), dynamostore.WithObserver(m.Observe))
 	svc, err := lease.New(store, opts...)
 	if err != nil {
 		b.Fatal(err)

@@ -69,7 +69,7 @@ func BenchmarkStartLocal(b *testing.B) {
 			bin := build(b, "github.com/streamlimit/streamlimit/cmd/local")
 			env := append(os.Environ(), "STORE="+store, "AWS_REGION=us-east-1", "METRICS=off")
 			if store == "dynamodb" {
-				dynamo(b)
+				localDynamo(b)
 				env = append(env, "DYNAMODB_ENDPOINT="+ddb.endpoint, "TABLE_NAME="+newTable(b))
 			}
 			client := &http.Client{Timeout: time.Second}
@@ -123,7 +123,7 @@ func BenchmarkStartLambda(b *testing.B) {
 			bin := build(b, "github.com/streamlimit/streamlimit/cmd/api")
 			env := append(os.Environ(), "STORE="+store, "AWS_REGION=us-east-1", "METRICS=off", "ROUTE_PREFIX=")
 			if store == "dynamodb" {
-				dynamo(b)
+				localDynamo(b)
 				env = append(env, "DYNAMODB_ENDPOINT="+ddb.endpoint, "TABLE_NAME="+newTable(b))
 			}
 			b.ResetTimer()

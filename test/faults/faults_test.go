@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/streamlimit/streamlimit/config"
-	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/infra/dynamo"
 	"github.com/streamlimit/streamlimit/internal/app"
 	"github.com/streamlimit/streamlimit/internal/loadgen"
 	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
@@ -232,7 +232,7 @@ func TestDynamoKilledAndRestarted(t *testing.T) {
 	t.Cleanup(func() { mu.Lock(); ddb.Stop(); mu.Unlock() })
 	table := fmt.Sprintf("faults_%08x", rand.Uint32())
 	base := startAPI(t, ddb.Endpoint, table)
-	client, err := infra.NewDynamoDB(t.Context(), infra.DynamoConfig{Endpoint: ddb.Endpoint, Region: "us-east-1", Timeout: 5 * time.Second})
+	client, err := dynamo.New(t.Context(), dynamo.Config{Endpoint: ddb.Endpoint, Region: "us-east-1", Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +316,7 @@ func TestProxyFaults(t *testing.T) {
 	t.Cleanup(proxy.Close)
 	table := fmt.Sprintf("faults_%08x", rand.Uint32())
 	base := startAPI(t, proxy.URL(), table)
-	client, err := infra.NewDynamoDB(t.Context(), infra.DynamoConfig{Endpoint: ddb.Endpoint, Region: "us-east-1", Timeout: 5 * time.Second})
+	client, err := dynamo.New(t.Context(), dynamo.Config{Endpoint: ddb.Endpoint, Region: "us-east-1", Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

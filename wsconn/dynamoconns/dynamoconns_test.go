@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/google/uuid"
 
-	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/infra/dynamo"
 	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
@@ -30,7 +30,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	ddblocal.Main(m, infra.DynamoConfig{Timeout: 30 * time.Second}, func(ep string, c *dynamodb.Client, skip string) {
+	ddblocal.Main(m, dynamo.Config{Timeout: 30 * time.Second}, func(ep string, c *dynamodb.Client, skip string) {
 		client, skipMsg = c, skip
 	})
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/infra/dynamo"
 )
 
 // Main is the TestMain of a test binary whose tests need DynamoDB Local: it
@@ -17,7 +17,7 @@ import (
 // tests, stops DynamoDB Local and exits. When DynamoDB Local cannot start,
 // setup gets an empty endpoint, a nil client and the reason the tests should
 // skip with; under CI=true (see Required) the binary fails instead.
-func Main(m *testing.M, cfg infra.DynamoConfig, setup func(endpoint string, client *dynamodb.Client, skip string)) {
+func Main(m *testing.M, cfg dynamo.Config, setup func(endpoint string, client *dynamodb.Client, skip string)) {
 	endpoint, stop, err := ForTests()
 	if err != nil {
 		if Required() {
@@ -27,7 +27,7 @@ func Main(m *testing.M, cfg infra.DynamoConfig, setup func(endpoint string, clie
 		setup("", nil, "DynamoDB Local unavailable: "+err.Error())
 	} else {
 		cfg.Endpoint, cfg.Region = endpoint, "us-east-1"
-		client, err := infra.NewDynamoDB(context.Background(), cfg)
+		client, err := dynamo.New(context.Background(), cfg)
 		if err != nil {
 			stop()
 			fmt.Fprintln(os.Stderr, err)

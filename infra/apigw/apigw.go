@@ -1,17 +1,17 @@
-package infra
+// Package apigw talks to the API Gateway management API: it posts replies
+// to WebSocket connections and closes them.
+package apigw
 
 import (
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewaymanagementapi"
+
+	"github.com/streamlimit/streamlimit/infra/awsconf"
 )
 
 // ConnectionsAPI is the subset of the API Gateway management API client
@@ -46,20 +46,9 @@ func NewConnections(ctx context.Context, c ConnectionsConfig) (*Connections, err
 	if c.Timeout <= 0 {
 		c.Timeout = 2 * time.Second
 	}
-	httpClient := awshttp.NewBuildableClient().
-		WithTimeout(c.Timeout).
-		WithDialerOptions(func(d *net.Dialer) { d.Timeout = c.Timeout }).
-		WithTransportOptions(func(t *http.Transport) { t.ResponseHeaderTimeout = c.Timeout })
-	opts := []func(*config.LoadOptions) error{config.WithHTTPClient(httpClient)}
-	if c.Region != "" {
-		opts = append(opts, config.WithRegion(c.Region))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	cfg, err := awsconf.Load(ctx, awsconf.Options{Region: c.Region, Timeout: c.Timeout})
 	if err != nil {
-		return nil, fmt.Errorf("load AWS config: %w", err)
-	}
-	if cfg.Region == "" {
-		cfg.Region = "us-east-1"
+		return nil, err
 	}
 	return NewConnectionsFromConfig(cfg), nil
 }

@@ -1,4 +1,6 @@
-package infra
+// Package xray traces HTTP requests and the AWS calls made while serving
+// them with AWS X-Ray.
+package xray
 
 import (
 	"context"
@@ -15,14 +17,14 @@ import (
 	"github.com/aws/aws-xray-sdk-go/instrumentation/awsv2"
 	"github.com/aws/aws-xray-sdk-go/strategy/ctxmissing"
 	"github.com/aws/aws-xray-sdk-go/strategy/sampling"
-	"github.com/aws/aws-xray-sdk-go/xray"
+	sdk "github.com/aws/aws-xray-sdk-go/xray"
 	"github.com/aws/aws-xray-sdk-go/xraylog"
 
 	"github.com/streamlimit/streamlimit/observe"
 )
 
-// XRayConfig says how to trace with AWS X-Ray.
-type XRayConfig struct {
+// Config says how to trace with AWS X-Ray.
+type Config struct {
 	// DaemonAddress is where segments go: host:port, or the SDK's
 	// "udp:host:port tcp:host:port" form (AWS_XRAY_DAEMON_ADDRESS;
 	// Lambda sets it). Required.
@@ -47,7 +49,7 @@ type XRayConfig struct {
 // emitter and sampling are not used, so nothing is sent anywhere unless an
 // XRay was built.
 type XRay struct {
-	recorder *xray.Config
+	recorder *sdk.Config
 	lambda   bool
 	service  string
 	stage    string
@@ -57,12 +59,12 @@ type XRay struct {
 // developer, and the centralized strategy would poll AWS through the daemon.
 const sampleAll = `{"version": 2, "default": {"fixed_target": 1, "rate": 1.0}, "rules": []}`
 
-// NewXRay prepares tracing to c.DaemonAddress. It changes two pieces of the
+// New prepares tracing to c.DaemonAddress. It changes two pieces of the
 // SDK's global state, both idempotent: the SDK logs through c.Logger (warn
 // and error only), and a DynamoDB call made outside any traced request
 // (creating the table at start) is silently not traced instead of logging
 // "segment cannot be found".
-func NewXRay(c XRayConfig) (*XRay, error) {
+func New(c Config) (*XRay, error) {
 	if c.DaemonAddress == "" {
 		return nil, errors.New("AWS_XRAY_DAEMON_ADDRESS is empty")
 	}
@@ -70,7 +72,7 @@ func NewXRay(c XRayConfig) (*XRay, error) {
 	if err != nil || ep == nil {
 		return nil, fmt.Errorf("AWS_XRAY_DAEMON_ADDRESS=%q is not host:port: %v", c.DaemonAddress, err)
 	}
-	emitter, err := xray.NewDefaultEmitter(ep.UDPAddr)
+	emitter, err := sdk.NewDefaultEmitter(ep.UDPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("x-ray emitter: %w", err)
 	}
@@ -79,12 +81,12 @@ func NewXRay(c XRayConfig) (*XRay, error) {
 		return nil, fmt.Errorf("x-ray sampling: %w", err)
 	}
 	routeSDKLogs(c.Logger)
-	if err := xray.Configure(xray.Config{ContextMissingStrategy: ctxmissing.NewDefaultIgnoreErrorStrategy()}); err != nil {
+	if err := sdk.Configure(sdk.Config{ContextMissingStrategy: ctxmissing.NewDefaultIgnoreErrorStrategy()}); err != nil {
 		return nil, fmt.Errorf("x-ray: %w", err)
 	}
 	// The recorder travels in each request's context: segments begun under
 	// it use this emitter and sampling, whatever the global configuration.
-	ctx, err := xray.ContextWithConfig(context.Background(), xray.Config{
+	ctx, err := sdk.ContextWithConfig(context.Background(), sdk.Config{
 		DaemonAddr:             c.DaemonAddress,
 		Emitter:                emitter,
 		SamplingStrategy:       strategy,
@@ -97,7 +99,7 @@ func NewXRay(c XRayConfig) (*XRay, error) {
 	if service == "" {
 		service = "streamlimit"
 	}
-	return &XRay{recorder: xray.GetRecorder(ctx), lambda: c.Lambda, service: service, stage: c.Stage}, nil
+	return &XRay{recorder: sdk.GetRecorder(ctx), lambda: c.Lambda, service: service, stage: c.Stage}, nil
 }
 
 // InstrumentAWS makes every call of clients built from cfg a subsegment
@@ -113,17 +115,17 @@ func InstrumentAWS(cfg *aws.Config) { awsv2.AWSV2Instrumentor(&cfg.APIOptions) }
 // error behind a 5xx as a fault.
 func (x *XRay) Trace(operation string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), xray.RecorderContextKey{}, x.recorder)
-		var seg *xray.Segment
+		ctx := context.WithValue(r.Context(), sdk.RecorderContextKey{}, x.recorder)
+		var seg *sdk.Segment
 		switch {
 		case x.lambda:
 			// Under the facade segment the SDK builds from the invocation's
 			// trace header; without one (no Lambda context) nothing is traced.
-			ctx, seg = xray.BeginSubsegment(ctx, operation)
-		case r.Header.Get(xray.TraceIDHeaderKey) != "":
-			ctx, seg = xray.NewSegmentFromHeader(ctx, x.service, r, header.FromString(r.Header.Get(xray.TraceIDHeaderKey)))
+			ctx, seg = sdk.BeginSubsegment(ctx, operation)
+		case r.Header.Get(sdk.TraceIDHeaderKey) != "":
+			ctx, seg = sdk.NewSegmentFromHeader(ctx, x.service, r, header.FromString(r.Header.Get(sdk.TraceIDHeaderKey)))
 		default:
-			ctx, seg = xray.BeginSegmentWithSampling(ctx, x.service, r, nil)
+			ctx, seg = sdk.BeginSegmentWithSampling(ctx, x.service, r, nil)
 		}
 		if seg == nil {
 			next.ServeHTTP(w, r)
@@ -140,7 +142,7 @@ func (x *XRay) Trace(operation string, next http.Handler) http.Handler {
 			if seg.Sampled {
 				sampled = "1"
 			}
-			w.Header().Set(xray.TraceIDHeaderKey, "Root="+seg.TraceID+";Sampled="+sampled)
+			w.Header().Set(sdk.TraceIDHeaderKey, "Root="+seg.TraceID+";Sampled="+sampled)
 		}
 		req := seg.GetHTTP().GetRequest()
 		req.Method, req.URL = r.Method, r.Pattern
@@ -159,7 +161,7 @@ func (x *XRay) Trace(operation string, next http.Handler) http.Handler {
 		if status == 0 {
 			status = http.StatusOK // nothing written: net/http answers 200
 		}
-		xray.HttpCaptureResponse(seg, status)
+		sdk.HttpCaptureResponse(seg, status)
 		_ = seg.AddAnnotation("operation", operation)
 		if x.stage != "" {
 			_ = seg.AddAnnotation("stage", x.stage)
@@ -202,5 +204,5 @@ func routeSDKLogs(l *slog.Logger) {
 		l = slog.New(slog.DiscardHandler)
 	}
 	sdkLog.Store(l)
-	sdkLogOnce.Do(func() { xray.SetLogger(sdkLogger{}) })
+	sdkLogOnce.Do(func() { sdk.SetLogger(sdkLogger{}) })
 }

@@ -1,4 +1,4 @@
-package infra_test
+package apigw_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/infra/apigw"
 )
 
 // TestConnections checks the management API calls against a stand-in
@@ -39,7 +39,7 @@ func TestConnections(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	t.Cleanup(srv.Close)
-	c := infra.NewConnectionsFromConfig(aws.Config{
+	c := apigw.NewConnectionsFromConfig(aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("k", "s", ""),
 	})

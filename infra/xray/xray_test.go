@@ -1,4 +1,4 @@
-package infra_test
+package xray_test
 
 import (
 	"net/http"
@@ -7,14 +7,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/streamlimit/streamlimit/infra"
+	"github.com/streamlimit/streamlimit/infra/xray"
 	"github.com/streamlimit/streamlimit/internal/testenv/observetest"
 	"github.com/streamlimit/streamlimit/observe"
 )
 
 func TestNewXRayRejectsBadAddresses(t *testing.T) {
 	for _, addr := range []string{"", "nowhere", "127.0.0.1:notaport"} {
-		_, err := infra.NewXRay(infra.XRayConfig{DaemonAddress: addr})
+		_, err := xray.New(xray.Config{DaemonAddress: addr})
 		if err == nil || !strings.Contains(err.Error(), "AWS_XRAY_DAEMON_ADDRESS") {
 			t.Errorf("%q: error %v; want one naming AWS_XRAY_DAEMON_ADDRESS", addr, err)
 		}
@@ -23,7 +23,7 @@ func TestNewXRayRejectsBadAddresses(t *testing.T) {
 
 // serve runs one request through x.Trace(op, h), with an observe.Request
 // in its context as the HTTP middleware provides.
-func serve(x *infra.XRay, op string, h http.HandlerFunc) *httptest.ResponseRecorder {
+func serve(x *xray.XRay, op string, h http.HandlerFunc) *httptest.ResponseRecorder {
 	w := httptest.NewRecorder()
 	r := httptest.NewRequest("POST", "/dev/canStream/someone", nil)
 	rec := &observe.Request{}
@@ -39,7 +39,7 @@ func serve(x *infra.XRay, op string, h http.HandlerFunc) *httptest.ResponseRecor
 // panic goes on to the recovering middleware.
 func TestTraceMarksPanicsAsFaults(t *testing.T) {
 	daemon := observetest.NewDaemon(t)
-	x, err := infra.NewXRay(infra.XRayConfig{DaemonAddress: daemon.Addr(), Stage: "test"})
+	x, err := xray.New(xray.Config{DaemonAddress: daemon.Addr(), Stage: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +61,7 @@ func TestTraceMarksPanicsAsFaults(t *testing.T) {
 // Lambda) is served untraced: no segment of its own, nothing sent.
 func TestLambdaModeNeverBeginsASegment(t *testing.T) {
 	daemon := observetest.NewDaemon(t)
-	x, err := infra.NewXRay(infra.XRayConfig{DaemonAddress: daemon.Addr(), Lambda: true})
+	x, err := xray.New(xray.Config{DaemonAddress: daemon.Addr(), Lambda: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +71,7 @@ func TestLambdaModeNeverBeginsASegment(t *testing.T) {
 	}
 	// A local-mode request afterwards proves the daemon listens; it must be
 	// the only document received.
-	local, err := infra.NewXRay(infra.XRayConfig{DaemonAddress: daemon.Addr()})
+	local, err := xray.New(xray.Config{DaemonAddress: daemon.Addr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestLambdaModeNeverBeginsASegment(t *testing.T) {
 // segment begun, annotated, closed and sent over loopback UDP.
 func BenchmarkTrace(b *testing.B) {
 	daemon := observetest.NewDaemon(b)
-	x, err := infra.NewXRay(infra.XRayConfig{DaemonAddress: daemon.Addr(), Stage: "bench"})
+	x, err := xray.New(xray.Config{DaemonAddress: daemon.Addr(), Stage: "bench"})
 	if err != nil {
 		b.Fatal(err)
 	}
