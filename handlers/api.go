@@ -3,8 +3,8 @@ package handlers
 import (
 	"context"
 	"net/http"
-	"unicode/utf8"
 
+	"github.com/streamlimit/streamlimit/apierr"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/observe"
 )
@@ -106,7 +106,7 @@ func (s *server) canStream(w http.ResponseWriter, r *http.Request) {
 	if req.Client.UserAgent == "" {
 		// The header fills in, within what the body's title leaves free.
 		budget := min(maxHeaderUA, lease.MaxClientBytes-len(req.Client.Title))
-		req.Client.UserAgent = truncateUTF8(r.UserAgent(), max(budget, 0))
+		req.Client.UserAgent = apierr.Truncate(r.UserAgent(), max(budget, 0))
 	}
 	uid := r.PathValue("uid")
 	ctx, cancel := s.storeContext(r)
@@ -139,7 +139,7 @@ func (s *server) canStream(w http.ResponseWriter, r *http.Request) {
 			resp.CooldownUntil = timestamp(d.CooldownUntil)
 		}
 	}
-	encode(w, http.StatusOK, resp)
+	apierr.WriteJSON(w, http.StatusOK, resp)
 }
 
 func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
@@ -156,7 +156,7 @@ func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	decided(r, observe.Renewed)
-	encode(w, http.StatusOK, heartbeatResponse{
+	apierr.WriteJSON(w, http.StatusOK, heartbeatResponse{
 		Result: "success", UID: uid, LeaseID: id,
 		ExpiresAt:                timestamp(rn.Lease.ExpiresAt),
 		HeartbeatIntervalSeconds: int(rn.HeartbeatInterval.Seconds()),
@@ -178,11 +178,11 @@ func (s *server) endStream(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	decidedEnd(r, rel.Removed)
-	encode(w, http.StatusOK, endStreamResponse{Result: "success", UID: uid, RemovedStream: rel.Removed, StreamCount: rel.StreamCount})
+	apierr.WriteJSON(w, http.StatusOK, endStreamResponse{Result: "success", UID: uid, RemovedStream: rel.Removed, StreamCount: rel.StreamCount})
 }
 
 func (s *server) missingLeaseID(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusBadRequest, "missing_lease_id",
+	apierr.Write(w, http.StatusBadRequest, "missing_lease_id",
 		"The lease id is missing: use "+r.URL.Path+"/{leaseId} with the leaseId that canStream returned.")
 }
 
@@ -195,7 +195,7 @@ func (s *server) streams(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	encode(w, http.StatusOK, streamsResponse{
+	apierr.WriteJSON(w, http.StatusOK, streamsResponse{
 		Result: "success", UID: uid, StreamCount: l.StreamCount, MaxStreams: l.MaxStreams,
 		Policy: string(l.Policy), Streams: toSessions(l.Sessions),
 	})
@@ -208,7 +208,7 @@ func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	encode(w, http.StatusOK, map[string]string{"result": "success", "status": "ok"})
+	apierr.WriteJSON(w, http.StatusOK, map[string]string{"result": "success", "status": "ok"})
 }
 
 func toSessions(in []lease.Session) []sessionJSON {
@@ -224,30 +224,4 @@ func toSessions(in []lease.Session) []sessionJSON {
 		})
 	}
 	return out
-}
-
-// truncateUTF8 cuts s to at most n bytes without splitting a character, and
-// drops invalid bytes.
-func truncateUTF8(s string, n int) string {
-	s = toValidUTF8(s)
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n]
-}
-
-func toValidUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	out := make([]rune, 0, len(s))
-	for _, r := range s {
-		if r != utf8.RuneError {
-			out = append(out, r)
-		}
-	}
-	return string(out)
 }

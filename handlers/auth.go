@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/streamlimit/streamlimit/auth"
@@ -45,10 +44,7 @@ func admin(h handler) handler { return guarded((*server).authorizeAdmin, h) }
 func guarded(check func(*server, *http.Request) error, h handler) handler {
 	return func(s *server, w http.ResponseWriter, r *http.Request) {
 		if err := check(s, r); err != nil {
-			if errors.Is(err, auth.ErrUnauthenticated) {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="streamlimit"`)
-			}
-			s.fail(w, r, err)
+			s.fail(w, r, err) // 401s carry WWW-Authenticate
 			return
 		}
 		h(s, w, r)

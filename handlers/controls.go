@@ -3,6 +3,7 @@ package handlers
 import (
 	"net/http"
 
+	"github.com/streamlimit/streamlimit/apierr"
 	"github.com/streamlimit/streamlimit/lease"
 )
 
@@ -67,7 +68,7 @@ func (s *server) revokeSession(w http.ResponseWriter, r *http.Request, reason st
 		s.fail(w, r, err)
 		return
 	}
-	encode(w, http.StatusOK, kickResponse{
+	apierr.WriteJSON(w, http.StatusOK, kickResponse{
 		Result: "success", UID: uid, Session: handle, RemovedStream: rel.Removed, StreamCount: rel.StreamCount,
 	})
 }
@@ -86,7 +87,7 @@ func (s *server) endAll(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	encode(w, http.StatusOK, endStreamResponse{Result: "success", UID: uid, RemovedStream: rel.Removed, StreamCount: rel.StreamCount})
+	apierr.WriteJSON(w, http.StatusOK, endStreamResponse{Result: "success", UID: uid, RemovedStream: rel.Removed, StreamCount: rel.StreamCount})
 }
 
 func (s *server) setLimit(w http.ResponseWriter, r *http.Request) {
@@ -110,7 +111,7 @@ func (s *server) setLimit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	encode(w, http.StatusOK, limitResponse{Result: "success", UID: uid, MaxStreams: *body.MaxStreams, Override: true})
+	apierr.WriteJSON(w, http.StatusOK, limitResponse{Result: "success", UID: uid, MaxStreams: *body.MaxStreams, Override: true})
 }
 
 func (s *server) clearLimit(w http.ResponseWriter, r *http.Request) {
@@ -125,7 +126,7 @@ func (s *server) clearLimit(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	encode(w, http.StatusOK, limitResponse{Result: "success", UID: uid, MaxStreams: s.svc.MaxStreams()})
+	apierr.WriteJSON(w, http.StatusOK, limitResponse{Result: "success", UID: uid, MaxStreams: s.svc.MaxStreams()})
 }
 
 func (s *server) setPolicy(w http.ResponseWriter, r *http.Request) {
@@ -141,7 +142,7 @@ func (s *server) setPolicy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	encode(w, http.StatusOK, policyResponse{Result: "success", UID: uid, Policy: body.Policy, Override: true})
+	apierr.WriteJSON(w, http.StatusOK, policyResponse{Result: "success", UID: uid, Policy: body.Policy, Override: true})
 }
 
 func (s *server) clearPolicy(w http.ResponseWriter, r *http.Request) {
@@ -156,7 +157,7 @@ func (s *server) clearPolicy(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	encode(w, http.StatusOK, policyResponse{Result: "success", UID: uid, Policy: string(s.svc.Policy())})
+	apierr.WriteJSON(w, http.StatusOK, policyResponse{Result: "success", UID: uid, Policy: string(s.svc.Policy())})
 }
 
 // limitRoute serves PUT (set) and DELETE (clear) of an account's limit.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/streamlimit/streamlimit/apierr"
 	"github.com/streamlimit/streamlimit/observe"
 )
 
@@ -92,7 +93,7 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 				}
 				rec := observe.From(r.Context())
 				rec.Err, rec.StoreError = fmt.Errorf("panic: %v", v), false
-				writeError(w, http.StatusInternalServerError, "internal", "Internal error; nothing was changed.")
+				apierr.Write(w, http.StatusInternalServerError, "internal", "Internal error; nothing was changed.")
 			}
 		}()
 		next.ServeHTTP(w, r)

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 
@@ -67,21 +66,5 @@ func decidedEnd(r *http.Request, removed bool) {
 		decided(r, observe.Ended)
 	} else {
 		decided(r, observe.NotLive)
-	}
-}
-
-// failed reports an error answer: the outcome an expected error stands for
-// (a heartbeat's lease expired or revoked), and the error itself behind a
-// 5xx, so that the request's line logs it, once.
-func failed(r *http.Request, err error, status int) {
-	rec := observe.From(r.Context())
-	switch {
-	case errors.Is(err, lease.ErrLeaseRevoked):
-		rec.Decision = observe.Revoked
-	case errors.Is(err, lease.ErrLeaseExpired):
-		rec.Decision = observe.Expired
-	}
-	if status >= http.StatusInternalServerError {
-		rec.Err, rec.StoreError = err, status == http.StatusServiceUnavailable
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"path"
 	"slices"
 	"strings"
+
+	"github.com/streamlimit/streamlimit/apierr"
 )
 
 // Route is one method and path of the API, without the stage prefix.
@@ -72,6 +74,15 @@ var localOnly = []route{
 	{[]string{"GET"}, "/ws", (*server).webSocket, true},
 }
 
+// webSocket is GET {prefix}/ws: Config.WebSocket, or 404 without one.
+func (s *server) webSocket(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.WebSocket == nil {
+		apierr.Write(w, http.StatusNotFound, "not_found", "No such route: "+r.URL.Path+".")
+		return
+	}
+	s.cfg.WebSocket.ServeHTTP(w, r)
+}
+
 // routes returns the handler of every route: the table's and localOnly's
 // routes under their prefix, and a JSON 404 for any other path, including
 // a path that is not clean (see canonicalPaths).
@@ -87,7 +98,7 @@ func (s *server) routes() http.Handler {
 		mux.Handle(path, s.observed(r.path, methods(r.methods, func(w http.ResponseWriter, req *http.Request) { handle(s, w, req) })))
 	}
 	notFound := s.observed("", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "not_found", "No such route: "+r.URL.Path+".")
+		apierr.Write(w, http.StatusNotFound, "not_found", "No such route: "+r.URL.Path+".")
 	}))
 	mux.Handle("/", notFound)
 	return canonicalPaths(mux, notFound)
@@ -131,7 +142,7 @@ func methods(allowed []string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !slices.Contains(allowed, r.Method) {
 			w.Header().Set("Allow", allow)
-			writeError(w, http.StatusMethodNotAllowed, "method_not_allowed",
+			apierr.Write(w, http.StatusMethodNotAllowed, "method_not_allowed",
 				"Method "+r.Method+" is not allowed here; use "+allow+".")
 			return
 		}

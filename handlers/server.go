@@ -46,9 +46,11 @@ type Config struct {
 	Identity auth.Identity
 	// Admin guards the admin routes (/admin/...). Nil disables them (403).
 	Admin auth.AdminAuth
-	// Sockets, when set, serves the local WebSocket endpoint GET
-	// {Prefix}/ws (see localOnly in routes.go). Nil: that route is 404.
-	Sockets *Sockets
+	// WebSocket, when set, serves the local WebSocket endpoint GET
+	// {Prefix}/ws (wsapi.Sockets; see localOnly in routes.go). Nil: that
+	// route is 404. The HTTP API only mounts it, so a binary that does not
+	// serve it links no WebSocket code.
+	WebSocket http.Handler
 	// Static holds the browser client and the demo page (package web's FS),
 	// served at {Prefix}/ (index.html) and {Prefix}/client/{file}. Nil:
 	// those routes answer 404.

@@ -9,6 +9,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/streamlimit/streamlimit/apierr"
 )
 
 // staticTypes are the file types Config.Static may serve, by extension;
@@ -68,7 +70,7 @@ func (s *server) clientFile(w http.ResponseWriter, r *http.Request) {
 func (s *server) serveAsset(w http.ResponseWriter, r *http.Request, name string) {
 	a, ok := s.static[name]
 	if !ok {
-		writeError(w, http.StatusNotFound, "not_found", "No such file: "+r.URL.Path+".")
+		apierr.Write(w, http.StatusNotFound, "not_found", "No such file: "+r.URL.Path+".")
 		return
 	}
 	h := w.Header()

@@ -5,14 +5,14 @@ import (
 
 	"github.com/awslabs/aws-lambda-go-api-proxy/core"
 
-	"github.com/streamlimit/streamlimit/internal/app"
+	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 )
 
 // gateway reads what API Gateway verified from the payload 2.0 event the
 // adapter keeps in the request's context. It never reads the
 // X-GoLambdaProxy-ApiGw-Context header the adapter also adds: a client can
 // send that header itself.
-var gateway = &app.Gateway{JWTClaims: jwtClaims, IAMCaller: iamCaller}
+var gateway = &wire.Gateway{JWTClaims: jwtClaims, IAMCaller: iamCaller}
 
 // jwtClaims returns the claims of the route's JWT authorizer, if it has one.
 func jwtClaims(ctx context.Context) (map[string]string, bool) {

@@ -10,24 +10,23 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/streamlimit/streamlimit/config"
-	"github.com/streamlimit/streamlimit/internal/app"
 )
 
 // newGatewayLambda wires the function as main does (config.Load,
-// cfg.Gateway = gateway, app.New) over the in-memory store, with
+// newServer) over the in-memory store, in Lambda, with
 // AUTH_MODE=jwt (claims from API Gateway's JWT authorizer) and ADMIN_AUTH=iam.
 func newGatewayLambda(t *testing.T) func(ev events.APIGatewayV2HTTPRequest) answer {
 	t.Helper()
-	env := map[string]string{"STORE": "memory", "AUTH_MODE": "jwt", "ADMIN_AUTH": "iam"}
+	env := map[string]string{"STORE": "memory", "AUTH_MODE": "jwt", "ADMIN_AUTH": "iam", "AWS_LAMBDA_FUNCTION_NAME": "streamlimit-test-api"}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(t.Context(), cfg, app.Wiring{Gateway: gateway}, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	api, err := newServer(t.Context(), cfg, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newLambdaHandler(a.Handler)
+	h := newLambdaHandler(api)
 	return func(ev events.APIGatewayV2HTTPRequest) answer { return viaLambda(t, h, ev) }
 }
 

@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -15,8 +16,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 	"github.com/streamlimit/streamlimit/config"
-	"github.com/streamlimit/streamlimit/internal/app"
 )
 
 func main() {
@@ -26,16 +27,33 @@ func main() {
 		fmt.Fprintln(os.Stderr, "streamlimit:", err)
 		os.Exit(1)
 	}
-	// EMF lines beside the request lines: CloudWatch Logs turns them into
-	// metrics. In Lambda (AWS_LAMBDA_FUNCTION_NAME is set) each request is
-	// traced as a subsegment of the function's segment, never a segment.
-	w := app.Wiring{Gateway: gateway, MetricsOutput: os.Stderr}
-	a, err := app.New(context.Background(), cfg, w, cfg.Prefix(), log)
+	h, err := newServer(context.Background(), cfg, os.Stderr, log)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "streamlimit:", err)
 		os.Exit(1)
 	}
-	lambda.Start(newLambdaHandler(a.Handler))
+	lambda.Start(newLambdaHandler(h))
+}
+
+// newServer wires what the HTTP Lambda serves: the lease service over the
+// configured stores and the HTTP API, with the identities API Gateway
+// verified (gateway) and EMF lines beside the request lines on metrics
+// (CloudWatch Logs turns them into metrics). In Lambda
+// (AWS_LAMBDA_FUNCTION_NAME is set) each request is traced as a subsegment
+// of the function's segment, never a segment.
+func newServer(ctx context.Context, cfg config.Config, metrics io.Writer, log *slog.Logger) (http.Handler, error) {
+	identity, admin, err := wire.Access(cfg, gateway)
+	if err != nil {
+		return nil, err
+	}
+	svc, _, err := wire.Service(ctx, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	return wire.HTTP(svc, wire.API{
+		Config: cfg, Prefix: cfg.Prefix(), Logger: log, MetricsOutput: metrics,
+		Identity: identity, Admin: admin,
+	})
 }
 
 // newLambdaHandler returns the Lambda handler that serves h for API Gateway

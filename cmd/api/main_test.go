@@ -23,6 +23,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/streamlimit/streamlimit/apierr"
 	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/leasetest"
@@ -279,7 +280,7 @@ func TestLambdaMatchesLocal(t *testing.T) {
 			headers: map[string]string{"Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS", "Access-Control-Allow-Origin": testOrigin}},
 		{name: "body over 4 KiB", fixture: "canStream-post-json", edit: json413, status: 413, has: []string{`"body_too_large"`}},
 		{name: "store down", fixture: "healthz", down: true, status: 503,
-			headers: map[string]string{"Retry-After": handlers.RetryAfterSeconds}, has: []string{`"store_unavailable"`}},
+			headers: map[string]string{"Retry-After": apierr.RetryAfterSeconds}, has: []string{`"store_unavailable"`}},
 		{name: "all expired", fixture: "streams-get", advance: 100 * time.Second, status: 200,
 			has: []string{`"streamCount":0`, `"streams":[]`}},
 		{name: "heartbeat expired lease", fixture: "heartbeat", lease: 4, status: 410, has: []string{`"lease_expired"`}},

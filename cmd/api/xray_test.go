@@ -13,7 +13,6 @@ import (
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/streamlimit/streamlimit/config"
-	"github.com/streamlimit/streamlimit/internal/app"
 	"github.com/streamlimit/streamlimit/internal/testenv/observetest"
 )
 
@@ -61,11 +60,11 @@ func TestLambdaTracesUnderTheFunctionSegment(t *testing.T) {
 		t.Fatal("AWS_LAMBDA_FUNCTION_NAME set: want Lambda tracing")
 	}
 	logs := &syncBuffer{}
-	a, err := app.New(context.Background(), cfg, app.Wiring{MetricsOutput: logs}, "", slog.New(slog.NewJSONHandler(logs, nil)))
+	api, err := newServer(context.Background(), cfg, logs, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	handle := newLambdaHandler(a.Handler)
+	handle := newLambdaHandler(api)
 
 	const root, parent = "1-6af58726-5e9f0c651de4d666d4dd26a2", "53995c3f42cd8ad8"
 	resp, err := handle(invocation("lambda-req-1", "Root="+root+";Parent="+parent+";Sampled=1"), loadEvent(t, "canStream-post-json", ""))

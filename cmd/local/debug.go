@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/streamlimit/streamlimit/internal/app"
 	"github.com/streamlimit/streamlimit/observe/capacity"
 )
 
@@ -13,15 +12,13 @@ import (
 // and GET /debug/capacity answers the calls and capacity units per API
 // operation (see observe/capacity). For load tests and benchmarks only; it
 // returns nil when the variable is not set.
-func debugCapacity(getenv func(string) string, w *app.Wiring) *capacity.Meter {
+func debugCapacity(getenv func(string) string) *capacity.Meter {
 	switch strings.ToLower(getenv("DEBUG_CAPACITY")) {
 	case "1", "true", "yes":
 	default:
 		return nil
 	}
-	m := capacity.New()
-	w.StoreObserver = m.Observe
-	return m
+	return capacity.New()
 }
 
 // withCapacity serves GET /debug/capacity from m and counts every other

@@ -16,8 +16,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 	"github.com/streamlimit/streamlimit/config"
-	"github.com/streamlimit/streamlimit/internal/app"
+	"github.com/streamlimit/streamlimit/lease/dynamostore"
+	"github.com/streamlimit/streamlimit/observe/capacity"
+	"github.com/streamlimit/streamlimit/wsapi/sockets"
+	"github.com/streamlimit/streamlimit/wsconn"
+	"github.com/streamlimit/streamlimit/wsconn/dynamoconns"
 )
 
 func main() {
@@ -37,13 +42,8 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	w := app.Wiring{
-		MetricsOutput:  stderr, // EMF lines beside the request lines
-		LocalWebSocket: true,   // GET /STAGE/ws, the WebSocket API's stand-in
-	}
-	meter := debugCapacity(getenv, &w)
 	prefix := cfg.Prefix()
-	a, err := app.New(ctx, cfg, w, prefix, log)
+	h, socks, meter, err := newServer(ctx, cfg, getenv, prefix, stderr, log)
 	if err != nil {
 		return err
 	}
@@ -51,12 +51,11 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	handler := a.Handler
 	if meter != nil {
-		handler = withCapacity(meter, prefix, handler)
+		h = withCapacity(meter, prefix, h)
 	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           h,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
@@ -79,11 +78,46 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	}
 	// Shutdown does not wait for hijacked connections: close the
 	// WebSockets (their leases are kept for a resume).
-	if err := a.Sockets.Close(shutdownCtx); err != nil {
+	if err := socks.Close(shutdownCtx); err != nil {
 		return err
 	}
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
+}
+
+// newServer wires what the local server serves: the lease service over the
+// configured stores, the HTTP API with its logs and EMF metrics on stderr,
+// and the local stand-in of the WebSocket API at GET {prefix}/ws. With
+// DEBUG_CAPACITY=true, meter counts the DynamoDB calls.
+func newServer(ctx context.Context, cfg config.Config, getenv func(string) string, prefix string, stderr io.Writer, log *slog.Logger) (http.Handler, *sockets.Sockets, *capacity.Meter, error) {
+	meter := debugCapacity(getenv)
+	var obs dynamostore.Observer
+	if meter != nil {
+		obs = meter.Observe
+	}
+	identity, admin, err := wire.Access(cfg, nil)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	svc, client, err := wire.Service(ctx, cfg, obs)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ws, err := wsconn.New(svc, dynamoconns.Open(client, cfg.TableName))
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("configuration: %w", err)
+	}
+	socks := sockets.New(ws, sockets.Config{
+		StoreTimeout: cfg.StoreTimeout, Logger: log, Identity: identity, AllowedOrigins: cfg.AllowedOrigins,
+	})
+	h, err := wire.HTTP(svc, wire.API{
+		Config: cfg, Prefix: prefix, Logger: log, MetricsOutput: stderr, // EMF lines beside the request lines
+		Identity: identity, Admin: admin, WebSocket: socks,
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return h, socks, meter, nil
 }

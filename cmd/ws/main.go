@@ -1,7 +1,7 @@
 // Command ws is the WebSocket variant of streamlimit as an AWS Lambda
 // function behind an API Gateway WebSocket API (routes $connect,
 // $disconnect, heartbeat, $default; route selection $request.body.action):
-// one connection is one stream. It serves handlers.NewWebSocketGateway over
+// one connection is one stream. It serves wsapi.NewGateway over
 // the same lease service and table as the HTTP API, and replies through the
 // API Gateway management API. Build it with `make package` (build/ws.zip,
 // provided.al2023, arm64, -tags lambda.norpc).
@@ -14,19 +14,22 @@ import (
 	"os"
 
 	"github.com/streamlimit/streamlimit/auth"
+	"github.com/streamlimit/streamlimit/internal/stores"
+	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/wsapi"
+	"github.com/streamlimit/streamlimit/wsconn"
+	"github.com/streamlimit/streamlimit/wsconn/dynamoconns"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/streamlimit/streamlimit/config"
-	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/infra/apigw"
-	"github.com/streamlimit/streamlimit/internal/app"
 )
 
 // The API Gateway management client is what the WebSocket transport posts
 // replies and closes connections through.
-var _ handlers.Connections = (*apigw.Connections)(nil)
+var _ wsapi.Connections = (*apigw.Connections)(nil)
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -38,9 +41,11 @@ func main() {
 	lambda.Start(h)
 }
 
-// newHandler wires the WebSocket handler from the environment. conns nil
+// newHandler wires the WebSocket API from the environment: the stores, the
+// lease service (config.LeaseOptions, as every binary), the connection
+// service and the API Gateway transport; nothing of the HTTP API. conns nil
 // means the real management API.
-func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logger, conns handlers.Connections) (func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error), error) {
+func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logger, conns wsapi.Connections) (func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error), error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return nil, err
@@ -51,22 +56,24 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 		// authorizer on $connect must name the account.
 		identity = authorizerUID
 	}
-	// app.New also builds the HTTP API, which this function never serves:
-	// its gateway identities verify nobody.
-	w := app.Wiring{Gateway: &app.Gateway{
-		JWTClaims: func(context.Context) (map[string]string, bool) { return nil, false },
-		IAMCaller: func(context.Context) string { return "" },
-	}}
-	a, err := app.New(ctx, cfg, w, "", log)
+	store, client, err := stores.Open(ctx, cfg, nil)
 	if err != nil {
 		return nil, err
+	}
+	svc, err := lease.New(store, cfg.LeaseOptions()...)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	ws, err := wsconn.New(svc, dynamoconns.Open(client, cfg.TableName))
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	if conns == nil {
 		if conns, err = apigw.NewConnections(ctx, apigw.ConnectionsConfig{Region: cfg.Region}); err != nil {
 			return nil, err
 		}
 	}
-	return handlers.NewWebSocketGateway(a.WebSocket, conns, handlers.GatewayConfig{
+	return wsapi.NewGateway(ws, conns, wsapi.GatewayConfig{
 		StoreTimeout: cfg.StoreTimeout,
 		Logger:       log,
 		Identity:     identity,

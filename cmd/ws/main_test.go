@@ -23,11 +23,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/coder/websocket"
 
+	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/infra/dynamo"
-	"github.com/streamlimit/streamlimit/internal/app"
 	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
 	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/wsapi/sockets"
+	"github.com/streamlimit/streamlimit/wsconn"
+	"github.com/streamlimit/streamlimit/wsconn/dynamoconns"
 )
 
 var (
@@ -320,13 +323,24 @@ func TestSameTableEffects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(context.Background(), cfg, app.Wiring{LocalWebSocket: true}, "/dev", slog.New(slog.DiscardHandler))
+	// The local side, wired as cmd/local wires it: the HTTP API with the
+	// local sockets mounted at /dev/ws.
+	svc, client, err := wire.Service(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(a.Handler)
+	ws, err := wsconn.New(svc, dynamoconns.Open(client, cfg.TableName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	socks := sockets.New(ws, sockets.Config{StoreTimeout: cfg.StoreTimeout})
+	local, err := wire.HTTP(svc, wire.API{Config: cfg, Prefix: "/dev", Logger: slog.New(slog.DiscardHandler), WebSocket: socks})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(local)
 	t.Cleanup(srv.Close)
-	t.Cleanup(func() { _ = a.Sockets.Close(context.Background()) })
+	t.Cleanup(func() { _ = socks.Close(context.Background()) })
 	api := srv.URL + "/dev"
 	runScenario(t, &localScenario{t: t, base: "ws" + strings.TrimPrefix(api, "http") + "/ws", api: api, socks: map[string]*websocket.Conn{}})
 
@@ -462,11 +476,11 @@ func leases(t *testing.T, vars map[string]string) *lease.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, err := app.New(context.Background(), cfg, app.Wiring{}, "", slog.New(slog.DiscardHandler))
+	svc, _, err := wire.Service(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return a.Service
+	return svc
 }
 
 // TestLambdaConnectErrors: bad input is a JSON error and writes nothing;

@@ -81,7 +81,7 @@ func New(c Config) (*XRay, error) {
 		return nil, fmt.Errorf("x-ray sampling: %w", err)
 	}
 	routeSDKLogs(c.Logger)
-	if err := sdk.Configure(sdk.Config{ContextMissingStrategy: ctxmissing.NewDefaultIgnoreErrorStrategy()}); err != nil {
+	if err := ignoreMissingContext(); err != nil {
 		return nil, fmt.Errorf("x-ray: %w", err)
 	}
 	// The recorder travels in each request's context: segments begun under
@@ -105,7 +105,20 @@ func New(c Config) (*XRay, error) {
 // InstrumentAWS makes every call of clients built from cfg a subsegment
 // ("DynamoDB", with aws.operation Query, UpdateItem, ...) of the request
 // being served. Call it before building the clients.
-func InstrumentAWS(cfg *aws.Config) { awsv2.AWSV2Instrumentor(&cfg.APIOptions) }
+//
+// A call made outside any traced request (creating the table at start,
+// before New has run) is silently not traced.
+func InstrumentAWS(cfg *aws.Config) {
+	_ = ignoreMissingContext()
+	awsv2.AWSV2Instrumentor(&cfg.APIOptions)
+}
+
+// ignoreMissingContext makes the SDK skip, silently, a subsegment with no
+// segment to belong to instead of logging "segment cannot be found"
+// (global SDK state; idempotent).
+func ignoreMissingContext() error {
+	return sdk.Configure(sdk.Config{ContextMissingStrategy: ctxmissing.NewDefaultIgnoreErrorStrategy()})
+}
 
 // Trace wraps next, one route of the API, so that each request is traced
 // under the uid-free operation name: a segment per request locally, a

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,7 +13,7 @@ import (
 
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/handlers"
-	"github.com/streamlimit/streamlimit/internal/app"
+	"github.com/streamlimit/streamlimit/internal/testenv/apiserver"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/memstore"
 )
@@ -101,7 +100,8 @@ func BenchmarkHandler(b *testing.B) {
 	})
 }
 
-// startServer runs the real API (internal/app wiring, as cmd/local does)
+// startServer runs the real API (handlers over the configured store, as
+// internal/testenv/apiserver wires it)
 // on a loopback httptest server, against DynamoDB Local or, with store
 // "memory", the in-memory store.
 func startServer(b *testing.B, store string) (base string, svc *lease.Service) {
@@ -116,13 +116,13 @@ func startServer(b *testing.B, store string) (base string, svc *lease.Service) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	a, err := app.New(context.Background(), cfg, app.Wiring{}, "/dev", slog.New(slog.DiscardHandler))
+	h, svc, err := apiserver.New(context.Background(), cfg, "/dev")
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(a.Handler)
+	srv := httptest.NewServer(h)
 	b.Cleanup(srv.Close)
-	return srv.URL + "/dev", a.Service
+	return srv.URL + "/dev", svc
 }
 
 // BenchmarkServerHeartbeat is the local server's heartbeat throughput over

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/test/deploy"
+	"github.com/streamlimit/streamlimit/wsapi"
 )
 
 // TestPackagedWebSocket checks the WebSocket API of the template that
@@ -28,7 +28,7 @@ func TestPackagedWebSocket(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if problems := deploy.CheckWebSocket(b, handlers.WebSocketRoutes()); len(problems) > 0 {
+	if problems := deploy.CheckWebSocket(b, wsapi.WebSocketRoutes()); len(problems) > 0 {
 		t.Errorf("%s:\n%s", path, strings.Join(problems, "\n"))
 	}
 }
@@ -50,7 +50,7 @@ const wsTemplate = `{"Resources": {
 
 func TestCheckWebSocketDefects(t *testing.T) {
 	t.Parallel()
-	if p := deploy.CheckWebSocket([]byte(wsTemplate), handlers.WebSocketRoutes()); len(p) > 0 {
+	if p := deploy.CheckWebSocket([]byte(wsTemplate), wsapi.WebSocketRoutes()); len(p) > 0 {
 		t.Fatalf("good template: %v", p)
 	}
 	tests := []struct {
@@ -77,7 +77,7 @@ func TestCheckWebSocketDefects(t *testing.T) {
 		}
 		tc.mutate(tpl["Resources"].(map[string]any))
 		b, _ := json.Marshal(tpl)
-		problems := deploy.CheckWebSocket(b, handlers.WebSocketRoutes())
+		problems := deploy.CheckWebSocket(b, wsapi.WebSocketRoutes())
 		if !strings.Contains(strings.Join(problems, "\n"), tc.want) {
 			t.Errorf("%s: problems %q, want one mentioning %q", tc.name, problems, tc.want)
 		}

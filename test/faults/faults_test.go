@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -16,8 +15,8 @@ import (
 
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/infra/dynamo"
-	"github.com/streamlimit/streamlimit/internal/app"
 	"github.com/streamlimit/streamlimit/internal/loadgen"
+	"github.com/streamlimit/streamlimit/internal/testenv/apiserver"
 	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
 	"github.com/streamlimit/streamlimit/internal/testenv/faultproxy"
 )
@@ -53,11 +52,11 @@ func startAPI(t *testing.T, endpoint, table string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var a *app.App
+	var h http.Handler
 	// The first calls to a fresh DynamoDB Local can outlast the store
 	// budget on a busy machine (CreateTable at start): retry the start.
 	for attempt := range 5 {
-		if a, err = app.New(t.Context(), cfg, app.Wiring{}, "/dev", slog.New(slog.DiscardHandler)); err == nil {
+		if h, _, err = apiserver.New(t.Context(), cfg, "/dev"); err == nil {
 			break
 		}
 		t.Logf("start %d: %v", attempt+1, err)
@@ -66,7 +65,7 @@ func startAPI(t *testing.T, endpoint, table string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(a.Handler)
+	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	warmUp(t, srv.URL+"/dev")
 	return srv.URL + "/dev"

@@ -63,6 +63,15 @@ func New(api DynamoDBAPI, table string) *Store {
 	return &Store{api: api, table: table}
 }
 
+// Open returns the connection bindings beside a lease store: over client
+// in table, or in memory when client is nil (STORE=memory).
+func Open(client *dynamodb.Client, table string) wsconn.ConnStore {
+	if client == nil {
+		return wsconn.NewMemConns()
+	}
+	return New(client, table)
+}
+
 func key(uid string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{attrUID: str(uid), attrSK: str(sortKey)}
 }

@@ -157,6 +157,9 @@ func (p *Proxy) serve() {
 			p.track(c) // held open until DropAll or Close
 			continue
 		}
+		// Tracked from the accept on, so a DropAll while the upstream is
+		// being dialed closes it too (it must not outlive a fault).
+		p.track(c)
 		p.wg.Add(1)
 		go p.forward(c)
 	}
@@ -166,10 +169,9 @@ func (p *Proxy) forward(c net.Conn) {
 	defer p.wg.Done()
 	up, err := net.DialTimeout("tcp", p.target, 2*time.Second)
 	if err != nil {
-		_ = c.Close()
+		p.untrack(c)
 		return
 	}
-	p.track(c)
 	p.track(up)
 	var wg sync.WaitGroup
 	wg.Add(2)

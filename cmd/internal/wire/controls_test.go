@@ -1,4 +1,4 @@
-package app_test
+package wire_test
 
 import (
 	"context"
@@ -12,21 +12,38 @@ import (
 	"time"
 
 	"github.com/streamlimit/streamlimit/auth"
+	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 	"github.com/streamlimit/streamlimit/config"
-	"github.com/streamlimit/streamlimit/internal/app"
 	"github.com/streamlimit/streamlimit/lease"
 )
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
-func newApp(t *testing.T, env map[string]string, gw *app.Gateway) (*app.App, error) {
+// app is the HTTP API as cmd/local and cmd/api wire it.
+type app struct {
+	Handler http.Handler
+	Service *lease.Service
+}
+
+func newApp(t *testing.T, env map[string]string, gw *wire.Gateway) (app, error) {
 	t.Helper()
 	env["STORE"] = "memory"
 	c, err := config.Load(envOf(env))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return app.New(context.Background(), c, app.Wiring{Gateway: gw}, "/dev", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	identity, admin, err := wire.Access(c, gw)
+	if err != nil {
+		return app{}, err
+	}
+	svc, _, err := wire.Service(context.Background(), c, nil)
+	if err != nil {
+		return app{}, err
+	}
+	h, err := wire.HTTP(svc, wire.API{
+		Config: c, Prefix: "/dev", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: identity, Admin: admin,
+	})
+	return app{h, svc}, err
 }
 
 // TestModesNeedTheirVerifier: jwt mode without a secret and iam admin mode
@@ -40,7 +57,7 @@ func TestModesNeedTheirVerifier(t *testing.T) {
 	if _, err := newApp(t, map[string]string{"ADMIN_AUTH": "iam"}, nil); !errors.Is(err, auth.ErrNoGateway) {
 		t.Errorf("ADMIN_AUTH=iam without gateway: %v; want ErrNoGateway", err)
 	}
-	gw := &app.Gateway{
+	gw := &wire.Gateway{
 		JWTClaims: func(context.Context) (map[string]string, bool) { return nil, false },
 		IAMCaller: func(context.Context) string { return "" },
 	}

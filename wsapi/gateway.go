@@ -1,4 +1,4 @@
-package handlers
+package wsapi
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/streamlimit/streamlimit/auth"
+	"github.com/streamlimit/streamlimit/apierr"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/wsconn"
 )
@@ -26,7 +26,7 @@ type Connections interface {
 	Close(ctx context.Context, endpoint, connID string) error
 }
 
-// GatewayConfig configures NewWebSocketGateway.
+// GatewayConfig configures NewGateway.
 type GatewayConfig struct {
 	// StoreTimeout bounds the store work of one event (default 1.5s).
 	StoreTimeout time.Duration
@@ -52,21 +52,22 @@ func WebSocketRoutes() []string {
 	return []string{RouteConnect, RouteDisconnect, RouteDefault, RouteHeartbeat}
 }
 
-// NewWebSocketGateway returns the Lambda handler of the WebSocket API:
+// NewGateway returns the Lambda handler of the WebSocket API:
 //
-//   - $connect takes uid, deviceId and leaseId from the query string (uid
+//   - $connect takes uid, deviceId, deviceSecret and leaseId from the
+//     query string (uid
 //     from cfg.Identity when set) and acquires or resumes a lease bound to
 //     the connection: 200, or 403 over the limit (API Gateway then refuses
 //     the connection), 400/401/403/410/503 on errors as over HTTP;
 //   - heartbeat (and $default, which answers invalid_message or
 //     unknown_action) replies through the management API; a lost lease is
 //     told and the connection closed, which brings its $disconnect;
-//   - $disconnect ends the lease if the connection was still its current
-//     one.
+//   - $disconnect ends the connection's lease (a no-op when another
+//     connection took it over).
 //
 // It is the same wsconn.Service and the same messages as the local server's
-// GET /ws (Sockets).
-func NewWebSocketGateway(ws *wsconn.Service, conns Connections, cfg GatewayConfig) func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
+// GET /ws (package wsapi/sockets).
+func NewGateway(ws *wsconn.Service, conns Connections, cfg GatewayConfig) func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = 1500 * time.Millisecond
 	}
@@ -103,29 +104,26 @@ func (g *gateway) handle(ctx context.Context, req events.APIGatewayWebsocketProx
 
 func (g *gateway) connect(ctx context.Context, req *events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
 	q := req.QueryStringParameters
-	uid := q["uid"]
+	var id string
+	var idErr error
 	if g.cfg.Identity != nil {
-		id, err := g.cfg.Identity(req)
-		switch {
-		case err != nil:
-			return g.failure(ctx, err)
-		case uid == "":
-			uid = id
-		case uid != id:
-			return g.failure(ctx, auth.ErrForbidden)
-		}
+		id, idErr = g.cfg.Identity(req)
+	}
+	uid, err := Account(q["uid"], g.cfg.Identity != nil, id, idErr)
+	if err != nil {
+		return g.failure(ctx, err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.StoreTimeout)
 	defer cancel()
 	c, err := g.ws.Connect(ctx, wsconn.ConnectRequest{
 		ConnID: req.RequestContext.ConnectionID, UID: uid, DeviceID: q["deviceId"], DeviceSecret: q["deviceSecret"], LeaseID: q["leaseId"],
-		Client: lease.Client{UserAgent: truncateUTF8(userAgent(req), maxHeaderUA)},
+		Client: lease.Client{UserAgent: apierr.Truncate(userAgent(req), MaxHeaderUA)},
 	})
 	if err != nil {
 		return g.failure(ctx, err)
 	}
 	if !c.Granted {
-		return jsonResponse(http.StatusForbidden, refusal(c))
+		return jsonResponse(http.StatusForbidden, Refusal(c))
 	}
 	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
 }
@@ -152,7 +150,7 @@ func (g *gateway) message(ctx context.Context, req *events.APIGatewayWebsocketPr
 		body = nil // binary frames carry no JSON message
 	}
 	sctx, cancel := context.WithTimeout(ctx, g.cfg.StoreTimeout)
-	reply, lost := wsReply(sctx, g.ws, g.log, rc.ConnectionID, body)
+	reply, lost := Reply(sctx, g.ws, g.log, rc.ConnectionID, body)
 	cancel()
 	if err := g.conns.Post(ctx, endpoint, rc.ConnectionID, reply); err != nil {
 		g.log.WarnContext(ctx, "websocket reply not delivered", "error", err.Error())
@@ -167,14 +165,14 @@ func (g *gateway) message(ctx context.Context, req *events.APIGatewayWebsocketPr
 
 // failure answers a $connect that failed: the error table's status and body.
 func (g *gateway) failure(ctx context.Context, err error) events.APIGatewayProxyResponse {
-	e, reason, known := errorOf(err)
+	e, body, known := errorOf(err)
 	switch {
 	case !known:
 		g.log.ErrorContext(ctx, "unexpected error", "route", RouteConnect, "error", err.Error())
-	case e.status == http.StatusServiceUnavailable:
+	case e.Status == http.StatusServiceUnavailable:
 		g.log.WarnContext(ctx, "store error", "route", RouteConnect, "error", err.Error())
 	}
-	return jsonResponse(e.status, errorBody{Result: "error", Error: e.code, Message: e.message, Reason: reason})
+	return jsonResponse(e.Status, body)
 }
 
 func jsonResponse(status int, v any) events.APIGatewayProxyResponse {

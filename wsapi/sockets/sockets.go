@@ -1,10 +1,15 @@
-package handlers
+// Package sockets is the local stand-in of the WebSocket API: real
+// WebSockets (github.com/coder/websocket) over the same messages and
+// wsconn.Service as the API Gateway transport (package wsapi), mounted by
+// the local server at GET {prefix}/ws. The Lambda functions do not link it.
+package sockets
 
 import (
 	"bufio"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,14 +20,17 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/streamlimit/streamlimit/apierr"
 	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/wsapi"
 	"github.com/streamlimit/streamlimit/wsconn"
 )
 
-// Sockets serves the local stand-in of the WebSocket API at GET
-// {prefix}/ws (Config.Sockets). It keeps the open sockets so that Close can
-// end them when the server stops.
+// Sockets serves the local stand-in of the WebSocket API: an http.Handler
+// the local HTTP server mounts at GET {prefix}/ws (handlers.Config.WebSocket).
+// It keeps the open sockets so that Close can end them when the server
+// stops.
 //
 // How a socket ends decides what happens to its lease, as API Gateway's
 // $disconnect would:
@@ -33,12 +41,16 @@ import (
 //     lease is kept and expires by its TTL unless the player resumes it with
 //     its leaseId (wsconn.Service.Drop). This is what a lost $disconnect
 //     does behind API Gateway, whose delivery is best effort;
-//   - the server closes it because its lease was lost (CloseLeaseLost) or
+//   - the server closes it because its lease was lost (wsapi.CloseLeaseLost) or
 //     it reached wsconn.MaxConnectionAge (1001, going away, as API
 //     Gateway's 2-hour cap): Disconnect, as API Gateway's $disconnect;
 //   - the server stops (Close): 1001, and the lease is kept for a resume.
 type Sockets struct {
-	svc *wsconn.Service
+	svc     *wsconn.Service
+	cfg     Config
+	log     *slog.Logger
+	origins map[string]bool
+	anyOrig bool
 
 	mu      sync.Mutex
 	open    map[*socket]bool
@@ -46,9 +58,36 @@ type Sockets struct {
 	wg      sync.WaitGroup
 }
 
-// NewSockets returns the local WebSocket endpoint over svc.
-func NewSockets(svc *wsconn.Service) *Sockets {
-	return &Sockets{svc: svc, open: map[*socket]bool{}}
+// Config configures New.
+type Config struct {
+	// StoreTimeout bounds the store work of one event (default 1.5s).
+	StoreTimeout time.Duration
+	// Logger receives one line per closed socket and every failure.
+	Logger *slog.Logger
+	// Identity, when set, names the account a socket acts for (a bearer
+	// JWT): a uid query parameter must then be absent or the same.
+	Identity auth.Identity
+	// AllowedOrigins lists the browser origins that may open a socket
+	// besides the server's own ("*": any).
+	AllowedOrigins []string
+}
+
+// New returns the local WebSocket endpoint over svc.
+func New(svc *wsconn.Service, cfg Config) *Sockets {
+	if cfg.StoreTimeout <= 0 {
+		cfg.StoreTimeout = 1500 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	ss := &Sockets{svc: svc, cfg: cfg, log: cfg.Logger, origins: map[string]bool{}, open: map[*socket]bool{}}
+	for _, o := range cfg.AllowedOrigins {
+		if o == "*" {
+			ss.anyOrig = true
+		}
+		ss.origins[o] = true
+	}
+	return ss
 }
 
 // Close closes every open socket with 1001 (going away) and keeps their
@@ -115,63 +154,53 @@ func (sk *socket) closeWith(why int32, code websocket.StatusCode, reason string)
 	}
 }
 
-// webSocket is GET {prefix}/ws: the local WebSocket endpoint.
-func (s *server) webSocket(w http.ResponseWriter, r *http.Request) {
-	ss := s.cfg.Sockets
-	if ss == nil {
-		writeError(w, http.StatusNotFound, "not_found", "No such route: "+r.URL.Path+".")
-		return
-	}
+// ServeHTTP is GET {prefix}/ws: the local WebSocket endpoint.
+func (ss *Sockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Everything that can refuse the connection is checked before the
 	// lease is taken, so a bad request leaves the table untouched.
 	if !headerHasToken(r.Header, "Connection", "upgrade") || !headerHasToken(r.Header, "Upgrade", "websocket") {
 		w.Header().Set("Upgrade", "websocket")
-		writeError(w, http.StatusUpgradeRequired, "upgrade_required",
+		apierr.Write(w, http.StatusUpgradeRequired, "upgrade_required",
 			"This is a WebSocket endpoint: open ws://HOST"+r.URL.Path+"?uid=… with a WebSocket client.")
 		return
 	}
 	if r.Header.Get("Sec-WebSocket-Version") != "13" || len(r.Header.Values("Sec-WebSocket-Key")) != 1 {
 		w.Header().Set("Sec-WebSocket-Version", "13")
-		writeError(w, http.StatusBadRequest, "invalid_handshake", "The WebSocket handshake must be version 13 with one Sec-WebSocket-Key.")
+		apierr.Write(w, http.StatusBadRequest, "invalid_handshake", "The WebSocket handshake must be version 13 with one Sec-WebSocket-Key.")
 		return
 	}
-	if !s.originAllowed(r) {
-		writeError(w, http.StatusForbidden, "origin_not_allowed", "This origin may not open WebSockets here (ALLOWED_ORIGINS).")
+	if !ss.originAllowed(r) {
+		apierr.Write(w, http.StatusForbidden, "origin_not_allowed", "This origin may not open WebSockets here (ALLOWED_ORIGINS).")
 		return
 	}
 	q := r.URL.Query()
-	uid := q.Get("uid")
-	if s.cfg.Identity != nil {
-		id, err := s.cfg.Identity(r)
-		switch {
-		case err != nil:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="streamlimit"`)
-			s.fail(w, r, err)
-			return
-		case uid == "":
-			uid = id
-		case uid != id:
-			s.fail(w, r, auth.ErrForbidden)
-			return
-		}
+	var id string
+	var idErr error
+	if ss.cfg.Identity != nil {
+		id, idErr = ss.cfg.Identity(r)
+	}
+	uid, err := wsapi.Account(q.Get("uid"), ss.cfg.Identity != nil, id, idErr)
+	if err != nil {
+		apierr.Fail(w, r, err)
+		return
 	}
 	connID, err := newConnID()
 	if err != nil {
-		s.fail(w, r, err)
+		apierr.Fail(w, r, err)
 		return
 	}
-	ctx, cancel := s.storeContext(r)
+	ctx, cancel := context.WithTimeout(r.Context(), ss.cfg.StoreTimeout)
 	c, err := ss.svc.Connect(ctx, wsconn.ConnectRequest{
 		ConnID: connID, UID: uid, DeviceID: q.Get("deviceId"), DeviceSecret: q.Get("deviceSecret"), LeaseID: q.Get("leaseId"),
-		Client: lease.Client{UserAgent: truncateUTF8(r.UserAgent(), maxHeaderUA)},
+		Client: lease.Client{UserAgent: apierr.Truncate(r.UserAgent(), wsapi.MaxHeaderUA)},
 	})
 	cancel()
 	if err != nil {
-		s.fail(w, r, err)
+		apierr.Fail(w, r, err)
 		return
 	}
 	if !c.Granted {
-		encode(w, http.StatusForbidden, refusal(c))
+		apierr.WriteJSON(w, http.StatusForbidden, wsapi.Refusal(c))
 		return
 	}
 	conn, err := websocket.Accept(clearDeadlines{w}, r, &websocket.AcceptOptions{
@@ -179,7 +208,7 @@ func (s *server) webSocket(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		// Accept has answered; give back what Connect took.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.cfg.StoreTimeout)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), ss.cfg.StoreTimeout)
 		defer cancel()
 		if c.Resumed {
 			_, err = ss.svc.Drop(ctx, connID)
@@ -187,19 +216,19 @@ func (s *server) webSocket(w http.ResponseWriter, r *http.Request) {
 			_, err = ss.svc.Disconnect(ctx, connID)
 		}
 		if err != nil {
-			s.log.WarnContext(ctx, "websocket: releasing a failed upgrade", "error", err.Error())
+			ss.log.WarnContext(ctx, "websocket: releasing a failed upgrade", "error", err.Error())
 		}
 		return
 	}
-	s.serveSocket(ss, &socket{conn: conn, id: connID})
+	ss.serveSocket(&socket{conn: conn, id: connID})
 }
 
 // serveSocket reads the socket's messages until it ends, then lets its lease
 // go as the way it ended says (see Sockets).
-func (s *server) serveSocket(ss *Sockets, sk *socket) {
+func (ss *Sockets) serveSocket(sk *socket) {
 	if !ss.add(sk) {
 		sk.closeWith(closeShutdown, websocket.StatusGoingAway, "server shutting down: reconnect with your leaseId")
-		s.endSocket(ss, sk, nil)
+		ss.endSocket(sk, nil)
 		return
 	}
 	defer ss.remove(sk)
@@ -210,11 +239,11 @@ func (s *server) serveSocket(ss *Sockets, sk *socket) {
 	for {
 		_, data, err := sk.conn.Read(context.Background())
 		if err != nil {
-			s.endSocket(ss, sk, err)
+			ss.endSocket(sk, err)
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
-		reply, lost := wsReply(ctx, ss.svc, s.log, sk.id, data)
+		ctx, cancel := context.WithTimeout(context.Background(), ss.cfg.StoreTimeout)
+		reply, lost := wsapi.Reply(ctx, ss.svc, ss.log, sk.id, data)
 		cancel()
 		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 		err = sk.conn.Write(ctx, websocket.MessageText, reply)
@@ -223,14 +252,14 @@ func (s *server) serveSocket(ss *Sockets, sk *socket) {
 			continue // the next Read reports how the socket ended
 		}
 		if lost != "" {
-			sk.closeWith(closeLeaseLost, CloseLeaseLost, lost)
+			sk.closeWith(closeLeaseLost, wsapi.CloseLeaseLost, lost)
 		}
 	}
 }
 
 // endSocket releases or keeps the lease of a socket that ended.
-func (s *server) endSocket(ss *Sockets, sk *socket, readErr error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.StoreTimeout)
+func (ss *Sockets) endSocket(sk *socket, readErr error) {
+	ctx, cancel := context.WithTimeout(context.Background(), ss.cfg.StoreTimeout)
 	defer cancel()
 	var (
 		c   wsconn.Closed
@@ -253,17 +282,17 @@ func (s *server) endSocket(ss *Sockets, sk *socket, readErr error) {
 	}
 	_ = sk.conn.CloseNow()
 	if err != nil {
-		s.log.WarnContext(ctx, "websocket: releasing the lease of a closed socket", "how", how, "error", err.Error())
+		ss.log.WarnContext(ctx, "websocket: releasing the lease of a closed socket", "how", how, "error", err.Error())
 		return
 	}
-	s.log.InfoContext(ctx, "websocket closed", "how", how, "removedStream", c.Release.Removed)
+	ss.log.InfoContext(ctx, "websocket closed", "how", how, "removedStream", c.Release.Removed)
 }
 
 // originAllowed reports whether a browser's Origin may open a socket: no
 // Origin (not a browser), the same host, or an allowed CORS origin.
-func (s *server) originAllowed(r *http.Request) bool {
+func (ss *Sockets) originAllowed(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
-	if origin == "" || s.anyOrig || s.origins[origin] {
+	if origin == "" || ss.anyOrig || ss.origins[origin] {
 		return true
 	}
 	u, err := url.Parse(origin)

@@ -1,4 +1,4 @@
-package app
+package wire
 
 import (
 	"fmt"
@@ -16,8 +16,9 @@ type Gateway struct {
 	IAMCaller auth.CallerFunc
 }
 
-// access returns the identity check and the admin check of the HTTP API.
-func access(c config.Config, gw *Gateway) (auth.Identity, auth.AdminAuth, error) {
+// Access returns the identity check and the admin check a configuration
+// asks for; gw reads what API Gateway verified (nil outside Lambda).
+func Access(c config.Config, gw *Gateway) (auth.Identity, auth.AdminAuth, error) {
 	var g Gateway
 	if gw != nil {
 		g = *gw

@@ -1,0 +1,52 @@
+// Package stores opens the lease store a configuration names: DynamoDB (the
+// client from infra/dynamo, traced when X-Ray is on) or memory. The binaries
+// that keep leases (cmd/local, cmd/api, cmd/ws) open it here; the ones that
+// serve WebSockets open their connection bindings over the same client with
+// dynamoconns.Open.
+package stores
+
+import (
+	"context"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/streamlimit/streamlimit/config"
+	"github.com/streamlimit/streamlimit/infra/dynamo"
+	"github.com/streamlimit/streamlimit/infra/xray"
+	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/lease/dynamostore"
+	"github.com/streamlimit/streamlimit/lease/memstore"
+)
+
+// Open builds the lease store; client is the DynamoDB client it uses (nil
+// for STORE=memory), for the connection bindings. obs, when set, sees every
+// DynamoDB call of the lease store.
+func Open(ctx context.Context, c config.Config, obs dynamostore.Observer) (lease.Store, *dynamodb.Client, error) {
+	if c.Store == "memory" {
+		return memstore.New(), nil, nil
+	}
+	dc := dynamo.Config{
+		Endpoint: c.DynamoEndpoint, Region: c.Region,
+		// Requests are bounded by their own deadline (StoreTimeout); the
+		// per-attempt limit only has to stop calls without one (table
+		// creation at start, which a cold DynamoDB Local can take seconds
+		// to answer) from hanging.
+		Timeout: 10 * time.Second,
+	}
+	if c.XRayDaemon != "" {
+		dc.Instrument = xray.InstrumentAWS
+	}
+	client, err := dynamo.New(ctx, dc)
+	if err != nil {
+		return nil, nil, err
+	}
+	opts := []dynamostore.Option{dynamostore.WithTable(c.TableName), dynamostore.WithObserver(obs)}
+	if c.CreateTable {
+		if err := dynamostore.CreateTable(ctx, client, c.TableName); err != nil {
+			return nil, nil, err
+		}
+		opts = append(opts, dynamostore.WithAutoCreate(client))
+	}
+	return dynamostore.New(client, opts...), client, nil
+}

@@ -1,0 +1,169 @@
+// Package wsapi is the WebSocket API of streamlimit, one connection one
+// stream: the messages, and two thin transports over the same
+// wsconn.Service. Deployed, it is an API Gateway WebSocket API served by
+// cmd/ws (NewGateway); locally the same behaviour is served at GET
+// {prefix}/ws (package wsapi/sockets, an http.Handler the HTTP API mounts). Both speak the
+// messages below, check the caller the same way (Account) and answer errors
+// from the same table as the HTTP API (package apierr), so they cannot
+// drift.
+//
+// A player connects with ?uid=…[&deviceId=…][&deviceSecret=…][&leaseId=…]; over the limit the
+// connection is refused with 403 (a plain canStream tells who is watching).
+// It sends {"action":"heartbeat"} about every heartbeatIntervalSeconds and
+// gets wsHeartbeatReply, which carries its leaseId (to resume after a lost
+// connection) and the new expiry. A lost lease is answered with
+// wsErrorReply and the connection is closed (locally with CloseLeaseLost).
+package wsapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/streamlimit/streamlimit/apierr"
+	"github.com/streamlimit/streamlimit/auth"
+	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/wsconn"
+)
+
+// CloseLeaseLost is the WebSocket close code of a socket whose lease was
+// lost (expired, ended or revoked): HTTP's 410 in the application range.
+// The close reason is the error code (lease_expired, lease_revoked).
+const CloseLeaseLost = 4410
+
+// Message actions.
+const (
+	actionHeartbeat = "heartbeat"
+	actionError     = "error"
+)
+
+// wsMessage is a message from a player.
+type wsMessage struct {
+	Action string `json:"action"`
+}
+
+// wsHeartbeatReply answers a heartbeat.
+type wsHeartbeatReply struct {
+	Action                   string `json:"action"`
+	Result                   string `json:"result"`
+	UID                      string `json:"uid"`
+	LeaseID                  string `json:"leaseId"`
+	ExpiresAt                string `json:"expiresAt"`
+	HeartbeatIntervalSeconds int    `json:"heartbeatIntervalSeconds"`
+	StreamCount              int    `json:"streamCount"`
+}
+
+// wsErrorReply answers a message that failed; Action is the message's
+// action, or "error" for a message that named none or an unknown one.
+type wsErrorReply struct {
+	Action  string `json:"action"`
+	Result  string `json:"result"`
+	Error   string `json:"error"`
+	Message string `json:"message"`
+	Reason  string `json:"reason,omitempty"`
+}
+
+// wsRefusal is the body of a refused connection (403).
+type wsRefusal struct {
+	Result      string `json:"result"`
+	Error       string `json:"error"`
+	Message     string `json:"message"`
+	StreamCount int    `json:"streamCount"`
+	MaxStreams  int    `json:"maxStreams"`
+}
+
+// errorOf is apierr.Of with the WebSocket API's own errors first.
+func errorOf(err error) (apierr.Error, apierr.Body, bool) {
+	if errors.Is(err, wsconn.ErrInvalidConnID) {
+		return wsInvalidConn, apierr.Body{Result: "error", Error: wsInvalidConn.Code, Message: wsInvalidConn.Message}, true
+	}
+	return apierr.Of(err)
+}
+
+// Refusal is the 403 body of a refused connection.
+func Refusal(c wsconn.Connected) wsRefusal {
+	return wsRefusal{
+		Result: "error", Error: "stream_limit_reached",
+		Message:     "The account already has as many live streams as its limit: ask canStream who is watching.",
+		StreamCount: c.StreamCount, MaxStreams: c.MaxStreams,
+	}
+}
+
+// wsErrors are the WebSocket-only errors.
+var (
+	wsInvalidConn    = apierr.Error{Status: 400, Code: "invalid_connection_id", Message: "The connection id is malformed."}
+	wsInvalidMessage = apierr.Error{Status: 400, Code: "invalid_message", Message: `A message must be a JSON object such as {"action":"heartbeat"}.`}
+	wsUnknownAction  = apierr.Error{Status: 400, Code: "unknown_action", Message: `The only action is "heartbeat".`}
+)
+
+// Account decides which account a connection acts for: the uid it asks
+// for (the uid query parameter), checked against the identity the
+// transport verified when there is one (identified: an identity check is
+// configured; id, err: its answer). Both transports call it, so a
+// $connect is checked the same way locally and behind API Gateway.
+func Account(asked string, identified bool, id string, err error) (string, error) {
+	switch {
+	case !identified:
+		return asked, nil
+	case err != nil:
+		return "", err
+	case asked == "":
+		return id, nil
+	case asked != id:
+		return "", auth.ErrForbidden
+	}
+	return asked, nil
+}
+
+// MaxHeaderUA bounds how much of the User-Agent header a lease keeps.
+const MaxHeaderUA = 256
+
+// leaseLost reports whether err means the connection's lease is gone, so
+// the connection must be closed (410 over HTTP).
+func leaseLost(err error) bool {
+	return errors.Is(err, lease.ErrLeaseExpired) || errors.Is(err, lease.ErrLeaseRevoked)
+}
+
+// Reply handles one message of connection connID and returns the reply
+// to send and, when the lease is lost and the connection must be closed,
+// the error code (lease_expired, lease_revoked) to close it with. The local
+// sockets and the Lambda handler both call it.
+func Reply(ctx context.Context, ws *wsconn.Service, log *slog.Logger, connID string, body []byte) (reply []byte, lost string) {
+	var m wsMessage
+	if err := json.Unmarshal(body, &m); err != nil || m.Action == "" {
+		return errorReply(wsInvalidMessage), ""
+	}
+	if m.Action != actionHeartbeat {
+		return errorReply(wsUnknownAction), ""
+	}
+	b, rn, err := ws.Heartbeat(ctx, connID)
+	if err != nil {
+		e, body, known := errorOf(err)
+		if !known || e.Status == http.StatusServiceUnavailable {
+			log.WarnContext(ctx, "websocket heartbeat failed", "error", err.Error())
+		}
+		if leaseLost(err) {
+			lost = e.Code
+		}
+		return marshal(wsErrorReply{Action: actionHeartbeat, Result: "error", Error: body.Error, Message: body.Message, Reason: body.Reason}), lost
+	}
+	return marshal(wsHeartbeatReply{
+		Action: actionHeartbeat, Result: "success", UID: b.UID, LeaseID: b.LeaseID,
+		ExpiresAt:                rn.Lease.ExpiresAt.UTC().Format(time.RFC3339),
+		HeartbeatIntervalSeconds: int(rn.HeartbeatInterval / time.Second),
+		StreamCount:              rn.StreamCount,
+	}), ""
+}
+
+// errorReply answers a message that named no known action.
+func errorReply(e apierr.Error) []byte {
+	return marshal(wsErrorReply{Action: actionError, Result: "error", Error: e.Code, Message: e.Message})
+}
+
+func marshal(v any) []byte {
+	data, _ := json.Marshal(v)
+	return data
+}
