@@ -109,29 +109,44 @@ func (s *Store) Table() string { return s.table }
 func (s *Store) Load(ctx context.Context, uid string, consistent bool) (lease.Account, error) {
 	var acct lease.Account
 	err := s.do(ctx, func() error {
-		acct = lease.Account{}
-		in := &dynamodb.QueryInput{
-			TableName:                 &s.table,
-			KeyConditionExpression:    aws.String("#u = :u"),
-			ExpressionAttributeNames:  map[string]string{"#u": attrUID},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(uid)},
-			ConsistentRead:            aws.Bool(consistent),
-		}
-		for {
-			out, err := s.api.Query(ctx, in)
-			if err != nil {
-				return err
-			}
-			for _, item := range out.Items {
-				decodeInto(&acct, uid, item)
-			}
-			if len(out.LastEvaluatedKey) == 0 {
-				return nil
-			}
-			in.ExclusiveStartKey = out.LastEvaluatedKey
-		}
+		var err error
+		acct, err = ReadAccount(ctx, s.api, s.table, uid, consistent)
+		return err
 	})
 	return acct, err
+}
+
+// QueryAPI is the DynamoDB call ReadAccount makes.
+type QueryAPI interface {
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// ReadAccount reads every item of uid's partition in table with one
+// paginated Query (strongly consistent when consistent is set) and decodes
+// them as Store.Load does: the one reader of the item layout, for tools that
+// audit the table without a Store. Its errors are DynamoDB's, untranslated.
+func ReadAccount(ctx context.Context, api QueryAPI, table, uid string, consistent bool) (lease.Account, error) {
+	var acct lease.Account
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(table),
+		KeyConditionExpression:    aws.String("#u = :u"),
+		ExpressionAttributeNames:  map[string]string{"#u": attrUID},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(uid)},
+		ConsistentRead:            aws.Bool(consistent),
+	}
+	for {
+		out, err := api.Query(ctx, in)
+		if err != nil {
+			return acct, err
+		}
+		for _, item := range out.Items {
+			decodeInto(&acct, uid, item)
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return acct, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }
 
 // Commit implements lease.Store.
