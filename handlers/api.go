@@ -57,15 +57,6 @@ type canStreamResponse struct {
 	Degraded bool `json:"degraded,omitempty"`
 }
 
-type heartbeatResponse struct {
-	Result                   string `json:"result"`
-	UID                      string `json:"uid"`
-	LeaseID                  string `json:"leaseId"`
-	ExpiresAt                string `json:"expiresAt"`
-	HeartbeatIntervalSeconds int    `json:"heartbeatIntervalSeconds"`
-	StreamCount              int    `json:"streamCount"`
-}
-
 type endStreamResponse struct {
 	Result        string `json:"result"`
 	UID           string `json:"uid"`
@@ -82,10 +73,6 @@ type streamsResponse struct {
 	Streams     []sessionJSON `json:"streams"`
 }
 
-// maxHeaderUA bounds how much of the User-Agent header is kept when the body
-// names no userAgent.
-const maxHeaderUA = 256
-
 func (s *server) canStream(w http.ResponseWriter, r *http.Request) {
 	var body canStreamRequest
 	s.respondBody(w, r, &body, func(ctx context.Context) (any, error) {
@@ -98,7 +85,7 @@ func (s *server) canStream(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.Client.UserAgent == "" {
 			// The header fills in, within what the body's title leaves free.
-			budget := min(maxHeaderUA, lease.MaxClientBytes-len(req.Client.Title))
+			budget := min(apierr.MaxHeaderUA, lease.MaxClientBytes-len(req.Client.Title))
 			req.Client.UserAgent = apierr.Truncate(r.UserAgent(), max(budget, 0))
 		}
 		uid := r.PathValue("uid")
@@ -141,12 +128,7 @@ func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 			return nil, err
 		}
 		decided(r, observe.Renewed)
-		return heartbeatResponse{
-			Result: "success", UID: uid, LeaseID: id,
-			ExpiresAt:                timestamp(rn.Lease.ExpiresAt),
-			HeartbeatIntervalSeconds: int(rn.HeartbeatInterval.Seconds()),
-			StreamCount:              rn.StreamCount,
-		}, nil
+		return apierr.HeartbeatOf(uid, id, rn), nil
 	})
 }
 
