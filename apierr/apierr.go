@@ -1,8 +1,9 @@
 // Package apierr is the one place where domain errors become API answers:
 // one table from errors to HTTP statuses and JSON error codes, shared by the
 // HTTP API (package handlers) and the WebSocket API (package wsapi), and the
-// JSON error body they both send. It records each failure in the request's
-// observe.Request, so logs, metrics and traces see it once.
+// JSON bodies they both send: the error body and the heartbeat answer. It
+// records each failure in the request's observe.Request, so logs, metrics
+// and traces see it once.
 package apierr
 
 import (

@@ -8,7 +8,6 @@ package config
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -73,39 +72,22 @@ func Load(getenv func(string) string) (Config, error) {
 		RoutePrefix:    strings.TrimSuffix(getenv("ROUTE_PREFIX"), "/"),
 		AllowedOrigins: splitList(or(getenv("ALLOWED_ORIGINS"), "*")),
 	}
-	var errs []string
-	num := func(name string, def int) int {
-		v := getenv(name)
-		if v == "" {
-			return def
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			errs = append(errs, fmt.Sprintf("%s=%q is not a non-negative integer", name, v))
-		}
-		return n
-	}
-	c.Port = num("PORT", 3000)
-	c.MaxStreams = num("MAX_STREAMS", lease.DefaultMaxStreams)
-	c.LeaseTTL = time.Duration(num("LEASE_TTL_SECONDS", int(lease.DefaultLeaseTTL/time.Second))) * time.Second
-	c.HeartbeatInterval = time.Duration(num("HEARTBEAT_INTERVAL_SECONDS", int(lease.DefaultHeartbeatInterval/time.Second))) * time.Second
-	c.StoreTimeout = time.Duration(num("STORE_TIMEOUT_MS", 1500)) * time.Millisecond
-	errs = append(errs, c.loadControls(getenv, num)...)
-	errs = append(errs, c.loadObserve(getenv)...)
-	errs = append(errs, c.loadOutage(getenv, num)...)
-	c.RenewBelow = time.Duration(num("RENEW_BELOW_SECONDS", 0)) * time.Second
-	switch v := strings.ToLower(getenv("CREATE_TABLE")); v {
-	case "", "0", "false", "no":
-	case "1", "true", "yes":
-		c.CreateTable = true
-	default:
-		errs = append(errs, fmt.Sprintf("CREATE_TABLE=%q is not true or false", v))
-	}
+	e := &env{getenv: getenv}
+	c.Port = e.num("PORT", 3000)
+	c.MaxStreams = e.num("MAX_STREAMS", lease.DefaultMaxStreams)
+	c.LeaseTTL = time.Duration(e.num("LEASE_TTL_SECONDS", int(lease.DefaultLeaseTTL/time.Second))) * time.Second
+	c.HeartbeatInterval = time.Duration(e.num("HEARTBEAT_INTERVAL_SECONDS", int(lease.DefaultHeartbeatInterval/time.Second))) * time.Second
+	c.StoreTimeout = time.Duration(e.num("STORE_TIMEOUT_MS", 1500)) * time.Millisecond
+	c.loadControls(e)
+	c.loadObserve(e)
+	c.loadOutage(e)
+	c.RenewBelow = time.Duration(e.num("RENEW_BELOW_SECONDS", 0)) * time.Second
+	c.CreateTable = e.flag("CREATE_TABLE")
 	if c.Store != "dynamodb" && c.Store != "memory" {
-		errs = append(errs, fmt.Sprintf("STORE=%q is not dynamodb or memory", c.Store))
+		e.bad("STORE=%q is not dynamodb or memory", c.Store)
 	}
-	if len(errs) > 0 {
-		return Config{}, fmt.Errorf("configuration: %s", strings.Join(errs, "; "))
+	if len(e.errs) > 0 {
+		return Config{}, fmt.Errorf("configuration: %s", strings.Join(e.errs, "; "))
 	}
 	return c, nil
 }

@@ -1,8 +1,6 @@
 package config
 
 import (
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/streamlimit/streamlimit/lease"
@@ -19,33 +17,18 @@ const (
 // MinAdminTokenLen is the shortest ADMIN_TOKEN accepted.
 const MinAdminTokenLen = 16
 
-// loadControls reads the account-control and identity settings; it returns
-// one message per malformed variable.
-func (c *Config) loadControls(getenv func(string) string, num func(string, int) int) []string {
-	var errs []string
-	c.Policy = lease.Policy(or(getenv("AT_LIMIT_POLICY"), string(lease.PolicyBlockNew)))
+// loadControls reads the account-control and identity settings.
+func (c *Config) loadControls(e *env) {
+	c.Policy = lease.Policy(or(e.getenv("AT_LIMIT_POLICY"), string(lease.PolicyBlockNew)))
 	if !c.Policy.Valid() {
-		errs = append(errs, fmt.Sprintf("AT_LIMIT_POLICY=%q is not block_new or evict_oldest", c.Policy))
+		e.bad("AT_LIMIT_POLICY=%q is not block_new or evict_oldest", c.Policy)
 	}
-	c.EvictCooldown = time.Duration(num("EVICT_COOLDOWN_SECONDS", int(lease.DefaultEvictCooldown/time.Second))) * time.Second
-	c.AuthMode = strings.ToLower(or(getenv("AUTH_MODE"), AuthNone))
-	if c.AuthMode != AuthNone && c.AuthMode != AuthJWT {
-		errs = append(errs, fmt.Sprintf("AUTH_MODE=%q is not none or jwt", c.AuthMode))
-	}
-	c.JWTUIDClaim = or(getenv("JWT_UID_CLAIM"), "sub")
-	c.JWTSecret = getenv("JWT_HS256_SECRET")
-	if c.JWTSecret != "" && len(c.JWTSecret) < MinJWTSecretBytes {
-		errs = append(errs, fmt.Sprintf("JWT_HS256_SECRET has %d bytes; want at least %d", len(c.JWTSecret), MinJWTSecretBytes))
-	}
-	c.AdminAuth = strings.ToLower(or(getenv("ADMIN_AUTH"), AdminByToken))
-	if c.AdminAuth != AdminByToken && c.AdminAuth != AdminByIAM {
-		errs = append(errs, fmt.Sprintf("ADMIN_AUTH=%q is not token or iam", c.AdminAuth))
-	}
-	c.AdminToken = getenv("ADMIN_TOKEN")
-	if c.AdminToken != "" && len(c.AdminToken) < MinAdminTokenLen {
-		errs = append(errs, fmt.Sprintf("ADMIN_TOKEN has %d characters; want at least %d", len(c.AdminToken), MinAdminTokenLen))
-	}
-	return errs
+	c.EvictCooldown = time.Duration(e.num("EVICT_COOLDOWN_SECONDS", int(lease.DefaultEvictCooldown/time.Second))) * time.Second
+	c.AuthMode = e.oneOf("AUTH_MODE", AuthNone, AuthNone, AuthJWT)
+	c.JWTUIDClaim = or(e.getenv("JWT_UID_CLAIM"), "sub")
+	c.JWTSecret = e.secret("JWT_HS256_SECRET", MinJWTSecretBytes, "bytes")
+	c.AdminAuth = e.oneOf("ADMIN_AUTH", AdminByToken, AdminByToken, AdminByIAM)
+	c.AdminToken = e.secret("ADMIN_TOKEN", MinAdminTokenLen, "characters")
 }
 
 // policy is the default at-limit policy (block_new when unset).

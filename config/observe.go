@@ -1,9 +1,6 @@
 package config
 
-import (
-	"fmt"
-	"strings"
-)
+import "strings"
 
 // LOG_UID and METRICS values.
 const (
@@ -16,30 +13,15 @@ const (
 // MinLogUIDKeyLen is the shortest LOG_UID_KEY accepted.
 const MinLogUIDKeyLen = 16
 
-// loadObserve reads the logging, metrics and tracing settings; it returns
-// one message per malformed variable.
-func (c *Config) loadObserve(getenv func(string) string) []string {
-	var errs []string
-	c.LogUID = strings.ToLower(or(getenv("LOG_UID"), LogUIDHashed))
-	if c.LogUID != LogUIDHashed && c.LogUID != LogUIDPlain {
-		errs = append(errs, fmt.Sprintf("LOG_UID=%q is not hashed or plain", c.LogUID))
-	}
-	c.LogUIDKey = getenv("LOG_UID_KEY")
-	if c.LogUIDKey != "" && len(c.LogUIDKey) < MinLogUIDKeyLen {
-		errs = append(errs, fmt.Sprintf("LOG_UID_KEY has %d bytes; want at least %d", len(c.LogUIDKey), MinLogUIDKeyLen))
-	}
-	switch v := strings.ToLower(or(getenv("METRICS"), MetricsEMF)); v {
-	case MetricsEMF:
-		c.Metrics = true
-	case MetricsOff:
-	default:
-		errs = append(errs, fmt.Sprintf("METRICS=%q is not emf or off", v))
-	}
-	c.MetricsNamespace = or(getenv("METRICS_NAMESPACE"), DefaultNamespace)
+// loadObserve reads the logging, metrics and tracing settings.
+func (c *Config) loadObserve(e *env) {
+	c.LogUID = e.oneOf("LOG_UID", LogUIDHashed, LogUIDHashed, LogUIDPlain)
+	c.LogUIDKey = e.secret("LOG_UID_KEY", MinLogUIDKeyLen, "bytes")
+	c.Metrics = e.oneOf("METRICS", MetricsEMF, MetricsEMF, MetricsOff) == MetricsEMF
+	c.MetricsNamespace = or(e.getenv("METRICS_NAMESPACE"), DefaultNamespace)
 	if len(c.MetricsNamespace) > 255 || strings.ContainsAny(c.MetricsNamespace, ":") {
-		errs = append(errs, fmt.Sprintf("METRICS_NAMESPACE=%q must be 1-255 characters without ':'", c.MetricsNamespace))
+		e.bad("METRICS_NAMESPACE=%q must be 1-255 characters without ':'", c.MetricsNamespace)
 	}
-	c.XRayDaemon = getenv("AWS_XRAY_DAEMON_ADDRESS")
-	c.Lambda = getenv("AWS_LAMBDA_FUNCTION_NAME") != ""
-	return errs
+	c.XRayDaemon = e.getenv("AWS_XRAY_DAEMON_ADDRESS")
+	c.Lambda = e.getenv("AWS_LAMBDA_FUNCTION_NAME") != ""
 }

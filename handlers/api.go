@@ -57,15 +57,6 @@ type canStreamResponse struct {
 	Degraded bool `json:"degraded,omitempty"`
 }
 
-type heartbeatResponse struct {
-	Result                   string `json:"result"`
-	UID                      string `json:"uid"`
-	LeaseID                  string `json:"leaseId"`
-	ExpiresAt                string `json:"expiresAt"`
-	HeartbeatIntervalSeconds int    `json:"heartbeatIntervalSeconds"`
-	StreamCount              int    `json:"streamCount"`
-}
-
 type endStreamResponse struct {
 	Result        string `json:"result"`
 	UID           string `json:"uid"`
@@ -82,103 +73,75 @@ type streamsResponse struct {
 	Streams     []sessionJSON `json:"streams"`
 }
 
-// maxHeaderUA bounds how much of the User-Agent header is kept when the body
-// names no userAgent.
-const maxHeaderUA = 256
-
-func (s *server) storeContext(r *http.Request) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
-}
-
 func (s *server) canStream(w http.ResponseWriter, r *http.Request) {
 	var body canStreamRequest
-	if err := readBody(r, &body); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	req := lease.Request{DeviceID: body.DeviceID, DeviceSecret: body.DeviceSecret, LeaseID: body.LeaseID}
-	if req.DeviceID == "" {
-		req.DeviceID = r.URL.Query().Get("deviceId")
-	}
-	if body.Client != nil {
-		req.Client = lease.Client{UserAgent: body.Client.UserAgent, Title: body.Client.Title}
-	}
-	if req.Client.UserAgent == "" {
-		// The header fills in, within what the body's title leaves free.
-		budget := min(maxHeaderUA, lease.MaxClientBytes-len(req.Client.Title))
-		req.Client.UserAgent = apierr.Truncate(r.UserAgent(), max(budget, 0))
-	}
-	uid := r.PathValue("uid")
-	ctx, cancel := s.storeContext(r)
-	defer cancel()
-	d, err := s.svc.CanStream(ctx, uid, req)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	decidedGrant(r, d)
-	resp := canStreamResponse{
-		Result: "success", UID: uid, CanStream: d.Granted,
-		StreamCount: d.StreamCount, MaxStreams: d.MaxStreams,
-	}
-	if d.Granted {
-		resp.LeaseID = d.Lease.ID
-		resp.ExpiresAt = timestamp(d.Lease.ExpiresAt)
-		resp.HeartbeatIntervalSeconds = int(d.HeartbeatInterval.Seconds())
-		resp.Resumed = d.Resumed
-		resp.Degraded = d.Degraded
-		if d.Degraded {
-			s.log.WarnContext(r.Context(), "fail-open: degraded grant while the store is unavailable", "route", r.Pattern)
+	s.respondBody(w, r, &body, func(ctx context.Context) (any, error) {
+		req := lease.Request{DeviceID: body.DeviceID, DeviceSecret: body.DeviceSecret, LeaseID: body.LeaseID}
+		if req.DeviceID == "" {
+			req.DeviceID = r.URL.Query().Get("deviceId")
 		}
-		if len(d.Evicted) > 0 {
-			resp.Evicted = toSessions(d.Evicted)
+		if body.Client != nil {
+			req.Client = lease.Client{UserAgent: body.Client.UserAgent, Title: body.Client.Title}
 		}
-	} else {
-		resp.Streams = toSessions(d.Sessions)
-		if !d.CooldownUntil.IsZero() {
-			resp.CooldownUntil = timestamp(d.CooldownUntil)
+		if req.Client.UserAgent == "" {
+			// The header fills in, within what the body's title leaves free.
+			budget := min(apierr.MaxHeaderUA, lease.MaxClientBytes-len(req.Client.Title))
+			req.Client.UserAgent = apierr.Truncate(r.UserAgent(), max(budget, 0))
 		}
-	}
-	apierr.WriteJSON(w, http.StatusOK, resp)
+		uid := r.PathValue("uid")
+		d, err := s.svc.CanStream(ctx, uid, req)
+		if err != nil {
+			return nil, err
+		}
+		decidedGrant(r, d)
+		resp := canStreamResponse{
+			Result: "success", UID: uid, CanStream: d.Granted,
+			StreamCount: d.StreamCount, MaxStreams: d.MaxStreams,
+		}
+		if d.Granted {
+			resp.LeaseID = d.Lease.ID
+			resp.ExpiresAt = timestamp(d.Lease.ExpiresAt)
+			resp.HeartbeatIntervalSeconds = int(d.HeartbeatInterval.Seconds())
+			resp.Resumed = d.Resumed
+			resp.Degraded = d.Degraded
+			if d.Degraded {
+				s.log.WarnContext(r.Context(), "fail-open: degraded grant while the store is unavailable", "route", r.Pattern)
+			}
+			if len(d.Evicted) > 0 {
+				resp.Evicted = toSessions(d.Evicted)
+			}
+		} else {
+			resp.Streams = toSessions(d.Sessions)
+			if !d.CooldownUntil.IsZero() {
+				resp.CooldownUntil = timestamp(d.CooldownUntil)
+			}
+		}
+		return resp, nil
+	})
 }
 
 func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
-	if err := readBody(r, nil); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	uid, id := r.PathValue("uid"), r.PathValue("leaseId")
-	ctx, cancel := s.storeContext(r)
-	defer cancel()
-	rn, err := s.svc.Heartbeat(ctx, uid, id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	decided(r, observe.Renewed)
-	apierr.WriteJSON(w, http.StatusOK, heartbeatResponse{
-		Result: "success", UID: uid, LeaseID: id,
-		ExpiresAt:                timestamp(rn.Lease.ExpiresAt),
-		HeartbeatIntervalSeconds: int(rn.HeartbeatInterval.Seconds()),
-		StreamCount:              rn.StreamCount,
+	s.respondBody(w, r, nil, func(ctx context.Context) (any, error) {
+		rn, err := s.svc.Heartbeat(ctx, uid, id)
+		if err != nil {
+			return nil, err
+		}
+		decided(r, observe.Renewed)
+		return apierr.HeartbeatOf(uid, id, rn), nil
 	})
 }
 
 func (s *server) endStream(w http.ResponseWriter, r *http.Request) {
-	if err := readBody(r, nil); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	uid, id := r.PathValue("uid"), r.PathValue("leaseId")
-	ctx, cancel := s.storeContext(r)
-	defer cancel()
-	rel, err := s.svc.EndStream(ctx, uid, id)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	decidedEnd(r, rel.Removed)
-	apierr.WriteJSON(w, http.StatusOK, endStreamResponse{Result: "success", UID: uid, RemovedStream: rel.Removed, StreamCount: rel.StreamCount})
+	s.respondBody(w, r, nil, func(ctx context.Context) (any, error) {
+		rel, err := s.svc.EndStream(ctx, uid, id)
+		if err != nil {
+			return nil, err
+		}
+		decidedEnd(r, rel.Removed)
+		return endStreamResponse{Result: "success", UID: uid, RemovedStream: rel.Removed, StreamCount: rel.StreamCount}, nil
+	})
 }
 
 func (s *server) missingLeaseID(w http.ResponseWriter, r *http.Request) {
@@ -188,27 +151,25 @@ func (s *server) missingLeaseID(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) streams(w http.ResponseWriter, r *http.Request) {
 	uid := r.PathValue("uid")
-	ctx, cancel := s.storeContext(r)
-	defer cancel()
-	l, err := s.svc.List(ctx, uid)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	apierr.WriteJSON(w, http.StatusOK, streamsResponse{
-		Result: "success", UID: uid, StreamCount: l.StreamCount, MaxStreams: l.MaxStreams,
-		Policy: string(l.Policy), Streams: toSessions(l.Sessions),
+	s.respond(w, r, func(ctx context.Context) (any, error) {
+		l, err := s.svc.List(ctx, uid)
+		if err != nil {
+			return nil, err
+		}
+		return streamsResponse{
+			Result: "success", UID: uid, StreamCount: l.StreamCount, MaxStreams: l.MaxStreams,
+			Policy: string(l.Policy), Streams: toSessions(l.Sessions),
+		}, nil
 	})
 }
 
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := s.storeContext(r)
-	defer cancel()
-	if err := s.svc.Ping(ctx); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	apierr.WriteJSON(w, http.StatusOK, map[string]string{"result": "success", "status": "ok"})
+	s.respond(w, r, func(ctx context.Context) (any, error) {
+		if err := s.svc.Ping(ctx); err != nil {
+			return nil, err
+		}
+		return map[string]string{"result": "success", "status": "ok"}, nil
+	})
 }
 
 func toSessions(in []lease.Session) []sessionJSON {

@@ -1,9 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"net/http"
 
-	"github.com/streamlimit/streamlimit/apierr"
 	"github.com/streamlimit/streamlimit/lease"
 )
 
@@ -56,108 +56,76 @@ func (s *server) adminRevoke(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) revokeSession(w http.ResponseWriter, r *http.Request, reason string) {
-	if err := readBody(r, nil); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	uid, handle := r.PathValue("uid"), r.PathValue("session")
-	ctx, cancel := s.storeContext(r)
-	defer cancel()
-	rel, err := s.svc.Kick(ctx, uid, handle, reason)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	apierr.WriteJSON(w, http.StatusOK, kickResponse{
-		Result: "success", UID: uid, Session: handle, RemovedStream: rel.Removed, StreamCount: rel.StreamCount,
+	s.respondBody(w, r, nil, func(ctx context.Context) (any, error) {
+		rel, err := s.svc.Kick(ctx, uid, handle, reason)
+		if err != nil {
+			return nil, err
+		}
+		return kickResponse{
+			Result: "success", UID: uid, Session: handle, RemovedStream: rel.Removed, StreamCount: rel.StreamCount,
+		}, nil
 	})
 }
 
 // endAll ends every live session of the account (reason kicked).
 func (s *server) endAll(w http.ResponseWriter, r *http.Request) {
-	if err := readBody(r, nil); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	uid := r.PathValue("uid")
-	ctx, cancel := s.storeContext(r)
-	defer cancel()
-	rel, err := s.svc.EndAll(ctx, uid, lease.RevokedKicked)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	apierr.WriteJSON(w, http.StatusOK, endStreamResponse{Result: "success", UID: uid, RemovedStream: rel.Removed, StreamCount: rel.StreamCount})
+	s.respondBody(w, r, nil, func(ctx context.Context) (any, error) {
+		rel, err := s.svc.EndAll(ctx, uid, lease.RevokedKicked)
+		if err != nil {
+			return nil, err
+		}
+		return endStreamResponse{Result: "success", UID: uid, RemovedStream: rel.Removed, StreamCount: rel.StreamCount}, nil
+	})
 }
 
 func (s *server) setLimit(w http.ResponseWriter, r *http.Request) {
 	var body limitRequest
-	if err := readBody(r, &body); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	uid := r.PathValue("uid")
-	if !lease.ValidUID(uid) {
-		s.fail(w, r, lease.ErrInvalidUID)
-		return
-	}
-	if body.MaxStreams == nil {
-		s.fail(w, r, lease.ErrInvalidLimit)
-		return
-	}
-	ctx, cancel := s.storeContext(r)
-	defer cancel()
-	if err := s.svc.SetLimit(ctx, uid, *body.MaxStreams); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	apierr.WriteJSON(w, http.StatusOK, limitResponse{Result: "success", UID: uid, MaxStreams: *body.MaxStreams, Override: true})
+	s.respondBody(w, r, &body, func(ctx context.Context) (any, error) {
+		if !lease.ValidUID(uid) {
+			return nil, lease.ErrInvalidUID
+		}
+		if body.MaxStreams == nil {
+			return nil, lease.ErrInvalidLimit
+		}
+		if err := s.svc.SetLimit(ctx, uid, *body.MaxStreams); err != nil {
+			return nil, err
+		}
+		return limitResponse{Result: "success", UID: uid, MaxStreams: *body.MaxStreams, Override: true}, nil
+	})
 }
 
 func (s *server) clearLimit(w http.ResponseWriter, r *http.Request) {
-	if err := readBody(r, nil); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	uid := r.PathValue("uid")
-	ctx, cancel := s.storeContext(r)
-	defer cancel()
-	if err := s.svc.ClearLimit(ctx, uid); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	apierr.WriteJSON(w, http.StatusOK, limitResponse{Result: "success", UID: uid, MaxStreams: s.svc.MaxStreams()})
+	s.respondBody(w, r, nil, func(ctx context.Context) (any, error) {
+		if err := s.svc.ClearLimit(ctx, uid); err != nil {
+			return nil, err
+		}
+		return limitResponse{Result: "success", UID: uid, MaxStreams: s.svc.MaxStreams()}, nil
+	})
 }
 
 func (s *server) setPolicy(w http.ResponseWriter, r *http.Request) {
 	var body policyRequest
-	if err := readBody(r, &body); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	uid := r.PathValue("uid")
-	ctx, cancel := s.storeContext(r)
-	defer cancel()
-	if err := s.svc.SetPolicy(ctx, uid, lease.Policy(body.Policy)); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	apierr.WriteJSON(w, http.StatusOK, policyResponse{Result: "success", UID: uid, Policy: body.Policy, Override: true})
+	s.respondBody(w, r, &body, func(ctx context.Context) (any, error) {
+		if err := s.svc.SetPolicy(ctx, uid, lease.Policy(body.Policy)); err != nil {
+			return nil, err
+		}
+		return policyResponse{Result: "success", UID: uid, Policy: body.Policy, Override: true}, nil
+	})
 }
 
 func (s *server) clearPolicy(w http.ResponseWriter, r *http.Request) {
-	if err := readBody(r, nil); err != nil {
-		s.fail(w, r, err)
-		return
-	}
 	uid := r.PathValue("uid")
-	ctx, cancel := s.storeContext(r)
-	defer cancel()
-	if err := s.svc.ClearPolicy(ctx, uid); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	apierr.WriteJSON(w, http.StatusOK, policyResponse{Result: "success", UID: uid, Policy: string(s.svc.Policy())})
+	s.respondBody(w, r, nil, func(ctx context.Context) (any, error) {
+		if err := s.svc.ClearPolicy(ctx, uid); err != nil {
+			return nil, err
+		}
+		return policyResponse{Result: "success", UID: uid, Policy: string(s.svc.Policy())}, nil
+	})
 }
 
 // limitRoute serves PUT (set) and DELETE (clear) of an account's limit.

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -41,6 +42,30 @@ func readBody(r *http.Request, v any) error {
 		return apierr.ErrBodyInvalid
 	}
 	return nil
+}
+
+// respond is the shape of every route that calls the service: it runs call
+// under the store timeout (Config.StoreTimeout) and answers what call
+// returns as 200 JSON, or call's error through the error table.
+func (s *server) respond(w http.ResponseWriter, r *http.Request, call func(ctx context.Context) (any, error)) {
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
+	defer cancel()
+	resp, err := call(ctx)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	apierr.WriteJSON(w, http.StatusOK, resp)
+}
+
+// respondBody is respond after readBody(r, body): a body that is too large
+// or not JSON is answered as such, and call is not run.
+func (s *server) respondBody(w http.ResponseWriter, r *http.Request, body any, call func(ctx context.Context) (any, error)) {
+	if err := readBody(r, body); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.respond(w, r, call)
 }
 
 // fail answers err through the error table (apierr.Fail).

@@ -387,37 +387,27 @@ func (s *Service) Heartbeat(ctx context.Context, uid, leaseID string) (Renewal, 
 	if err := validateLease(uid, leaseID); err != nil {
 		return Renewal{}, err
 	}
-	var r Renewal
-	err := s.retry(ctx, func() error {
-		// With write skipping on, the read decides whether to write, so
-		// it must be strongly consistent: it then sees every end and
-		// revocation committed before it.
-		acct, err := s.store.Load(ctx, uid, s.renewBelow > 0)
-		if err != nil {
-			return err
-		}
-		now := s.clock()
-		live, _, _ := split(acct.Leases, now)
+	// With write skipping on, the read decides whether to write, so it must
+	// be strongly consistent: it then sees every end and revocation
+	// committed before it.
+	return onLive(ctx, s, uid, s.renewBelow > 0, func(live []Lease, now time.Time) (Renewal, error) {
 		if s.renewBelow > 0 {
 			i := slices.IndexFunc(live, func(x Lease) bool { return x.ID == leaseID })
 			if i >= 0 && live[i].ExpiresAt.Sub(now) >= s.renewBelow {
 				// Ample time left: answer with the stored expiry, write nothing.
-				r = Renewal{Lease: live[i], HeartbeatInterval: s.interval, StreamCount: len(live), Skipped: true}
-				return nil
+				return Renewal{Lease: live[i], HeartbeatInterval: s.interval, StreamCount: len(live), Skipped: true}, nil
 			}
 		}
 		l, err := s.store.Renew(ctx, uid, leaseID, now, s.expiry(now))
 		if err != nil {
-			return err
+			return Renewal{}, err
 		}
 		n := len(live)
 		if !slices.ContainsFunc(live, func(x Lease) bool { return x.ID == leaseID }) {
 			n++ // the read did not see it live yet (eventual consistency)
 		}
-		r = Renewal{Lease: l, HeartbeatInterval: s.interval, StreamCount: n}
-		return nil
+		return Renewal{Lease: l, HeartbeatInterval: s.interval, StreamCount: n}, nil
 	})
-	return r, err
 }
 
 // EndStream ends a lease at once. Ending an ended, expired, revoked or
@@ -428,26 +418,17 @@ func (s *Service) EndStream(ctx context.Context, uid, leaseID string) (Release, 
 	if err := validateLease(uid, leaseID); err != nil {
 		return Release{}, err
 	}
-	var rel Release
-	err := s.retry(ctx, func() error {
-		acct, err := s.store.Load(ctx, uid, true)
-		if err != nil {
-			return err
-		}
-		now := s.clock()
-		live, _, _ := split(acct.Leases, now)
+	return onLive(ctx, s, uid, true, func(live []Lease, now time.Time) (Release, error) {
 		removed, err := s.store.Release(ctx, uid, leaseID, now)
 		if err != nil {
-			return err
+			return Release{}, err
 		}
 		n := len(live)
 		if removed && slices.ContainsFunc(live, func(x Lease) bool { return x.ID == leaseID }) {
 			n--
 		}
-		rel = Release{Removed: removed, StreamCount: n}
-		return nil
+		return Release{Removed: removed, StreamCount: n}, nil
 	})
-	return rel, err
 }
 
 // List returns the live sessions of uid and the limit in force.
@@ -537,14 +518,7 @@ func (s *Service) revoke(ctx context.Context, uid, reason string, match func(Lea
 	default:
 		return Release{}, fmt.Errorf("lease: revoke reason %q is not kicked or admin", reason)
 	}
-	var rel Release
-	err := s.retry(ctx, func() error {
-		acct, err := s.store.Load(ctx, uid, true)
-		if err != nil {
-			return err
-		}
-		now := s.clock()
-		live, _, _ := split(acct.Leases, now)
+	return onLive(ctx, s, uid, true, func(live []Lease, now time.Time) (Release, error) {
 		var rs []Revocation
 		for _, l := range live {
 			if match(l) {
@@ -552,15 +526,13 @@ func (s *Service) revoke(ctx context.Context, uid, reason string, match func(Lea
 			}
 		}
 		if len(rs) == 0 {
-			return ErrSessionNotFound
+			return Release{}, ErrSessionNotFound
 		}
 		if err := s.store.Revoke(ctx, uid, rs); err != nil {
-			return err
+			return Release{}, err
 		}
-		rel = Release{Removed: true, StreamCount: len(live) - len(rs)}
-		return nil
+		return Release{Removed: true, StreamCount: len(live) - len(rs)}, nil
 	})
-	return rel, err
 }
 
 // Ping checks that the store answers.
@@ -589,6 +561,30 @@ func (s *Service) retry(ctx context.Context, op func() error) error {
 		}
 		backoff = min(2*backoff, s.backoffMax)
 	}
+}
+
+// onLive is the read-then-write shape of Heartbeat, EndStream and revoke:
+// it loads uid (strongly consistent when consistent is set), then reads the
+// clock and hands act the leases live at that instant; act's write is the
+// last step. The whole load-then-act is retried on ErrConflict (see retry);
+// on an error the result is T's zero value.
+func onLive[T any](ctx context.Context, s *Service, uid string, consistent bool, act func(live []Lease, now time.Time) (T, error)) (T, error) {
+	var out T
+	err := s.retry(ctx, func() error {
+		acct, err := s.store.Load(ctx, uid, consistent)
+		if err != nil {
+			return err
+		}
+		now := s.clock()
+		live, _, _ := split(acct.Leases, now)
+		out, err = act(live, now)
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return out, nil
 }
 
 // clock reads the injected clock at the millisecond precision stores keep.

@@ -148,26 +148,25 @@ func (o *Observer) Finish(ctx context.Context, rec *Request, latency time.Durati
 	}
 }
 
+// decisionMetrics is the counter each decision moves; Resumed and NotLive
+// move none.
+var decisionMetrics = map[string]string{
+	Granted:  MetricStreamsGranted,
+	Refused:  MetricStreamsRefused,
+	Degraded: MetricStreamsDegraded,
+	Renewed:  MetricHeartbeats,
+	Expired:  MetricHeartbeatsExpired,
+	Revoked:  MetricHeartbeatsRevoked,
+	Ended:    MetricStreamsEnded,
+}
+
 // Metrics returns the metric values one request yields: its latency, and
 // the counters its decision and errors move.
 func Metrics(rec *Request, latencyMS float64) []Datum {
 	count := func(name string, n int) Datum { return Datum{Name: name, Value: float64(n), Unit: UnitCount} }
 	out := []Datum{{Name: MetricLatency, Value: latencyMS, Unit: UnitMilliseconds}}
-	switch rec.Decision {
-	case Granted:
-		out = append(out, count(MetricStreamsGranted, 1))
-	case Refused:
-		out = append(out, count(MetricStreamsRefused, 1))
-	case Degraded:
-		out = append(out, count(MetricStreamsDegraded, 1))
-	case Renewed:
-		out = append(out, count(MetricHeartbeats, 1))
-	case Expired:
-		out = append(out, count(MetricHeartbeatsExpired, 1))
-	case Revoked:
-		out = append(out, count(MetricHeartbeatsRevoked, 1))
-	case Ended:
-		out = append(out, count(MetricStreamsEnded, 1))
+	if name, ok := decisionMetrics[rec.Decision]; ok {
+		out = append(out, count(name, 1))
 	}
 	if rec.Reclaimed > 0 {
 		out = append(out, count(MetricLeasesExpired, rec.Reclaimed))

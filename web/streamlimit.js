@@ -84,15 +84,7 @@ export function retryDelay(attempt, { baseMs, maxMs, random, retryAfterMs = 0 })
  * storage is unusable (blocked, private mode) a new id is returned each call.
  */
 export function stableDeviceId(storage) {
-  try {
-    const id = storage?.getItem(DEVICE_ID_KEY);
-    if (id && DEVICE_ID_PATTERN.test(id)) return id;
-    const fresh = newDeviceId();
-    storage?.setItem(DEVICE_ID_KEY, fresh);
-    return fresh;
-  } catch {
-    return newDeviceId();
-  }
+  return kept(storage, DEVICE_ID_KEY, DEVICE_ID_PATTERN, newDeviceId);
 }
 
 /**
@@ -102,14 +94,23 @@ export function stableDeviceId(storage) {
  * got for its lifetime).
  */
 export function stableDeviceSecret(storage) {
+  return kept(storage, DEVICE_SECRET_KEY, DEVICE_SECRET_PATTERN, newDeviceSecret);
+}
+
+/**
+ * The value kept in `storage` under `key` when it matches `pattern`;
+ * otherwise a fresh one from `make`, kept for next time. When storage is
+ * unusable, a fresh one each call.
+ */
+function kept(storage, key, pattern, make) {
   try {
-    const secret = storage?.getItem(DEVICE_SECRET_KEY);
-    if (secret && DEVICE_SECRET_PATTERN.test(secret)) return secret;
-    const fresh = newDeviceSecret();
-    storage?.setItem(DEVICE_SECRET_KEY, fresh);
+    const value = storage?.getItem(key);
+    if (value && pattern.test(value)) return value;
+    const fresh = make();
+    storage?.setItem(key, fresh);
     return fresh;
   } catch {
-    return newDeviceSecret();
+    return make();
   }
 }
 

@@ -117,7 +117,7 @@ func (g *gateway) connect(ctx context.Context, req *events.APIGatewayWebsocketPr
 	defer cancel()
 	c, err := g.ws.Connect(ctx, wsconn.ConnectRequest{
 		ConnID: req.RequestContext.ConnectionID, UID: uid, DeviceID: q["deviceId"], DeviceSecret: q["deviceSecret"], LeaseID: q["leaseId"],
-		Client: lease.Client{UserAgent: apierr.Truncate(userAgent(req), MaxHeaderUA)},
+		Client: lease.Client{UserAgent: apierr.Truncate(userAgent(req), apierr.MaxHeaderUA)},
 	})
 	if err != nil {
 		return g.failure(ctx, err)

@@ -21,7 +21,6 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/streamlimit/streamlimit/apierr"
 	"github.com/streamlimit/streamlimit/auth"
@@ -45,15 +44,11 @@ type wsMessage struct {
 	Action string `json:"action"`
 }
 
-// wsHeartbeatReply answers a heartbeat.
+// wsHeartbeatReply answers a heartbeat: the HTTP API's heartbeat body
+// after the action.
 type wsHeartbeatReply struct {
-	Action                   string `json:"action"`
-	Result                   string `json:"result"`
-	UID                      string `json:"uid"`
-	LeaseID                  string `json:"leaseId"`
-	ExpiresAt                string `json:"expiresAt"`
-	HeartbeatIntervalSeconds int    `json:"heartbeatIntervalSeconds"`
-	StreamCount              int    `json:"streamCount"`
+	Action string `json:"action"`
+	apierr.Heartbeat
 }
 
 // wsErrorReply answers a message that failed; Action is the message's
@@ -118,9 +113,6 @@ func Account(asked string, identified bool, id string, err error) (string, error
 	return asked, nil
 }
 
-// MaxHeaderUA bounds how much of the User-Agent header a lease keeps.
-const MaxHeaderUA = 256
-
 // leaseLost reports whether err means the connection's lease is gone, so
 // the connection must be closed (410 over HTTP).
 func leaseLost(err error) bool {
@@ -150,12 +142,7 @@ func Reply(ctx context.Context, ws *wsconn.Service, log *slog.Logger, connID str
 		}
 		return marshal(wsErrorReply{Action: actionHeartbeat, Result: "error", Error: body.Error, Message: body.Message, Reason: body.Reason}), lost
 	}
-	return marshal(wsHeartbeatReply{
-		Action: actionHeartbeat, Result: "success", UID: b.UID, LeaseID: b.LeaseID,
-		ExpiresAt:                rn.Lease.ExpiresAt.UTC().Format(time.RFC3339),
-		HeartbeatIntervalSeconds: int(rn.HeartbeatInterval / time.Second),
-		StreamCount:              rn.StreamCount,
-	}), ""
+	return marshal(wsHeartbeatReply{Action: actionHeartbeat, Heartbeat: apierr.HeartbeatOf(b.UID, b.LeaseID, rn)}), ""
 }
 
 // errorReply answers a message that named no known action.

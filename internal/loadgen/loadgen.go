@@ -736,7 +736,12 @@ func (r *run) end(ctx context.Context, uid, device, id string, exp time.Time) {
 // auditLoop samples the bound, from the ledger for every uid and from the
 // store for a sample of uids, every AuditEvery.
 func (r *run) auditLoop(ctx context.Context) {
-	t := time.NewTicker(r.cfg.AuditEvery)
+	every(ctx, r.cfg.AuditEvery, func() { r.auditMoment(ctx, r.cfg.AuditSample) })
+}
+
+// every calls f every d until ctx is done.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
@@ -744,7 +749,7 @@ func (r *run) auditLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		r.auditMoment(ctx, r.cfg.AuditSample)
+		f()
 	}
 }
 
@@ -908,14 +913,7 @@ func (r *run) progressLoop(ctx context.Context, start time.Time) {
 	if r.cfg.Progress == nil {
 		return
 	}
-	t := time.NewTicker(r.cfg.ProgressEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, r.cfg.ProgressEvery, func() {
 		count, errs := r.stats.counts()
 		var nerr int64
 		for _, e := range errs {
@@ -929,7 +927,7 @@ func (r *run) progressLoop(ctx context.Context, start time.Time) {
 			progressClock(time.Since(start), r.cfg.Duration), r.playing.Load(), r.crashedNow.Load(),
 			count["canStream"], r.refused.Load(), count["heartbeat"], count["endStream"], nerr,
 			ms(r.stats.recentP99("heartbeat", 2000)), a.Moments, a.OverLimit+a.Lost+a.Invented)
-	}
+	})
 }
 
 func (r *run) fetchCapacity(ctx context.Context) (capacity.Snapshot, error) {

@@ -7,13 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/streamlimit/streamlimit/lease/dynamostore"
 )
 
 // StoredLease is one lease as the store holds it.
@@ -39,17 +36,12 @@ type Reader interface {
 	Name() string
 }
 
-// QueryAPI is the DynamoDB call TableReader makes.
-type QueryAPI interface {
-	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
-}
-
 // TableReader reads the lease table directly with one strongly consistent
-// Query per uid, independently of the service's code: the audit's ground
-// truth. It knows the item layout (uid, sk "#account" / "lease#<id>",
-// expiresAt epoch seconds, deviceId, revoked, maxStreams).
+// Query per uid, beside the service rather than through it: the audit's
+// ground truth. The item layout is the store's own (dynamostore.ReadAccount),
+// so the audit reads what the store wrote.
 type TableReader struct {
-	API   QueryAPI
+	API   dynamostore.QueryAPI
 	Table string
 }
 
@@ -58,54 +50,17 @@ func (t TableReader) Name() string { return "DynamoDB table " + t.Table + " (con
 
 // Read implements Reader.
 func (t TableReader) Read(ctx context.Context, uid string) (View, error) {
-	in := &dynamodb.QueryInput{
-		TableName:                 aws.String(t.Table),
-		KeyConditionExpression:    aws.String("#u = :u"),
-		ExpressionAttributeNames:  map[string]string{"#u": "uid"},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":u": &types.AttributeValueMemberS{Value: uid}},
-		ConsistentRead:            aws.Bool(true),
+	acct, err := dynamostore.ReadAccount(ctx, t.API, t.Table, uid, true)
+	if err != nil {
+		return View{}, err
 	}
-	var v View
-	for {
-		out, err := t.API.Query(ctx, in)
-		if err != nil {
-			return View{}, err
-		}
-		for _, item := range out.Items {
-			sk := attrS(item, "sk")
-			if sk == "#account" {
-				v.Limit = int(attrN(item, "maxStreams"))
-				continue
-			}
-			id, ok := strings.CutPrefix(sk, "lease#")
-			if !ok {
-				continue
-			}
-			v.Leases = append(v.Leases, StoredLease{
-				LeaseID: id, DeviceID: attrS(item, "deviceId"),
-				ExpiresAt: time.Unix(attrN(item, "expiresAt"), 0), Revoked: attrS(item, "revoked") != "",
-			})
-		}
-		if len(out.LastEvaluatedKey) == 0 {
-			return v, nil
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
+	v := View{Limit: acct.MaxStreams}
+	for _, l := range acct.Leases {
+		v.Leases = append(v.Leases, StoredLease{
+			LeaseID: l.ID, DeviceID: l.DeviceID, ExpiresAt: l.ExpiresAt, Revoked: l.Revoked != "",
+		})
 	}
-}
-
-func attrS(item map[string]types.AttributeValue, name string) string {
-	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
-		return v.Value
-	}
-	return ""
-}
-
-func attrN(item map[string]types.AttributeValue, name string) int64 {
-	if v, ok := item[name].(*types.AttributeValueMemberN); ok {
-		n, _ := strconv.ParseInt(v.Value, 10, 64)
-		return n
-	}
-	return 0
+	return v, nil
 }
 
 // StreamsReader reads an account through the API's GET /streams/{uid}: only

@@ -109,29 +109,44 @@ func (s *Store) Table() string { return s.table }
 func (s *Store) Load(ctx context.Context, uid string, consistent bool) (lease.Account, error) {
 	var acct lease.Account
 	err := s.do(ctx, func() error {
-		acct = lease.Account{}
-		in := &dynamodb.QueryInput{
-			TableName:                 &s.table,
-			KeyConditionExpression:    aws.String("#u = :u"),
-			ExpressionAttributeNames:  map[string]string{"#u": attrUID},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(uid)},
-			ConsistentRead:            aws.Bool(consistent),
-		}
-		for {
-			out, err := s.api.Query(ctx, in)
-			if err != nil {
-				return err
-			}
-			for _, item := range out.Items {
-				decodeInto(&acct, uid, item)
-			}
-			if len(out.LastEvaluatedKey) == 0 {
-				return nil
-			}
-			in.ExclusiveStartKey = out.LastEvaluatedKey
-		}
+		var err error
+		acct, err = ReadAccount(ctx, s.api, s.table, uid, consistent)
+		return err
 	})
 	return acct, err
+}
+
+// QueryAPI is the DynamoDB call ReadAccount makes.
+type QueryAPI interface {
+	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// ReadAccount reads every item of uid's partition in table with one
+// paginated Query (strongly consistent when consistent is set) and decodes
+// them as Store.Load does: the one reader of the item layout, for tools that
+// audit the table without a Store. Its errors are DynamoDB's, untranslated.
+func ReadAccount(ctx context.Context, api QueryAPI, table, uid string, consistent bool) (lease.Account, error) {
+	var acct lease.Account
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(table),
+		KeyConditionExpression:    aws.String("#u = :u"),
+		ExpressionAttributeNames:  map[string]string{"#u": attrUID},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":u": str(uid)},
+		ConsistentRead:            aws.Bool(consistent),
+	}
+	for {
+		out, err := api.Query(ctx, in)
+		if err != nil {
+			return acct, err
+		}
+		for _, item := range out.Items {
+			decodeInto(&acct, uid, item)
+		}
+		if len(out.LastEvaluatedKey) == 0 {
+			return acct, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
 }
 
 // Commit implements lease.Store.
@@ -163,15 +178,7 @@ func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
 	}
 	items = append(items, types.TransactWriteItem{Update: update})
 	items = append(items, s.revokeItems(uid, c.Revoke)...)
-
-	err := s.do(ctx, func() error {
-		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		return err
-	})
-	if errors.Is(err, errCondition) {
-		return lease.ErrConflict
-	}
-	return err
+	return lostRace(s.transact(ctx, items))
 }
 
 // reclaimDelete deletes an expired lease unless a renewal changed it since
@@ -265,21 +272,8 @@ func (s *Store) Renew(ctx context.Context, uid, leaseID string, now, expiresAt t
 
 // Revoke implements lease.Store.
 func (s *Store) Revoke(ctx context.Context, uid string, rs []lease.Revocation) error {
-	items := append(s.revokeItems(uid, rs), types.TransactWriteItem{Update: &types.Update{
-		TableName:                 &s.table,
-		Key:                       accountKey(uid),
-		UpdateExpression:          aws.String("ADD #v :one, #c :minus"),
-		ExpressionAttributeNames:  map[string]string{"#v": attrVersion, "#c": attrCount},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":minus": num(-int64(len(rs)))},
-	}})
-	err := s.do(ctx, func() error {
-		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
-		return err
-	})
-	if errors.Is(err, errCondition) {
-		return lease.ErrConflict
-	}
-	return err
+	items := append(s.revokeItems(uid, rs), s.countDown(uid, len(rs)))
+	return lostRace(s.transact(ctx, items))
 }
 
 // revokeItems turns each lease into a tombstone if it is still stored and
@@ -306,7 +300,7 @@ func (s *Store) revokeItems(uid string, rs []lease.Revocation) []types.TransactW
 
 // Release implements lease.Store.
 func (s *Store) Release(ctx context.Context, uid, leaseID string, now time.Time) (bool, error) {
-	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+	err := s.transact(ctx, []types.TransactWriteItem{
 		{Delete: &types.Delete{
 			TableName:                 &s.table,
 			Key:                       leaseKey(uid, leaseID),
@@ -314,17 +308,7 @@ func (s *Store) Release(ctx context.Context, uid, leaseID string, now time.Time)
 			ExpressionAttributeNames:  map[string]string{"#sk": attrSK, "#e": attrExpiresAt, "#rv": attrRevoked},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":now": epochSeconds(now)},
 		}},
-		{Update: &types.Update{
-			TableName:                 &s.table,
-			Key:                       accountKey(uid),
-			UpdateExpression:          aws.String("ADD #v :one, #c :minus"),
-			ExpressionAttributeNames:  map[string]string{"#v": attrVersion, "#c": attrCount},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":minus": num(-1)},
-		}},
-	}}
-	err := s.do(ctx, func() error {
-		_, err := s.api.TransactWriteItems(ctx, in)
-		return err
+		s.countDown(uid, 1),
 	})
 	switch {
 	case errors.Is(err, errCondition):
@@ -337,35 +321,35 @@ func (s *Store) Release(ctx context.Context, uid, leaseID string, now time.Time)
 
 // SetLimit implements lease.Store.
 func (s *Store) SetLimit(ctx context.Context, uid string, limit int) error {
-	in := &dynamodb.UpdateItemInput{
-		TableName:                 &s.table,
-		Key:                       accountKey(uid),
-		UpdateExpression:          aws.String("REMOVE #m ADD #v :one"),
-		ExpressionAttributeNames:  map[string]string{"#m": attrMaxStreams, "#v": attrVersion},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
-	}
+	var v types.AttributeValue
 	if limit > 0 {
-		in.UpdateExpression = aws.String("SET #m = :m ADD #v :one")
-		in.ExpressionAttributeValues[":m"] = num(int64(limit))
+		v = num(int64(limit))
 	}
-	return s.do(ctx, func() error {
-		_, err := s.api.UpdateItem(ctx, in)
-		return err
-	})
+	return s.setAccount(ctx, uid, attrMaxStreams, v)
 }
 
 // SetPolicy implements lease.Store.
 func (s *Store) SetPolicy(ctx context.Context, uid string, p lease.Policy) error {
+	var v types.AttributeValue
+	if p != "" {
+		v = str(string(p))
+	}
+	return s.setAccount(ctx, uid, attrPolicy, v)
+}
+
+// setAccount sets the attribute name of uid's account item to v, or removes
+// it when v is nil, and moves the account version.
+func (s *Store) setAccount(ctx context.Context, uid, name string, v types.AttributeValue) error {
 	in := &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
 		Key:                       accountKey(uid),
-		UpdateExpression:          aws.String("REMOVE #p ADD #v :one"),
-		ExpressionAttributeNames:  map[string]string{"#p": attrPolicy, "#v": attrVersion},
+		UpdateExpression:          aws.String("REMOVE #a ADD #v :one"),
+		ExpressionAttributeNames:  map[string]string{"#a": name, "#v": attrVersion},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1)},
 	}
-	if p != "" {
-		in.UpdateExpression = aws.String("SET #p = :p ADD #v :one")
-		in.ExpressionAttributeValues[":p"] = str(string(p))
+	if v != nil {
+		in.UpdateExpression = aws.String("SET #a = :a ADD #v :one")
+		in.ExpressionAttributeValues[":a"] = v
 	}
 	return s.do(ctx, func() error {
 		_, err := s.api.UpdateItem(ctx, in)
@@ -380,6 +364,35 @@ func (s *Store) Ping(ctx context.Context) error {
 		_, err := s.api.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: accountKey(pingUID)})
 		return err
 	})
+}
+
+// transact runs one TransactWriteItems of items.
+func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
+	return s.do(ctx, func() error {
+		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		return err
+	})
+}
+
+// lostRace is the meaning of a failed condition in a version-guarded write
+// (Commit, Revoke): another write came first, lease.ErrConflict.
+func lostRace(err error) error {
+	if errors.Is(err, errCondition) {
+		return lease.ErrConflict
+	}
+	return err
+}
+
+// countDown is the account update of a write that ends n live leases: the
+// version moves and the count drops by n.
+func (s *Store) countDown(uid string, n int) types.TransactWriteItem {
+	return types.TransactWriteItem{Update: &types.Update{
+		TableName:                 &s.table,
+		Key:                       accountKey(uid),
+		UpdateExpression:          aws.String("ADD #v :one, #c :minus"),
+		ExpressionAttributeNames:  map[string]string{"#v": attrVersion, "#c": attrCount},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":one": num(1), ":minus": num(-int64(n))},
+	}}
 }
 
 // do runs one DynamoDB call, translates its error, and, when auto-create is

@@ -43,6 +43,17 @@ func (s *Store) get(uid string) *account {
 	return a
 }
 
+// update runs f on uid's account (made if new) under the store's lock,
+// unless ctx is done: every write that may create an account.
+func (s *Store) update(ctx context.Context, uid string, f func(a *account) error) error {
+	if err := alive(ctx); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return f(s.get(uid))
+}
+
 // Load implements lease.Store.
 func (s *Store) Load(ctx context.Context, uid string, _ bool) (lease.Account, error) {
 	if err := alive(ctx); err != nil {
@@ -64,54 +75,46 @@ func (s *Store) Load(ctx context.Context, uid string, _ bool) (lease.Account, er
 
 // Commit implements lease.Store.
 func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
-	if err := alive(ctx); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.get(uid)
-	if a.version != c.Version {
-		return lease.ErrConflict
-	}
-	if _, taken := a.leases[c.Grant.ID]; taken {
-		return lease.ErrConflict
-	}
-	if !a.reclaimable(c.Reclaim) {
-		return lease.ErrConflict
-	}
-	if !a.revocable(c.Revoke) {
-		return lease.ErrConflict
-	}
-	for _, r := range c.Reclaim {
-		delete(a.leases, r.ID)
-	}
-	a.revoke(c.Revoke)
-	a.leases[c.Grant.ID] = c.Grant
-	a.count = c.Count
-	a.version++
-	return nil
+	return s.update(ctx, uid, func(a *account) error {
+		if a.version != c.Version {
+			return lease.ErrConflict
+		}
+		if _, taken := a.leases[c.Grant.ID]; taken {
+			return lease.ErrConflict
+		}
+		if !a.reclaimable(c.Reclaim) {
+			return lease.ErrConflict
+		}
+		if !a.revocable(c.Revoke) {
+			return lease.ErrConflict
+		}
+		for _, r := range c.Reclaim {
+			delete(a.leases, r.ID)
+		}
+		a.revoke(c.Revoke)
+		a.leases[c.Grant.ID] = c.Grant
+		a.count = c.Count
+		a.version++
+		return nil
+	})
 }
 
 // Reclaim implements lease.Store.
 func (s *Store) Reclaim(ctx context.Context, uid string, leases []lease.Lease) error {
-	if err := alive(ctx); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.get(uid)
-	conflict := false
-	for _, l := range leases {
-		if a.reclaimable([]lease.Lease{l}) {
-			delete(a.leases, l.ID)
-		} else {
-			conflict = true
+	return s.update(ctx, uid, func(a *account) error {
+		conflict := false
+		for _, l := range leases {
+			if a.reclaimable([]lease.Lease{l}) {
+				delete(a.leases, l.ID)
+			} else {
+				conflict = true
+			}
 		}
-	}
-	if conflict {
-		return lease.ErrConflict
-	}
-	return nil
+		if conflict {
+			return lease.ErrConflict
+		}
+		return nil
+	})
 }
 
 // reclaimable reports whether every lease of ls is gone or stored with the
@@ -171,19 +174,15 @@ func (s *Store) Release(ctx context.Context, uid, leaseID string, now time.Time)
 
 // Revoke implements lease.Store.
 func (s *Store) Revoke(ctx context.Context, uid string, rs []lease.Revocation) error {
-	if err := alive(ctx); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.get(uid)
-	if !a.revocable(rs) {
-		return lease.ErrConflict
-	}
-	a.revoke(rs)
-	a.count -= len(rs)
-	a.version++
-	return nil
+	return s.update(ctx, uid, func(a *account) error {
+		if !a.revocable(rs) {
+			return lease.ErrConflict
+		}
+		a.revoke(rs)
+		a.count -= len(rs)
+		a.version++
+		return nil
+	})
 }
 
 // revocable reports whether every lease of rs is stored and unrevoked.
@@ -207,28 +206,20 @@ func (a *account) revoke(rs []lease.Revocation) {
 
 // SetPolicy implements lease.Store.
 func (s *Store) SetPolicy(ctx context.Context, uid string, p lease.Policy) error {
-	if err := alive(ctx); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.get(uid)
-	a.policy = p
-	a.version++
-	return nil
+	return s.update(ctx, uid, func(a *account) error {
+		a.policy = p
+		a.version++
+		return nil
+	})
 }
 
 // SetLimit implements lease.Store.
 func (s *Store) SetLimit(ctx context.Context, uid string, limit int) error {
-	if err := alive(ctx); err != nil {
-		return err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.get(uid)
-	a.maxStreams = limit
-	a.version++
-	return nil
+	return s.update(ctx, uid, func(a *account) error {
+		a.maxStreams = limit
+		a.version++
+		return nil
+	})
 }
 
 // Ping implements lease.Store.

@@ -192,7 +192,7 @@ func (ss *Sockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), ss.cfg.StoreTimeout)
 	c, err := ss.svc.Connect(ctx, wsconn.ConnectRequest{
 		ConnID: connID, UID: uid, DeviceID: q.Get("deviceId"), DeviceSecret: q.Get("deviceSecret"), LeaseID: q.Get("leaseId"),
-		Client: lease.Client{UserAgent: apierr.Truncate(r.UserAgent(), wsapi.MaxHeaderUA)},
+		Client: lease.Client{UserAgent: apierr.Truncate(r.UserAgent(), apierr.MaxHeaderUA)},
 	})
 	cancel()
 	if err != nil {

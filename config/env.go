@@ -1,0 +1,62 @@
+package config
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// env reads the variables of one Load through getenv and collects one
+// message per malformed variable, in the order they are read.
+type env struct {
+	getenv func(string) string
+	errs   []string
+}
+
+// bad records a malformed variable.
+func (e *env) bad(format string, args ...any) { e.errs = append(e.errs, fmt.Sprintf(format, args...)) }
+
+// num reads a non-negative integer, def when unset.
+func (e *env) num(name string, def int) int {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		e.bad("%s=%q is not a non-negative integer", name, v)
+	}
+	return n
+}
+
+// flag reads a boolean (1/true/yes, 0/false/no, any case), false when unset.
+func (e *env) flag(name string) bool {
+	switch v := strings.ToLower(e.getenv(name)); v {
+	case "", "0", "false", "no":
+	case "1", "true", "yes":
+		return true
+	default:
+		e.bad("%s=%q is not true or false", name, v)
+	}
+	return false
+}
+
+// oneOf reads a mode that must be a or b (any case; def when unset) and
+// returns it lower-cased.
+func (e *env) oneOf(name, def, a, b string) string {
+	v := strings.ToLower(or(e.getenv(name), def))
+	if v != a && v != b {
+		e.bad("%s=%q is not %s or %s", name, v, a, b)
+	}
+	return v
+}
+
+// secret reads an optional secret that, when set, must be at least
+// shortest bytes long (unit names them in the message).
+func (e *env) secret(name string, shortest int, unit string) string {
+	v := e.getenv(name)
+	if v != "" && len(v) < shortest {
+		e.bad("%s has %d %s; want at least %d", name, len(v), unit, shortest)
+	}
+	return v
+}
