@@ -7,6 +7,7 @@
 package apierr
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -124,17 +125,25 @@ func Fail(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="streamlimit"`)
 	}
-	rec := observe.From(r.Context())
+	Record(r.Context(), err, e.Status)
+	WriteJSON(w, e.Status, body)
+}
+
+// Record notes an error answered with status in the request's (or
+// WebSocket event's) observe.Request: the outcome an expected error stands
+// for (a lease expired or revoked), and the error itself behind a 5xx, so
+// the record's line logs it once.
+func Record(ctx context.Context, err error, status int) {
+	rec := observe.From(ctx)
 	switch {
 	case errors.Is(err, lease.ErrLeaseRevoked):
 		rec.Decision = observe.Revoked
 	case errors.Is(err, lease.ErrLeaseExpired):
 		rec.Decision = observe.Expired
 	}
-	if e.Status >= http.StatusInternalServerError {
-		rec.Err, rec.StoreError = err, e.Status == http.StatusServiceUnavailable
+	if status >= http.StatusInternalServerError {
+		rec.Err, rec.StoreError = err, status == http.StatusServiceUnavailable
 	}
-	WriteJSON(w, e.Status, body)
 }
 
 // WriteJSON writes v as JSON with status; headers are set before

@@ -1,5 +1,5 @@
 // Package observe is what streamlimit tells its operators about each HTTP
-// request: one structured log line (log/slog, JSON), CloudWatch Embedded
+// request and each WebSocket event (Observer.StartEvent): one structured log line (log/slog, JSON), CloudWatch Embedded
 // Metric Format (EMF) metrics, and the per-request Request record that
 // handlers fill in and tracing (X-Ray, in infra) reads.
 //
@@ -27,7 +27,8 @@ import (
 const (
 	// Granted: canStream handed out a new lease.
 	Granted = "granted"
-	// Resumed: canStream returned the live lease this device already held.
+	// Resumed: canStream (or a WebSocket connect) took over a live lease
+	// the caller proved it held, under a new lease id.
 	Resumed = "resumed"
 	// Refused: canStream refused, the account being at its limit.
 	Refused = "refused"

@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/streamlimit/streamlimit/config"
 )
 
 // DefaultNamespace is the CloudWatch namespace of the metrics.
@@ -42,6 +44,22 @@ type Config struct {
 	UIDKey []byte
 	// Now is the metrics clock (time.Now if nil).
 	Now func() time.Time
+}
+
+// ConfigFrom is the Observer configuration the environment asks for
+// (LOG_UID, LOG_UID_KEY, METRICS, METRICS_NAMESPACE, STAGE), logging on log
+// and writing EMF lines on metrics when METRICS is on. Every binary that
+// observes builds its Observer from it, so HTTP requests and WebSocket
+// events hash uids the same way.
+func ConfigFrom(c config.Config, log *slog.Logger, metrics io.Writer) Config {
+	oc := Config{
+		Logger: log, Namespace: c.MetricsNamespace, Stage: c.Stage,
+		PlainUID: c.LogUID == config.LogUIDPlain, UIDKey: []byte(c.LogUIDKey),
+	}
+	if c.Metrics {
+		oc.Metrics = metrics
+	}
+	return oc
 }
 
 // Observer turns finished requests into one log line and one EMF metrics
@@ -90,6 +108,15 @@ func New(c Config) *Observer {
 func (o *Observer) Start(r *http.Request) (*http.Request, *Request) {
 	rec := &Request{ID: RequestID(r), Method: r.Method}
 	return r.WithContext(NewContext(r.Context(), rec)), rec
+}
+
+// StartEvent returns ctx with a new Request for one event that is not an
+// HTTP request (a WebSocket message or $connect / $disconnect): id names
+// it, kind takes the place of the HTTP method ("WS"), operation names it in
+// logs and metrics. Finish writes it like a request's.
+func (o *Observer) StartEvent(ctx context.Context, id, kind, operation string) (context.Context, *Request) {
+	rec := &Request{ID: id, Method: kind, Operation: operation, Route: operation}
+	return NewContext(ctx, rec), rec
 }
 
 // HashUID returns the keyed hash under which uid is logged.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/streamlimit/streamlimit/apierr"
 	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/wsconn"
 )
 
@@ -30,8 +31,13 @@ type Connections interface {
 type GatewayConfig struct {
 	// StoreTimeout bounds the store work of one event (default 1.5s).
 	StoreTimeout time.Duration
-	// Logger receives one line per event and every unexpected error.
+	// Logger receives every unexpected error (and, without Observer, one
+	// line per event).
 	Logger *slog.Logger
+	// Observer writes each event's log line and EMF metrics, as for an
+	// HTTP request (operations ws.connect, ws.heartbeat, ws.message,
+	// ws.disconnect). Nil: one on Logger, no metrics.
+	Observer *observe.Observer
 	// Identity, when set, names the account of a $connect from what API
 	// Gateway verified (a Lambda authorizer's context): a uid query
 	// parameter must then be absent or the same. Nil: the uid query
@@ -74,6 +80,9 @@ func NewGateway(ws *wsconn.Service, conns Connections, cfg GatewayConfig) func(c
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Observer == nil {
+		cfg.Observer = observe.New(observe.Config{Logger: cfg.Logger})
+	}
 	g := &gateway{ws: ws, conns: conns, cfg: cfg, log: cfg.Logger}
 	return g.handle
 }
@@ -88,6 +97,7 @@ type gateway struct {
 func (g *gateway) handle(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
 	start := time.Now()
 	rc := req.RequestContext
+	ctx, rec := g.cfg.Observer.StartEvent(ctx, rc.RequestID, "WS", operationOf(rc.RouteKey))
 	var resp events.APIGatewayProxyResponse
 	switch rc.RouteKey {
 	case RouteConnect:
@@ -97,8 +107,8 @@ func (g *gateway) handle(ctx context.Context, req events.APIGatewayWebsocketProx
 	default:
 		resp = g.message(ctx, &req)
 	}
-	g.log.InfoContext(ctx, "websocket event", "route", rc.RouteKey, "status", resp.StatusCode,
-		"latency_ms", float64(time.Since(start).Microseconds())/1000)
+	rec.Status = resp.StatusCode
+	g.cfg.Observer.Finish(ctx, rec, time.Since(start))
 	return resp, nil
 }
 
@@ -122,6 +132,7 @@ func (g *gateway) connect(ctx context.Context, req *events.APIGatewayWebsocketPr
 	if err != nil {
 		return g.failure(ctx, err)
 	}
+	connected(ctx, uid, c)
 	if !c.Granted {
 		return jsonResponse(http.StatusForbidden, Refusal(c))
 	}
@@ -132,13 +143,9 @@ func (g *gateway) disconnect(ctx context.Context, req *events.APIGatewayWebsocke
 	ctx, cancel := context.WithTimeout(ctx, g.cfg.StoreTimeout)
 	defer cancel()
 	c, err := g.ws.Disconnect(ctx, req.RequestContext.ConnectionID)
-	if err != nil {
-		// Nothing to answer: the connection is gone. The lease expires by
-		// its TTL.
-		g.log.WarnContext(ctx, "websocket $disconnect failed", "error", err.Error())
-		return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
-	}
-	g.log.InfoContext(ctx, "websocket closed", "bound", c.Bound, "removedStream", c.Release.Removed)
+	// Nothing to answer whatever happened: the connection is gone. After an
+	// error the lease expires by its TTL.
+	closed(ctx, c, err)
 	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
 }
 
@@ -150,7 +157,7 @@ func (g *gateway) message(ctx context.Context, req *events.APIGatewayWebsocketPr
 		body = nil // binary frames carry no JSON message
 	}
 	sctx, cancel := context.WithTimeout(ctx, g.cfg.StoreTimeout)
-	reply, lost := Reply(sctx, g.ws, g.log, rc.ConnectionID, body)
+	reply, lost := Reply(sctx, g.ws, rc.ConnectionID, body)
 	cancel()
 	if err := g.conns.Post(ctx, endpoint, rc.ConnectionID, reply); err != nil {
 		g.log.WarnContext(ctx, "websocket reply not delivered", "error", err.Error())
@@ -165,13 +172,8 @@ func (g *gateway) message(ctx context.Context, req *events.APIGatewayWebsocketPr
 
 // failure answers a $connect that failed: the error table's status and body.
 func (g *gateway) failure(ctx context.Context, err error) events.APIGatewayProxyResponse {
-	e, body, known := errorOf(err)
-	switch {
-	case !known:
-		g.log.ErrorContext(ctx, "unexpected error", "route", RouteConnect, "error", err.Error())
-	case e.Status == http.StatusServiceUnavailable:
-		g.log.WarnContext(ctx, "store error", "route", RouteConnect, "error", err.Error())
-	}
+	e, body, _ := errorOf(err)
+	apierr.Record(ctx, err, e.Status) // an unknown error is a 500: logged in the event's line
 	return jsonResponse(e.Status, body)
 }
 

@@ -19,12 +19,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"log/slog"
-	"net/http"
 
 	"github.com/streamlimit/streamlimit/apierr"
 	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/wsconn"
 )
 
@@ -68,6 +67,62 @@ type wsRefusal struct {
 	Message     string `json:"message"`
 	StreamCount int    `json:"streamCount"`
 	MaxStreams  int    `json:"maxStreams"`
+}
+
+// Operation names of WebSocket events in logs and metrics.
+const (
+	opConnect    = "ws.connect"
+	opHeartbeat  = "ws.heartbeat"
+	opMessage    = "ws.message" // $default: not a known action
+	opDisconnect = "ws.disconnect"
+)
+
+// operationOf names the event of a route key.
+func operationOf(routeKey string) string {
+	switch routeKey {
+	case RouteConnect:
+		return opConnect
+	case RouteDisconnect:
+		return opDisconnect
+	case RouteHeartbeat:
+		return opHeartbeat
+	}
+	return opMessage
+}
+
+// OperationOf names the local sockets' events as the gateway's are named.
+func OperationOf(routeKey string) string { return operationOf(routeKey) }
+
+// connected records a $connect's outcome in the event's record.
+func connected(ctx context.Context, uid string, c wsconn.Connected) {
+	rec := observe.From(ctx)
+	rec.UID = uid
+	switch {
+	case !c.Granted:
+		rec.Decision = observe.Refused
+	case c.Resumed:
+		rec.Decision = observe.Resumed
+	default:
+		rec.Decision = observe.Granted
+	}
+}
+
+// Closed records a $disconnect's (or a local socket's close) outcome in
+// the event's record.
+func Closed(ctx context.Context, c wsconn.Closed, err error) { closed(ctx, c, err) }
+
+func closed(ctx context.Context, c wsconn.Closed, err error) {
+	rec := observe.From(ctx)
+	rec.UID = c.Binding.UID
+	switch {
+	case err != nil:
+		e, _, _ := errorOf(err)
+		apierr.Record(ctx, err, e.Status)
+	case c.Release.Removed:
+		rec.Decision = observe.Ended
+	default:
+		rec.Decision = observe.NotLive
+	}
 }
 
 // errorOf is apierr.Of with the WebSocket API's own errors first.
@@ -123,7 +178,7 @@ func leaseLost(err error) bool {
 // to send and, when the lease is lost and the connection must be closed,
 // the error code (lease_expired, lease_revoked) to close it with. The local
 // sockets and the Lambda handler both call it.
-func Reply(ctx context.Context, ws *wsconn.Service, log *slog.Logger, connID string, body []byte) (reply []byte, lost string) {
+func Reply(ctx context.Context, ws *wsconn.Service, connID string, body []byte) (reply []byte, lost string) {
 	var m wsMessage
 	if err := json.Unmarshal(body, &m); err != nil || m.Action == "" {
 		return errorReply(wsInvalidMessage), ""
@@ -132,16 +187,17 @@ func Reply(ctx context.Context, ws *wsconn.Service, log *slog.Logger, connID str
 		return errorReply(wsUnknownAction), ""
 	}
 	b, rn, err := ws.Heartbeat(ctx, connID)
+	rec := observe.From(ctx)
+	rec.Operation, rec.Route, rec.UID = opHeartbeat, opHeartbeat, b.UID
 	if err != nil {
-		e, body, known := errorOf(err)
-		if !known || e.Status == http.StatusServiceUnavailable {
-			log.WarnContext(ctx, "websocket heartbeat failed", "error", err.Error())
-		}
+		e, body, _ := errorOf(err)
+		apierr.Record(ctx, err, e.Status) // logged once, in the event's line
 		if leaseLost(err) {
 			lost = e.Code
 		}
 		return marshal(wsErrorReply{Action: actionHeartbeat, Result: "error", Error: body.Error, Message: body.Message, Reason: body.Reason}), lost
 	}
+	rec.Decision = observe.Renewed
 	return marshal(wsHeartbeatReply{Action: actionHeartbeat, Heartbeat: apierr.HeartbeatOf(b.UID, b.LeaseID, rn)}), ""
 }
 

@@ -93,15 +93,21 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 // DEBUG_CAPACITY=true, meter counts the DynamoDB calls.
 func newServer(ctx context.Context, cfg config.Config, getenv func(string) string, prefix string, stderr io.Writer, log *slog.Logger) (http.Handler, *sockets.Sockets, *capacity.Meter, error) {
 	meter := debugCapacity(getenv)
-	var obs dynamostore.Observer
+	var calls dynamostore.Observer
 	if meter != nil {
-		obs = meter.Observe
+		calls = meter.Observe
 	}
 	identity, admin, err := wire.Access(cfg, nil)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	svc, client, err := wire.Service(ctx, cfg, obs)
+	// One Observer for HTTP requests and WebSocket messages: the same log
+	// stream, EMF lines and uid hashes.
+	obs, trace, err := wire.Observability(cfg, stderr, log)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	svc, client, err := wire.Service(ctx, cfg, calls)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -110,10 +116,10 @@ func newServer(ctx context.Context, cfg config.Config, getenv func(string) strin
 		return nil, nil, nil, fmt.Errorf("configuration: %w", err)
 	}
 	socks := sockets.New(ws, sockets.Config{
-		StoreTimeout: cfg.StoreTimeout, Logger: log, Identity: identity, AllowedOrigins: cfg.AllowedOrigins,
+		StoreTimeout: cfg.StoreTimeout, Logger: log, Observer: obs, Identity: identity, AllowedOrigins: cfg.AllowedOrigins,
 	})
 	h, err := wire.HTTP(svc, wire.API{
-		Config: cfg, Prefix: prefix, Logger: log, MetricsOutput: stderr, // EMF lines beside the request lines
+		Config: cfg, Prefix: prefix, Logger: log, Observer: obs, Trace: trace,
 		Identity: identity, Admin: admin, WebSocket: socks,
 	})
 	if err != nil {

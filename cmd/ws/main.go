@@ -10,12 +10,14 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 
 	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/internal/stores"
 	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/wsapi"
 	"github.com/streamlimit/streamlimit/wsconn"
 	"github.com/streamlimit/streamlimit/wsconn/dynamoconns"
@@ -33,7 +35,7 @@ var _ wsapi.Connections = (*apigw.Connections)(nil)
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	h, err := newHandler(context.Background(), os.Getenv, log, nil)
+	h, err := newHandler(context.Background(), os.Getenv, log, os.Stderr, nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "streamlimit:", err)
 		os.Exit(1)
@@ -43,9 +45,10 @@ func main() {
 
 // newHandler wires the WebSocket API from the environment: the stores, the
 // lease service (config.LeaseOptions, as every binary), the connection
-// service and the API Gateway transport; nothing of the HTTP API. conns nil
-// means the real management API.
-func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logger, conns wsapi.Connections) (func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error), error) {
+// service and the API Gateway transport, each event logged and counted (EMF
+// lines on metrics) as HTTP requests are; nothing of the HTTP API. conns
+// nil means the real management API.
+func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logger, metrics io.Writer, conns wsapi.Connections) (func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error), error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return nil, err
@@ -76,6 +79,7 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 	return wsapi.NewGateway(ws, conns, wsapi.GatewayConfig{
 		StoreTimeout: cfg.StoreTimeout,
 		Logger:       log,
+		Observer:     observe.New(observe.ConfigFrom(cfg, log, metrics)),
 		Identity:     identity,
 	}), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -109,7 +110,7 @@ type lambdaHandler = func(context.Context, events.APIGatewayWebsocketProxyReques
 func newLambda(t *testing.T, vars map[string]string) (lambdaHandler, *fakeConns) {
 	t.Helper()
 	conns := &fakeConns{}
-	h, err := newHandler(context.Background(), func(k string) string { return vars[k] }, slog.New(slog.DiscardHandler), conns)
+	h, err := newHandler(context.Background(), func(k string) string { return vars[k] }, slog.New(slog.DiscardHandler), io.Discard, conns)
 	if err != nil {
 		t.Fatalf("newHandler: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"github.com/streamlimit/streamlimit/apierr"
 	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/wsapi"
 	"github.com/streamlimit/streamlimit/wsconn"
 )
@@ -49,6 +51,7 @@ type Sockets struct {
 	svc     *wsconn.Service
 	cfg     Config
 	log     *slog.Logger
+	obs     *observe.Observer
 	origins map[string]bool
 	anyOrig bool
 
@@ -64,6 +67,10 @@ type Config struct {
 	StoreTimeout time.Duration
 	// Logger receives one line per closed socket and every failure.
 	Logger *slog.Logger
+	// Observer writes each message's log line and EMF metrics, as for an
+	// HTTP request (operation ws.heartbeat, or ws.message for a message
+	// that is not a heartbeat). Nil: one on Logger, no metrics.
+	Observer *observe.Observer
 	// Identity, when set, names the account a socket acts for (a bearer
 	// JWT): a uid query parameter must then be absent or the same.
 	Identity auth.Identity
@@ -80,7 +87,10 @@ func New(svc *wsconn.Service, cfg Config) *Sockets {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	ss := &Sockets{svc: svc, cfg: cfg, log: cfg.Logger, origins: map[string]bool{}, open: map[*socket]bool{}}
+	if cfg.Observer == nil {
+		cfg.Observer = observe.New(observe.Config{Logger: cfg.Logger})
+	}
+	ss := &Sockets{svc: svc, cfg: cfg, log: cfg.Logger, obs: cfg.Observer, origins: map[string]bool{}, open: map[*socket]bool{}}
 	for _, o := range cfg.AllowedOrigins {
 		if o == "*" {
 			ss.anyOrig = true
@@ -142,9 +152,10 @@ const (
 
 // socket is one open WebSocket.
 type socket struct {
-	conn *websocket.Conn
-	id   string
-	why  atomic.Int32
+	conn   *websocket.Conn
+	id     string
+	why    atomic.Int32
+	events int // messages read (by the socket's one reading goroutine)
 }
 
 // closeWith closes the socket from the server side, once, remembering why.
@@ -242,9 +253,16 @@ func (ss *Sockets) serveSocket(sk *socket) {
 			ss.endSocket(sk, err)
 			return
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), ss.cfg.StoreTimeout)
-		reply, lost := wsapi.Reply(ctx, ss.svc, ss.log, sk.id, data)
+		// Each message is an event with its own record, logged and counted
+		// as the gateway's are (and as HTTP heartbeats are).
+		start := time.Now()
+		sk.events++
+		ctx, rec := ss.obs.StartEvent(context.Background(), sk.id+"-"+strconv.Itoa(sk.events), "WS", wsapi.OperationOf(wsapi.RouteDefault))
+		ctx, cancel := context.WithTimeout(ctx, ss.cfg.StoreTimeout)
+		reply, lost := wsapi.Reply(ctx, ss.svc, sk.id, data)
 		cancel()
+		rec.Status = http.StatusOK
+		ss.obs.Finish(ctx, rec, time.Since(start))
 		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
 		err = sk.conn.Write(ctx, websocket.MessageText, reply)
 		cancel()

@@ -11,18 +11,11 @@ import (
 	"github.com/streamlimit/streamlimit/observe"
 )
 
-// observability builds the request Observer (log lines, EMF metrics) and,
-// when AWS_XRAY_DAEMON_ADDRESS is set, the X-Ray tracing middleware (nil
-// otherwise: then nothing touches the X-Ray SDK).
-func observability(c config.Config, metrics io.Writer, log *slog.Logger) (*observe.Observer, func(string, http.Handler) http.Handler, error) {
-	oc := observe.Config{
-		Logger: log, Namespace: c.MetricsNamespace, Stage: c.Stage,
-		PlainUID: c.LogUID == config.LogUIDPlain, UIDKey: []byte(c.LogUIDKey),
-	}
-	if c.Metrics {
-		oc.Metrics = metrics
-	}
-	obs := observe.New(oc)
+// Observability builds the request Observer (log lines, EMF metrics on
+// metrics) and, when AWS_XRAY_DAEMON_ADDRESS is set, the X-Ray tracing
+// middleware (nil otherwise: then nothing touches the X-Ray SDK).
+func Observability(c config.Config, metrics io.Writer, log *slog.Logger) (*observe.Observer, func(string, http.Handler) http.Handler, error) {
+	obs := observe.New(observe.ConfigFrom(c, log, metrics))
 	if c.XRayDaemon == "" {
 		return obs, nil, nil
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/streamlimit/streamlimit/internal/stores"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
+	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/web"
 )
 
@@ -51,17 +52,25 @@ type API struct {
 	Identity auth.Identity
 	Admin    auth.AdminAuth
 	// WebSocket, when set, is mounted at GET {Prefix}/ws (cmd/local's
-	// wsapi.Sockets).
+	// wsapi/sockets).
 	WebSocket http.Handler
+	// Observer and Trace, when Observer is set, are the request Observer
+	// and tracing (Observability) to use; nil: HTTP builds them, so a
+	// binary that shares its Observer with the WebSocket events passes it.
+	Observer *observe.Observer
+	Trace    func(operation string, next http.Handler) http.Handler
 }
 
 // HTTP returns the HTTP API over svc: logs, metrics and, when
 // AWS_XRAY_DAEMON_ADDRESS is set, X-Ray tracing, the access checks, and the
 // browser client's files.
 func HTTP(svc *lease.Service, a API) (http.Handler, error) {
-	obs, trace, err := observability(a.Config, a.MetricsOutput, a.Logger)
-	if err != nil {
-		return nil, err
+	obs, trace := a.Observer, a.Trace
+	if obs == nil {
+		var err error
+		if obs, trace, err = Observability(a.Config, a.MetricsOutput, a.Logger); err != nil {
+			return nil, err
+		}
 	}
 	return handlers.NewServer(svc, handlers.Config{
 		Prefix:         a.Prefix,
