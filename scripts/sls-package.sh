@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs `serverless package` offline and leaves the generated CloudFormation in
-# .serverless/cloudformation-template-update-stack.json, for `go test ./test/deploy`.
+# .serverless/cloudformation-template-update-stack.json (defaults, stage $STAGE) and
+# .serverless/with-params/ (stage prod, overridden params), for `go test ./test/deploy`.
 #
 # Needs Node.js/npm and build/api.zip + build/ws.zip (made by `make package`). Installs the pinned
 # Serverless Framework v3 into .cache/serverless (git-ignored) on first use. No AWS
@@ -39,12 +40,22 @@ export SLS_NOTIFICATIONS_MODE=off
 export SLS_INTERACTIVE_SETUP_DISABLE=1
 export CI=1
 
+# A second run with the parameters a deployer overrides (the seed's table name, another
+# retention) lands in .serverless/with-params/, for go test ./test/deploy
+# (TestPackagedTemplateParams, which expects exactly these values). It runs first:
+# `serverless package` empties .serverless/ wherever it writes.
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
 rm -rf .serverless
+"$sls" package --stage prod --param="tableName=uid_concurrency_count" \
+  --param="logRetentionDays=14" --package "$tmp/with-params"
 "$sls" package --stage "$STAGE"
 
 template=.serverless/cloudformation-template-update-stack.json
-if [[ ! -s "$template" ]]; then
-  echo "sls-package: $template was not produced" >&2
+if [[ ! -s "$template" || ! -s "$tmp/with-params/cloudformation-template-update-stack.json" ]]; then
+  echo "sls-package: $template or its with-params variant was not produced" >&2
   exit 1
 fi
-echo "sls-package: wrote $template" >&2
+mkdir -p .serverless/with-params
+cp "$tmp/with-params/cloudformation-template-update-stack.json" .serverless/with-params/
+echo "sls-package: wrote $template and .serverless/with-params/" >&2

@@ -121,13 +121,26 @@ var RequiredTableActions = []string{
 //     NotAction) and applies them only to that table: its Arn (Fn::GetAtt,
 //     Fn::Sub "${T.Arn}") or an ARN built from a Ref to it, optionally
 //     followed by "/index/*"; every action in RequiredTableActions is granted;
+//   - the table is never deleted by the stack: DeletionPolicy and
+//     UpdateReplacePolicy are both Retain;
 //   - the function APIFunctionLogicalID runs provided.al2023 on arm64 with
-//     active X-Ray tracing.
+//     active X-Ray tracing;
+//   - every AWS::Lambda::Function that has TABLE_NAME in its environment (the
+//     api function must) sets it to a Ref to the table, so it follows the
+//     table's name whatever parameter chose it; each uses the JSON log format
+//     (LoggingConfig) with an application log level and system log level WARN,
+//     and has its log group /aws/lambda/<FunctionName> in the template;
+//   - every AWS::Logs::LogGroup has a RetentionInDays that CloudWatch Logs
+//     accepts (without one, logs are kept forever);
+//   - an output gives the table's name (Ref to the table).
 //
 // Problems are returned in a stable order, each naming the resource concerned.
 func CheckTemplate(cfnJSON []byte) []string {
 	var tpl struct {
 		Resources map[string]resource `json:"Resources"`
+		Outputs   map[string]struct {
+			Value any `json:"Value"`
+		} `json:"Outputs"`
 	}
 	if err := json.Unmarshal(cfnJSON, &tpl); err != nil {
 		return []string{fmt.Sprintf("template is not valid JSON: %v", err)}
@@ -143,7 +156,7 @@ func CheckTemplate(cfnJSON []byte) []string {
 	case 0:
 		c.addf("no AWS::DynamoDB::Table resource")
 	case 1:
-		c.checkTable(tables[0], tpl.Resources[tables[0]].Properties)
+		c.checkTable(tables[0], tpl.Resources[tables[0]])
 	default:
 		c.addf("%d AWS::DynamoDB::Table resources (%s), want exactly one", len(tables), strings.Join(tables, ", "))
 	}
@@ -168,14 +181,84 @@ func CheckTemplate(cfnJSON []byte) []string {
 		c.addf("no AWS::Lambda::Function %s", APIFunctionLogicalID)
 	} else {
 		c.checkFunction(APIFunctionLogicalID, fn.Properties)
+		if _, ok := envVars(fn.Properties)["TABLE_NAME"]; !ok {
+			c.addf("function %s: no TABLE_NAME in its environment", APIFunctionLogicalID)
+		}
+	}
+	c.checkLogging(tpl.Resources, table)
+	if table != "" {
+		named := false
+		for _, o := range tpl.Outputs {
+			named = named || render(o.Value) == "{"+table+"}"
+		}
+		if !named {
+			c.addf("Outputs: none gives the table's name (Ref %s)", table)
+		}
 	}
 	return c.problems
 }
 
+// LogRetentionDays are the values of RetentionInDays that CloudWatch Logs
+// accepts (PutRetentionPolicy).
+var LogRetentionDays = []int{1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1827, 2192, 2557, 2922, 3288, 3653}
+
+// checkLogging checks the functions' TABLE_NAME, log format and log groups,
+// and the retention of every log group.
+func (c *checker) checkLogging(resources map[string]resource, table string) {
+	groups := map[string]string{} // LogGroupName -> logical id
+	for _, id := range slices.Sorted(maps.Keys(resources)) {
+		r := resources[id]
+		if r.Type != "AWS::Logs::LogGroup" {
+			continue
+		}
+		groups[str(r.Properties["LogGroupName"])] = id
+		days, ok := r.Properties["RetentionInDays"].(float64)
+		if !ok {
+			c.addf("log group %s: no RetentionInDays, its logs would be kept forever", id)
+		} else if !slices.Contains(LogRetentionDays, int(days)) || days != float64(int(days)) {
+			c.addf("log group %s: RetentionInDays %v is not one CloudWatch Logs accepts %v", id, days, LogRetentionDays)
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(resources)) {
+		r := resources[id]
+		if r.Type != "AWS::Lambda::Function" {
+			continue
+		}
+		if v, ok := envVars(r.Properties)["TABLE_NAME"]; ok && (table == "" || render(v) != "{"+table+"}") {
+			c.addf("function %s: TABLE_NAME is %s, want a Ref to the table so it follows the table's name", id, render(v))
+		}
+		lc, _ := r.Properties["LoggingConfig"].(map[string]any)
+		if got := str(lc["LogFormat"]); got != "JSON" {
+			c.addf("function %s: LoggingConfig LogFormat is %q, want JSON (log levels need it)", id, got)
+		}
+		if got := str(lc["ApplicationLogLevel"]); !slices.Contains([]string{"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"}, got) {
+			c.addf("function %s: LoggingConfig ApplicationLogLevel is %q, want a log level", id, got)
+		}
+		if got := str(lc["SystemLogLevel"]); got != "WARN" {
+			c.addf("function %s: LoggingConfig SystemLogLevel is %q, want WARN (no START/END/REPORT lines)", id, got)
+		}
+		name, ok := r.Properties["FunctionName"].(string)
+		if !ok {
+			c.addf("function %s: FunctionName %s is not a plain name, cannot find its log group", id, render(r.Properties["FunctionName"]))
+		} else if _, ok := groups["/aws/lambda/"+name]; !ok {
+			c.addf("function %s: no AWS::Logs::LogGroup /aws/lambda/%s in the template: Lambda would create one that keeps logs forever", id, name)
+		}
+	}
+}
+
+// envVars returns the environment variables of a function's Properties.
+func envVars(p map[string]any) map[string]any {
+	env, _ := p["Environment"].(map[string]any)
+	vars, _ := env["Variables"].(map[string]any)
+	return vars
+}
+
 // resource is one entry of a template's Resources section.
 type resource struct {
-	Type       string         `json:"Type"`
-	Properties map[string]any `json:"Properties"`
+	Type                string         `json:"Type"`
+	DeletionPolicy      string         `json:"DeletionPolicy"`
+	UpdateReplacePolicy string         `json:"UpdateReplacePolicy"`
+	Properties          map[string]any `json:"Properties"`
 }
 
 type checker struct {
@@ -186,7 +269,14 @@ func (c *checker) addf(format string, args ...any) {
 	c.problems = append(c.problems, fmt.Sprintf(format, args...))
 }
 
-func (c *checker) checkTable(id string, p map[string]any) {
+func (c *checker) checkTable(id string, r resource) {
+	p := r.Properties
+	if r.DeletionPolicy != "Retain" {
+		c.addf("table %s: DeletionPolicy is %q, want Retain (removing the stack would delete every lease and plan limit)", id, r.DeletionPolicy)
+	}
+	if r.UpdateReplacePolicy != "Retain" {
+		c.addf("table %s: UpdateReplacePolicy is %q, want Retain (a replacing update would delete every lease and plan limit)", id, r.UpdateReplacePolicy)
+	}
 	attrs := map[string]string{}
 	for _, a := range asList(p["AttributeDefinitions"]) {
 		m, _ := a.(map[string]any)

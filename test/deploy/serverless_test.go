@@ -231,6 +231,83 @@ func TestCheckTemplateDefects(t *testing.T) {
 			want: `TracingConfig Mode is ""`,
 		},
 		{
+			name: "table deleted with the stack",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(resourceOf(t, tpl, "ConcurrencyTable"), "DeletionPolicy")
+			},
+			want: `table ConcurrencyTable: DeletionPolicy is ""`,
+		},
+		{
+			name: "table deleted on replacement",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				resourceOf(t, tpl, "ConcurrencyTable")["UpdateReplacePolicy"] = "Delete"
+			},
+			want: `UpdateReplacePolicy is "Delete"`,
+		},
+		{
+			name: "TABLE_NAME a literal name",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				envOf(t, tpl, "ApiLambdaFunction")["TABLE_NAME"] = "uid_concurrency_count"
+			},
+			want: "TABLE_NAME is uid_concurrency_count, want a Ref to the table",
+		},
+		{
+			name: "no TABLE_NAME",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(envOf(t, tpl, "ApiLambdaFunction"), "TABLE_NAME")
+			},
+			want: "function ApiLambdaFunction: no TABLE_NAME",
+		},
+		{
+			name: "text log format",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(properties(t, tpl, "ApiLambdaFunction"), "LoggingConfig")
+			},
+			want: `LoggingConfig LogFormat is "", want JSON`,
+		},
+		{
+			name: "platform lines kept",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				properties(t, tpl, "ApiLambdaFunction")["LoggingConfig"].(map[string]any)["SystemLogLevel"] = "INFO"
+			},
+			want: `SystemLogLevel is "INFO", want WARN`,
+		},
+		{
+			name: "no application log level",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(properties(t, tpl, "ApiLambdaFunction")["LoggingConfig"].(map[string]any), "ApplicationLogLevel")
+			},
+			want: `ApplicationLogLevel is ""`,
+		},
+		{
+			name: "logs kept forever",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(properties(t, tpl, "ApiLogGroup"), "RetentionInDays")
+			},
+			want: "log group ApiLogGroup: no RetentionInDays",
+		},
+		{
+			name: "retention CloudWatch refuses",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				properties(t, tpl, "ApiLogGroup")["RetentionInDays"] = 42
+			},
+			want: "RetentionInDays 42 is not one",
+		},
+		{
+			name: "function without its log group",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(tpl["Resources"].(map[string]any), "ApiLogGroup")
+			},
+			want: "no AWS::Logs::LogGroup /aws/lambda/streamlimit-dev-api",
+		},
+		{
+			name: "no table name output",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(tpl, "Outputs")
+			},
+			want: "Outputs: none gives the table's name",
+		},
+		{
 			name: "no api function",
 			mutate: func(t testing.TB, tpl map[string]any) {
 				delete(tpl["Resources"].(map[string]any), "ApiLambdaFunction")
@@ -290,6 +367,75 @@ func TestCheckTemplateNotJSON(t *testing.T) {
 func TestPackagedTemplate(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(repoRoot, ".serverless", "cloudformation-template-update-stack.json")
+	b := readPackaged(t, path)
+	if problems := deploy.CheckTemplate(b); len(problems) > 0 {
+		t.Errorf("%s:\n%s", path, strings.Join(problems, "\n"))
+	}
+	// The defaults: one table per stage, logs kept 30 days.
+	tpl := decode(t, b)
+	stage, _ := envOf(t, tpl, "ApiLambdaFunction")["STAGE"].(string)
+	if stage == "" {
+		t.Fatalf("%s: ApiLambdaFunction has no STAGE", path)
+	}
+	if got, want := properties(t, tpl, "ConcurrencyTable")["TableName"], "streamlimit-"+stage; got != want {
+		t.Errorf("%s: table name %v, want %q (one table per stage)", path, got, want)
+	}
+	checkRetention(t, path, tpl, 30)
+}
+
+// The parameters scripts/sls-package.sh passes to its second, parameterised
+// `serverless package` run (keep both in step).
+const (
+	paramsStage         = "prod"
+	paramsTableName     = "uid_concurrency_count" // the seed's table
+	paramsRetentionDays = 14
+)
+
+// TestPackagedTemplateParams checks the template that scripts/sls-package.sh
+// makes with --stage prod --param="tableName=uid_concurrency_count"
+// --param="logRetentionDays=14": the seed's table stays reachable, and the
+// functions and IAM follow it (CheckTemplate: Ref and GetAtt to the table).
+func TestPackagedTemplateParams(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(repoRoot, ".serverless", "with-params", "cloudformation-template-update-stack.json")
+	b := readPackaged(t, path)
+	if problems := deploy.CheckTemplate(b); len(problems) > 0 {
+		t.Errorf("%s:\n%s", path, strings.Join(problems, "\n"))
+	}
+	tpl := decode(t, b)
+	if got := envOf(t, tpl, "ApiLambdaFunction")["STAGE"]; got != paramsStage {
+		t.Errorf("%s: STAGE is %v, want %q", path, got, paramsStage)
+	}
+	if got := properties(t, tpl, "ConcurrencyTable")["TableName"]; got != paramsTableName {
+		t.Errorf("%s: table name %v, want %q (the tableName parameter)", path, got, paramsTableName)
+	}
+	checkRetention(t, path, tpl, paramsRetentionDays)
+}
+
+// checkRetention checks that the api and ws functions' log groups, and every
+// other log group, keep logs days days.
+func checkRetention(t *testing.T, path string, tpl map[string]any, days float64) {
+	t.Helper()
+	for _, id := range []string{"ApiLogGroup", "WsLogGroup"} {
+		if _, ok := tpl["Resources"].(map[string]any)[id]; !ok {
+			t.Errorf("%s: no log group %s", path, id)
+		}
+	}
+	for id, r := range tpl["Resources"].(map[string]any) {
+		r := r.(map[string]any)
+		if r["Type"] != "AWS::Logs::LogGroup" {
+			continue
+		}
+		if got := r["Properties"].(map[string]any)["RetentionInDays"]; got != days {
+			t.Errorf("%s: log group %s RetentionInDays is %v, want %v", path, id, got, days)
+		}
+	}
+}
+
+// readPackaged reads a template made by scripts/sls-package.sh; without it
+// the test is skipped, unless SLS_PACKAGED=1 says it must exist.
+func readPackaged(t *testing.T, path string) []byte {
+	t.Helper()
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if os.Getenv("SLS_PACKAGED") == "1" {
@@ -300,9 +446,7 @@ func TestPackagedTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if problems := deploy.CheckTemplate(b); len(problems) > 0 {
-		t.Errorf("%s:\n%s", path, strings.Join(problems, "\n"))
-	}
+	return b
 }
 
 // goodTemplate returns a fresh decoded copy of testdata/good-template.json.
@@ -312,6 +456,11 @@ func goodTemplate(tb testing.TB) map[string]any {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return decode(tb, b)
+}
+
+func decode(tb testing.TB, b []byte) map[string]any {
+	tb.Helper()
 	var tpl map[string]any
 	if err := json.Unmarshal(b, &tpl); err != nil {
 		tb.Fatal(err)
@@ -328,14 +477,30 @@ func marshal(tb testing.TB, v any) []byte {
 	return b
 }
 
-// properties returns the Properties of a resource of tpl.
-func properties(tb testing.TB, tpl map[string]any, id string) map[string]any {
+// resourceOf returns the resource id of tpl.
+func resourceOf(tb testing.TB, tpl map[string]any, id string) map[string]any {
 	tb.Helper()
 	r, ok := tpl["Resources"].(map[string]any)[id].(map[string]any)
 	if !ok {
 		tb.Fatalf("template has no resource %s", id)
 	}
-	return r["Properties"].(map[string]any)
+	return r
+}
+
+// properties returns the Properties of a resource of tpl.
+func properties(tb testing.TB, tpl map[string]any, id string) map[string]any {
+	tb.Helper()
+	return resourceOf(tb, tpl, id)["Properties"].(map[string]any)
+}
+
+// envOf returns the environment variables of a function of tpl.
+func envOf(tb testing.TB, tpl map[string]any, id string) map[string]any {
+	tb.Helper()
+	env, ok := properties(tb, tpl, id)["Environment"].(map[string]any)
+	if !ok {
+		tb.Fatalf("function %s has no Environment", id)
+	}
+	return env["Variables"].(map[string]any)
 }
 
 // tableStatement returns the IAM statement of the good template that grants

@@ -74,9 +74,7 @@ func CheckWebSocket(cfnJSON []byte, routeKeys []string) []string {
 		c.addf("no AWS::Lambda::Function %s", WebSocketFunctionLogicalID)
 	} else {
 		c.checkFunction(WebSocketFunctionLogicalID, fn.Properties)
-		env, _ := fn.Properties["Environment"].(map[string]any)
-		vars, _ := env["Variables"].(map[string]any)
-		if _, ok := vars["TABLE_NAME"]; !ok {
+		if _, ok := envVars(fn.Properties)["TABLE_NAME"]; !ok {
 			c.addf("function %s: no TABLE_NAME in its environment", WebSocketFunctionLogicalID)
 		}
 	}
