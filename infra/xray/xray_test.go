@@ -69,16 +69,22 @@ func TestLambdaModeNeverBeginsASegment(t *testing.T) {
 	if w.Code != http.StatusOK || w.Header().Get("X-Amzn-Trace-Id") != "" {
 		t.Fatalf("status %d header %q", w.Code, w.Header().Get("X-Amzn-Trace-Id"))
 	}
-	// A local-mode request afterwards proves the daemon listens; it must be
-	// the only document received.
+	// A local-mode request afterwards proves the daemon listens; its
+	// segment must be the only one received (the SDK's UDP emitter has
+	// been seen to send one document twice under load: a copy is no
+	// Lambda segment).
 	local, err := xray.New(xray.Config{DaemonAddress: daemon.Addr()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	serve(local, "healthz", func(http.ResponseWriter, *http.Request) {})
 	daemon.WaitFor(t, 10*time.Second, "of the local request", func(observetest.Segment) bool { return true })
-	if docs, _ := daemon.Segments(); len(docs) != 1 || docs[0].Annotations["operation"] != "healthz" {
-		t.Errorf("documents %v; want only the local request's", docs)
+	docs, _ := daemon.Segments()
+	for _, d := range docs {
+		if d.Annotations["operation"] != "healthz" {
+			t.Errorf("documents %v; want only the local request's", docs)
+			break
+		}
 	}
 }
 
