@@ -41,14 +41,17 @@ export SLS_INTERACTIVE_SETUP_DISABLE=1
 export CI=1
 
 # A second run with the parameters a deployer overrides (the seed's table name, another
-# retention) lands in .serverless/with-params/, for go test ./test/deploy
+# retention, an alarm topic, throttles, reserved concurrency) lands in .serverless/with-params/, for go test ./test/deploy
 # (TestPackagedTemplateParams, which expects exactly these values). It runs first:
 # `serverless package` empties .serverless/ wherever it writes.
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 rm -rf .serverless
 "$sls" package --stage prod --param="tableName=uid_concurrency_count" \
-  --param="logRetentionDays=14" --package "$tmp/with-params"
+  --param="logRetentionDays=14" \
+  --param="alarmTopicArn=arn:aws:sns:us-east-1:123456789012:streamlimit-alarms" \
+  --param="throttleBurst=50" --param="throttleRate=100" --param="reservedConcurrency=20" \
+  --package "$tmp/with-params"
 "$sls" package --stage "$STAGE"
 
 template=.serverless/cloudformation-template-update-stack.json

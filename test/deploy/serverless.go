@@ -132,13 +132,15 @@ var RequiredTableActions = []string{
 //     and has its log group /aws/lambda/<FunctionName> in the template;
 //   - every AWS::Logs::LogGroup has a RetentionInDays that CloudWatch Logs
 //     accepts (without one, logs are kept forever);
-//   - an output gives the table's name (Ref to the table).
+//   - an output gives the table's name (Ref to the table);
+//   - the alarms, dashboard and HTTP API throttling of checkOperations.
 //
 // Problems are returned in a stable order, each naming the resource concerned.
 func CheckTemplate(cfnJSON []byte) []string {
 	var tpl struct {
-		Resources map[string]resource `json:"Resources"`
-		Outputs   map[string]struct {
+		Resources  map[string]resource `json:"Resources"`
+		Conditions map[string]any      `json:"Conditions"`
+		Outputs    map[string]struct {
 			Value any `json:"Value"`
 		} `json:"Outputs"`
 	}
@@ -186,6 +188,7 @@ func CheckTemplate(cfnJSON []byte) []string {
 		}
 	}
 	c.checkLogging(tpl.Resources, table)
+	c.checkOperations(tpl.Resources, tpl.Conditions, table)
 	if table != "" {
 		named := false
 		for _, o := range tpl.Outputs {
@@ -508,4 +511,196 @@ func isTrue(v any) bool {
 		return strings.EqualFold(v, "true")
 	}
 	return false
+}
+
+// RequiredAlarm is one CloudWatch alarm the template must have: a metric in a
+// namespace ("" for the service's own EMF namespace) with these dimensions
+// (rendered values; "*" is any non-empty value) and statistic.
+type RequiredAlarm struct {
+	What       string
+	Namespace  string
+	Metric     string
+	Dimensions map[string]string
+	Statistic  string // Statistic or ExtendedStatistic
+}
+
+// RequiredAlarms returns the alarms an operable stack has (issue 14 item 3),
+// for a table with logical id table and the functions with these logical ids
+// (Lambda Errors and Throttles of each).
+func RequiredAlarms(table string, functions []string) []RequiredAlarm {
+	stage := map[string]string{"Stage": "*"}
+	alarms := []RequiredAlarm{
+		{"HTTP API 5xx rate", "AWS/ApiGateway", "5xx", map[string]string{"ApiId": "{HttpApi}"}, "Average"},
+		{"store errors", "", "StoreErrors", stage, "Sum"},
+		{"degraded (fail-open) grants", "", "StreamsDegraded", stage, "Sum"},
+		{"p99 latency of canStream", "", "Latency", map[string]string{"Stage": "*", "Operation": "canStream"}, "p99"},
+		{"p99 latency of heartbeat", "", "Latency", map[string]string{"Stage": "*", "Operation": "heartbeat"}, "p99"},
+	}
+	// DynamoDB publishes ThrottledRequests per table and operation (there is
+	// no per-table total): one alarm sums the operations the store calls.
+	for _, op := range ThrottledOperations {
+		alarms = append(alarms, RequiredAlarm{"DynamoDB throttled requests (" + op + ")", "AWS/DynamoDB", "ThrottledRequests",
+			map[string]string{"TableName": "{" + table + "}", "Operation": op}, "Sum"})
+	}
+	for _, fn := range functions {
+		for _, m := range []string{"Errors", "Throttles"} {
+			alarms = append(alarms, RequiredAlarm{"Lambda " + m + " of " + fn, "AWS/Lambda", m, map[string]string{"FunctionName": "{" + fn + "}"}, "Sum"})
+		}
+	}
+	return alarms
+}
+
+// ThrottledOperations are the DynamoDB operations of the lease store on the
+// request path, whose ThrottledRequests the alarms watch.
+var ThrottledOperations = []string{"GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "TransactWriteItems"}
+
+// alarmMetric is one metric an alarm reads: its own, or one MetricStat of
+// its metric math.
+type alarmMetric struct {
+	namespace, metric, stat string
+	dims                    map[string]string
+}
+
+// alarmMetrics returns the metrics an alarm's Properties read.
+func alarmMetrics(p map[string]any) []alarmMetric {
+	dimsOf := func(v any) map[string]string {
+		dims := map[string]string{}
+		for _, d := range asList(v) {
+			m, _ := d.(map[string]any)
+			dims[str(m["Name"])] = render(m["Value"])
+		}
+		return dims
+	}
+	out := []alarmMetric{{str(p["Namespace"]), str(p["MetricName"]),
+		cmp.Or(str(p["ExtendedStatistic"]), str(p["Statistic"])), dimsOf(p["Dimensions"])}}
+	for _, q := range asList(p["Metrics"]) {
+		q, _ := q.(map[string]any)
+		ms, _ := q["MetricStat"].(map[string]any)
+		m, _ := ms["Metric"].(map[string]any)
+		out = append(out, alarmMetric{str(m["Namespace"]), str(m["MetricName"]), str(ms["Stat"]), dimsOf(m["Dimensions"])})
+	}
+	return out
+}
+
+// DashboardMetrics are the metrics the dashboard must show.
+var DashboardMetrics = []string{
+	"StreamsGranted", "StreamsRefused", "StreamsEvicted", "HeartbeatsExpired",
+	"StreamsEnded", "Latency", "StoreErrors", "Errors",
+}
+
+// checkOperations checks the alarms, the dashboard and the HTTP API throttling
+// (issue 14 item 3):
+//
+//   - every alarm of RequiredAlarms exists (Lambda alarms for every function), on the service's EMF namespace
+//     (the api function's METRICS_NAMESPACE, else streamlimit) for its own
+//     metrics;
+//   - every AWS::CloudWatch::Alarm notifies through AlarmActions that are an
+//     Fn::If on a condition of the template (the optional topic), with
+//     Ref AWS::NoValue when there is no topic;
+//   - an AWS::CloudWatch::Dashboard whose DashboardBody is an Fn::Sub of a JSON
+//     document naming every metric of DashboardMetrics and p99 latency;
+//   - the HTTP API's stage HttpApiStage sets a positive ThrottlingBurstLimit and
+//     ThrottlingRateLimit in DefaultRouteSettings.
+func (c *checker) checkOperations(resources map[string]resource, conditions map[string]any, table string) {
+	ns := "streamlimit"
+	if fn, ok := resources[APIFunctionLogicalID]; ok {
+		if v := str(envVars(fn.Properties)["METRICS_NAMESPACE"]); v != "" {
+			ns = v
+		}
+	}
+	var alarms, dashboards, functions []string
+	for _, id := range slices.Sorted(maps.Keys(resources)) {
+		switch resources[id].Type {
+		case "AWS::Lambda::Function":
+			functions = append(functions, id)
+		case "AWS::CloudWatch::Alarm":
+			alarms = append(alarms, id)
+		case "AWS::CloudWatch::Dashboard":
+			dashboards = append(dashboards, id)
+		}
+	}
+	for _, want := range RequiredAlarms(table, functions) {
+		wantNS := cmp.Or(want.Namespace, ns)
+		found := slices.ContainsFunc(alarms, func(id string) bool {
+			return slices.ContainsFunc(alarmMetrics(resources[id].Properties), func(m alarmMetric) bool {
+				if m.namespace != wantNS || m.metric != want.Metric || m.stat != want.Statistic || len(m.dims) != len(want.Dimensions) {
+					return false
+				}
+				for k, v := range want.Dimensions {
+					if got, ok := m.dims[k]; !ok || got == "" || (v != "*" && got != v) {
+						return false
+					}
+				}
+				return true
+			})
+		})
+		if !found {
+			c.addf("alarms: none on %s: %s %s %s %v", want.What, wantNS, want.Metric, want.Statistic, want.Dimensions)
+		}
+	}
+	for _, id := range alarms {
+		for _, key := range []string{"AlarmActions"} {
+			ifv, _ := resources[id].Properties[key].(map[string]any)
+			args, _ := ifv["Fn::If"].([]any)
+			if len(args) != 3 {
+				c.addf("alarm %s: %s is %s, want Fn::If on the alarm topic condition (notify the topic when set)", id, key, render(resources[id].Properties[key]))
+				continue
+			}
+			if _, ok := conditions[str(args[0])]; !ok {
+				c.addf("alarm %s: %s: condition %q is not in the template's Conditions", id, key, str(args[0]))
+			}
+			if render(args[2]) != "{AWS::NoValue}" {
+				c.addf("alarm %s: %s without a topic is %s, want Ref AWS::NoValue", id, key, render(args[2]))
+			}
+		}
+	}
+	if len(dashboards) == 0 {
+		c.addf("no AWS::CloudWatch::Dashboard")
+	}
+	for _, id := range dashboards {
+		sub, ok := resources[id].Properties["DashboardBody"].(map[string]any)["Fn::Sub"].(string)
+		if !ok {
+			c.addf("dashboard %s: DashboardBody is not an Fn::Sub string", id)
+			continue
+		}
+		var body struct {
+			Widgets []any `json:"widgets"`
+		}
+		if err := json.Unmarshal([]byte(renderSub(sub)), &body); err != nil || len(body.Widgets) == 0 {
+			c.addf("dashboard %s: DashboardBody is not a JSON document with widgets (%v)", id, err)
+			continue
+		}
+		for _, m := range DashboardMetrics {
+			if !strings.Contains(sub, `"`+m+`"`) {
+				c.addf("dashboard %s: does not show %s", id, m)
+			}
+		}
+		if !strings.Contains(sub, `"p99"`) {
+			c.addf("dashboard %s: does not show latency percentiles (p99)", id)
+		}
+	}
+	stage, ok := resources["HttpApiStage"]
+	if !ok {
+		c.addf("no HttpApiStage (the HTTP API's stage), cannot check its throttling")
+		return
+	}
+	settings, _ := stage.Properties["DefaultRouteSettings"].(map[string]any)
+	for _, key := range []string{"ThrottlingBurstLimit", "ThrottlingRateLimit"} {
+		if n, ok := number(settings[key]); !ok || n <= 0 {
+			c.addf("HttpApiStage: DefaultRouteSettings %s is %v, want a positive limit (without one a flood reaches the function)", key, settings[key])
+		}
+	}
+}
+
+// number accepts a JSON number or a numeric string (a --param value).
+func number(v any) (float64, bool) {
+	switch v := v.(type) {
+	case float64:
+		return v, true
+	case string:
+		var f float64
+		_, err := fmt.Sscan(v, &f)
+		return f, err == nil
+	}
+	return 0, false
 }

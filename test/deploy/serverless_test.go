@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -308,6 +310,131 @@ func TestCheckTemplateDefects(t *testing.T) {
 			want: "Outputs: none gives the table's name",
 		},
 		{
+			name: "no 5xx alarm",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(tpl["Resources"].(map[string]any), "Http5xxRateAlarm")
+			},
+			want: "alarms: none on HTTP API 5xx rate",
+		},
+		{
+			name: "store errors alarm in another namespace",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				properties(t, tpl, "StoreErrorsAlarm")["Namespace"] = "other"
+			},
+			want: "alarms: none on store errors",
+		},
+		{
+			name: "alarms not on the configured namespace",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				envOf(t, tpl, "ApiLambdaFunction")["METRICS_NAMESPACE"] = "custom"
+			},
+			want: "alarms: none on store errors: custom StoreErrors",
+		},
+		{
+			name: "no degraded grants alarm",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(tpl["Resources"].(map[string]any), "StreamsDegradedAlarm")
+			},
+			want: "alarms: none on degraded (fail-open) grants",
+		},
+		{
+			name: "heartbeat latency alarm on p90",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				properties(t, tpl, "LatencyHeartbeatP99Alarm")["ExtendedStatistic"] = "p90"
+			},
+			want: "alarms: none on p99 latency of heartbeat",
+		},
+		{
+			name: "canStream latency alarm without its operation",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				p := properties(t, tpl, "LatencyCanStreamP99Alarm")
+				p["Dimensions"] = p["Dimensions"].([]any)[:1]
+			},
+			want: "alarms: none on p99 latency of canStream",
+		},
+		{
+			name: "errors alarm on another function",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				properties(t, tpl, "ApiErrorsAlarm")["Dimensions"] = []any{map[string]any{"Name": "FunctionName", "Value": "other"}}
+			},
+			want: "alarms: none on Lambda Errors of ApiLambdaFunction",
+		},
+		{
+			name: "no throttles alarm",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(tpl["Resources"].(map[string]any), "ApiThrottlesAlarm")
+			},
+			want: "alarms: none on Lambda Throttles of ApiLambdaFunction",
+		},
+		{
+			name: "table throttles alarm on another table",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				m := properties(t, tpl, "TableThrottlesAlarm")["Metrics"].([]any)[1].(map[string]any)
+				m["MetricStat"].(map[string]any)["Metric"].(map[string]any)["Dimensions"].([]any)[0] =
+					map[string]any{"Name": "TableName", "Value": "uid_concurrency_count"}
+			},
+			want: "alarms: none on DynamoDB throttled requests (GetItem)",
+		},
+		{
+			name: "table throttles alarm without an operation",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				p := properties(t, tpl, "TableThrottlesAlarm")
+				p["Metrics"] = slices.Delete(p["Metrics"].([]any), 6, 7)
+			},
+			want: "alarms: none on DynamoDB throttled requests (TransactWriteItems)",
+		},
+		{
+			name: "alarm actions not optional",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				properties(t, tpl, "StoreErrorsAlarm")["AlarmActions"] = []any{"arn:aws:sns:us-east-1:123456789012:ops"}
+			},
+			want: "alarm StoreErrorsAlarm: AlarmActions is",
+		},
+		{
+			name: "alarm topic condition missing",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(tpl, "Conditions")
+			},
+			want: `condition "HasAlarmTopic" is not in the template's Conditions`,
+		},
+		{
+			name: "no dashboard",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(tpl["Resources"].(map[string]any), "Dashboard")
+			},
+			want: "no AWS::CloudWatch::Dashboard",
+		},
+		{
+			name: "dashboard without evictions",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				body := properties(t, tpl, "Dashboard")["DashboardBody"].(map[string]any)
+				body["Fn::Sub"] = strings.ReplaceAll(body["Fn::Sub"].(string), `"StreamsEvicted"`, `"Other"`)
+			},
+			want: "dashboard Dashboard: does not show StreamsEvicted",
+		},
+		{
+			name: "dashboard body not JSON",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				body := properties(t, tpl, "Dashboard")["DashboardBody"].(map[string]any)
+				body["Fn::Sub"] = body["Fn::Sub"].(string) + "}"
+			},
+			want: "dashboard Dashboard: DashboardBody is not a JSON document",
+		},
+		{
+			name: "HTTP API not throttled",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(properties(t, tpl, "HttpApiStage"), "DefaultRouteSettings")
+			},
+			want: "HttpApiStage: DefaultRouteSettings ThrottlingBurstLimit is <nil>",
+		},
+		{
+			name: "HTTP API rate limit zero",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				properties(t, tpl, "HttpApiStage")["DefaultRouteSettings"].(map[string]any)["ThrottlingRateLimit"] = 0
+			},
+			want: "HttpApiStage: DefaultRouteSettings ThrottlingRateLimit is 0",
+		},
+		{
 			name: "no api function",
 			mutate: func(t testing.TB, tpl map[string]any) {
 				delete(tpl["Resources"].(map[string]any), "ApiLambdaFunction")
@@ -381,6 +508,9 @@ func TestPackagedTemplate(t *testing.T) {
 		t.Errorf("%s: table name %v, want %q (one table per stage)", path, got, want)
 	}
 	checkRetention(t, path, tpl, 30)
+	// No alarm topic (alarms notify nobody), no reserved concurrency, the
+	// default throttles.
+	checkOperations(t, path, tpl, "", 500, 1000, "")
 }
 
 // The parameters scripts/sls-package.sh passes to its second, parameterised
@@ -389,6 +519,10 @@ const (
 	paramsStage         = "prod"
 	paramsTableName     = "uid_concurrency_count" // the seed's table
 	paramsRetentionDays = 14
+	paramsAlarmTopic    = "arn:aws:sns:us-east-1:123456789012:streamlimit-alarms"
+	paramsBurst         = 50
+	paramsRate          = 100
+	paramsReserved      = "20"
 )
 
 // TestPackagedTemplateParams checks the template that scripts/sls-package.sh
@@ -410,6 +544,103 @@ func TestPackagedTemplateParams(t *testing.T) {
 		t.Errorf("%s: table name %v, want %q (the tableName parameter)", path, got, paramsTableName)
 	}
 	checkRetention(t, path, tpl, paramsRetentionDays)
+	checkOperations(t, path, tpl, paramsAlarmTopic, paramsBurst, paramsRate, paramsReserved)
+}
+
+// checkOperations checks what the alarm, throttle and reserved-concurrency
+// parameters made of the template: every alarm notifies topic when it is set
+// and nobody when it is empty; the HTTP API's stage has these throttles; the
+// api function reserves reserved concurrent executions ("" for none); the ws
+// function has its Errors and Throttles alarms too.
+func checkOperations(t *testing.T, path string, tpl map[string]any, topic string, burst, rate float64, reserved string) {
+	t.Helper()
+	alarms := 0
+	for id, r := range tpl["Resources"].(map[string]any) {
+		r := r.(map[string]any)
+		if r["Type"] != "AWS::CloudWatch::Alarm" {
+			continue
+		}
+		alarms++
+		for _, key := range []string{"AlarmActions", "OKActions"} {
+			got := resolveIf(t, tpl, r["Properties"].(map[string]any)[key])
+			want := any(nil)
+			if topic != "" {
+				want = []any{topic}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s: alarm %s %s is %v, want %v", path, id, key, got, want)
+			}
+		}
+	}
+	if alarms == 0 {
+		t.Errorf("%s: no alarms", path)
+	}
+	for _, id := range []string{"ApiErrorsAlarm", "ApiThrottlesAlarm", "WsErrorsAlarm", "WsThrottlesAlarm"} {
+		if _, ok := tpl["Resources"].(map[string]any)[id]; !ok {
+			t.Errorf("%s: no alarm %s", path, id)
+		}
+	}
+	settings, _ := properties(t, tpl, "HttpApiStage")["DefaultRouteSettings"].(map[string]any)
+	for key, want := range map[string]float64{"ThrottlingBurstLimit": burst, "ThrottlingRateLimit": rate} {
+		if got := fmt.Sprint(settings[key]); got != fmt.Sprint(want) {
+			t.Errorf("%s: HttpApiStage %s is %s, want %v", path, key, got, want)
+		}
+	}
+	got := resolveIf(t, tpl, properties(t, tpl, "ApiLambdaFunction")["ReservedConcurrentExecutions"])
+	if (reserved == "" && got != nil) || (reserved != "" && fmt.Sprint(got) != reserved) {
+		t.Errorf("%s: ApiLambdaFunction ReservedConcurrentExecutions is %v, want %q", path, got, reserved)
+	}
+}
+
+// resolveIf evaluates a value as CloudFormation would deploy the template
+// with its parameters' defaults (Serverless params are resolved when
+// packaging): Fn::If on conditions made of Fn::Not and Fn::Equals, Ref to a
+// parameter, in lists too. Ref AWS::NoValue, like an absent value, is nil.
+func resolveIf(t *testing.T, tpl map[string]any, v any) any {
+	t.Helper()
+	if l, ok := v.([]any); ok {
+		out := make([]any, len(l))
+		for i, e := range l {
+			out[i] = resolveIf(t, tpl, e)
+		}
+		return out
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return v
+	}
+	if ref, ok := m["Ref"].(string); ok {
+		if ref == "AWS::NoValue" {
+			return nil
+		}
+		if p, ok := tpl["Parameters"].(map[string]any)[ref].(map[string]any); ok {
+			return p["Default"]
+		}
+		return v
+	}
+	args, ok := m["Fn::If"].([]any)
+	if !ok || len(args) != 3 {
+		return v
+	}
+	name, _ := args[0].(string)
+	conditions, _ := tpl["Conditions"].(map[string]any)
+	if evalCondition(t, tpl, conditions[name]) {
+		return resolveIf(t, tpl, args[1])
+	}
+	return resolveIf(t, tpl, args[2])
+}
+
+func evalCondition(t *testing.T, tpl map[string]any, c any) bool {
+	t.Helper()
+	m, _ := c.(map[string]any)
+	if not, ok := m["Fn::Not"].([]any); ok && len(not) == 1 {
+		return !evalCondition(t, tpl, not[0])
+	}
+	if eq, ok := m["Fn::Equals"].([]any); ok && len(eq) == 2 {
+		return fmt.Sprint(resolveIf(t, tpl, eq[0])) == fmt.Sprint(resolveIf(t, tpl, eq[1]))
+	}
+	t.Fatalf("cannot evaluate condition %v", c)
+	return false
 }
 
 // checkRetention checks that the api and ws functions' log groups, and every
