@@ -1,7 +1,6 @@
 package handlers_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,24 +23,6 @@ import (
 	"github.com/streamlimit/streamlimit/observe"
 )
 
-// lockedBuffer is a bytes.Buffer safe for the concurrent writes of a server.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return strings.Split(strings.TrimSpace(l.b.String()), "\n")
-}
-
 // failingStore is a memstore whose every call fails while down is set.
 type failingStore struct {
 	*memstore.Store
@@ -57,9 +38,9 @@ func (s failingStore) Load(ctx context.Context, uid string, consistent bool) (le
 
 // observedAPI serves the API over a memstore with clock, logging and
 // writing metrics to one buffer, like the binaries do.
-func observedAPI(t *testing.T, clock *leasetest.Clock, down *atomic.Bool, trace func(string, http.Handler) http.Handler) (*httptest.Server, *lockedBuffer) {
+func observedAPI(t *testing.T, clock *leasetest.Clock, down *atomic.Bool, trace func(string, http.Handler) http.Handler) (*httptest.Server, *observetest.Buffer) {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &observetest.Buffer{}
 	svc := leasetest.NewService(t, failingStore{memstore.New(), down}, clock, lease.WithMaxStreams(2))
 	obs := observe.New(observe.Config{Logger: slog.New(slog.NewJSONHandler(out, nil)), Metrics: out, Stage: "test"})
 	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev", Observer: obs, Trace: trace}))
@@ -113,7 +94,7 @@ func TestRequestLogsAndMetrics(t *testing.T) {
 	var logs []line
 	var sums = map[string]float64{}
 	var emfs int
-	for _, l := range out.lines() {
+	for _, l := range out.Lines() {
 		if strings.Contains(l, uid) {
 			t.Errorf("raw uid in output: %s", l)
 		}
@@ -234,7 +215,7 @@ func TestPanicIsLoggedOnceInItsRequestLine(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	var logged []string
-	for _, l := range out.lines() {
+	for _, l := range out.Lines() {
 		if strings.Contains(l, "boom") && !observetest.IsEMF([]byte(l)) {
 			logged = append(logged, l)
 		}

@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,23 +13,6 @@ import (
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/internal/testenv/observetest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // invocation returns the context the Lambda runtime gives an invocation:
 // its request id and its X-Ray trace header (aws-lambda-go stores the
@@ -59,7 +40,7 @@ func TestLambdaTracesUnderTheFunctionSegment(t *testing.T) {
 	if !cfg.Lambda {
 		t.Fatal("AWS_LAMBDA_FUNCTION_NAME set: want Lambda tracing")
 	}
-	logs := &syncBuffer{}
+	logs := &observetest.Buffer{}
 	api, err := newServer(context.Background(), cfg, logs, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)

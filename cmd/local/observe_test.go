@@ -14,7 +14,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,39 +26,11 @@ import (
 // trace and are not parallel (tracing touches the X-Ray SDK's global
 // logger and context-missing strategy).
 
-// logBuffer collects the server's stderr; writes come from many goroutines.
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) lines() []string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []string
-	for _, s := range strings.Split(l.b.String(), "\n") {
-		if s != "" {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
 // requestLines returns the decoded "request" log lines.
-func (l *logBuffer) requestLines(t *testing.T) []map[string]any {
+func requestLines(t *testing.T, l *observetest.Buffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
-	for _, s := range l.lines() {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			t.Fatalf("stderr line is not JSON: %s", s)
-		}
+	for _, m := range l.JSONLines(t) {
 		if m["msg"] == "request" {
 			out = append(out, m)
 		}
@@ -68,7 +39,7 @@ func (l *logBuffer) requestLines(t *testing.T) []map[string]any {
 }
 
 // startLogged is startServer with the server's stderr kept.
-func startLogged(t *testing.T, env map[string]string) (server, *logBuffer) {
+func startLogged(t *testing.T, env map[string]string) (server, *observetest.Buffer) {
 	t.Helper()
 	if endpoint == "" {
 		t.Skip(skipMsg)
@@ -84,7 +55,7 @@ func startLogged(t *testing.T, env map[string]string) (server, *logBuffer) {
 	for k, v := range env {
 		vars[k] = v
 	}
-	logs := &logBuffer{}
+	logs := &observetest.Buffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
@@ -107,7 +78,7 @@ func startLogged(t *testing.T, env map[string]string) (server, *logBuffer) {
 	case base = <-urls:
 	case err := <-done:
 		cancel()
-		t.Fatalf("server exited at start: %v\n%s", err, strings.Join(logs.lines(), "\n"))
+		t.Fatalf("server exited at start: %v\n%s", err, strings.Join(logs.Lines(), "\n"))
 	case <-time.After(30 * time.Second):
 		cancel()
 		t.Fatal("server did not start")
@@ -214,7 +185,7 @@ func TestXRayTracesRequests(t *testing.T) {
 	}
 	// Each request line names its trace, so logs lead to traces.
 	traced := 0
-	for _, l := range logs.requestLines(t) {
+	for _, l := range requestLines(t, logs) {
 		if id, _ := l["trace_id"].(string); strings.HasPrefix(id, "1-") {
 			traced++
 		}
@@ -250,7 +221,7 @@ func TestXRayFaultOnStoreFailure(t *testing.T) {
 	}
 	// The error is logged once: in the request's line, at WARN.
 	var lines []string
-	for _, l := range logs.lines() {
+	for _, l := range logs.Lines() {
 		if strings.Contains(l, "ResourceNotFound") || strings.Contains(l, "table not found") {
 			lines = append(lines, l)
 		}
@@ -280,7 +251,7 @@ func TestLogsAndMetrics(t *testing.T) {
 
 			units := map[string]string{}
 			var emfs, withUID, withHash int
-			for _, l := range logs.lines() {
+			for _, l := range logs.Lines() {
 				if strings.Contains(l, uid) {
 					withUID++
 				}
@@ -317,8 +288,8 @@ func TestLogsAndMetrics(t *testing.T) {
 					t.Errorf("metric %s: unit %q, want %q (all: %v)", name, units[name], unit, units)
 				}
 			}
-			if emfs != requests || len(logs.requestLines(t)) != requests {
-				t.Errorf("%d EMF documents and %d request lines for %d requests", emfs, len(logs.requestLines(t)), requests)
+			if emfs != requests || len(requestLines(t, logs)) != requests {
+				t.Errorf("%d EMF documents and %d request lines for %d requests", emfs, len(requestLines(t, logs)), requests)
 			}
 			if mode == "plain" {
 				if withUID != requests || withHash != 0 {

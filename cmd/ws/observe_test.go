@@ -1,42 +1,12 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"log/slog"
-	"sync"
 	"testing"
+
+	"github.com/streamlimit/streamlimit/internal/testenv/observetest"
 )
-
-// lockedBuffer is a bytes.Buffer safe for concurrent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
-	t.Helper()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	var out []map[string]any
-	sc := bufio.NewScanner(bytes.NewReader(l.b.Bytes()))
-	for sc.Scan() {
-		var m map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
-			t.Fatalf("not a JSON line: %q", sc.Text())
-		}
-		out = append(out, m)
-	}
-	return out
-}
 
 // TestEventsAreLoggedAndCounted: every WebSocket event gets what an HTTP
 // request gets: one log line with its operation and decision (the uid
@@ -45,7 +15,7 @@ func (l *lockedBuffer) lines(t *testing.T) []map[string]any {
 func TestEventsAreLoggedAndCounted(t *testing.T) {
 	t.Parallel()
 	vars := env(t, nil)
-	logs, metrics := &lockedBuffer{}, &lockedBuffer{}
+	logs, metrics := &observetest.Buffer{}, &observetest.Buffer{}
 	conns := &fakeConns{}
 	h, err := newHandler(context.Background(), func(k string) string { return vars[k] }, slog.New(slog.NewJSONHandler(logs, nil)), metrics, conns)
 	if err != nil {
@@ -62,7 +32,7 @@ func TestEventsAreLoggedAndCounted(t *testing.T) {
 
 	want := map[string]string{"ws.connect": "granted", "ws.heartbeat": "renewed", "ws.disconnect": "ended"}
 	seen := map[string]bool{}
-	for _, line := range logs.lines(t) {
+	for _, line := range logs.JSONLines(t) {
 		op, _ := line["operation"].(string)
 		if d, ok := want[op]; ok {
 			if line["msg"] != "request" || line["decision"] != d || line["uid_hash"] == nil || line["uid"] != nil {
@@ -72,7 +42,7 @@ func TestEventsAreLoggedAndCounted(t *testing.T) {
 		}
 	}
 	counted := map[string]string{"ws.connect": "StreamsGranted", "ws.heartbeat": "Heartbeats", "ws.disconnect": "StreamsEnded"}
-	for _, doc := range metrics.lines(t) {
+	for _, doc := range metrics.JSONLines(t) {
 		op, _ := doc["Operation"].(string)
 		if metric, ok := counted[op]; ok && doc[metric] == float64(1) {
 			seen[op+" metric"] = true
