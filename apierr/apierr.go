@@ -65,6 +65,7 @@ var table = []struct {
 	{lease.ErrInvalidHandle, Error{400, "invalid_session", "The session handle must be the 16 hex digits shown in the streams listing."}},
 	{lease.ErrSessionNotFound, Error{404, "session_not_found", "No live session of this account has that handle."}},
 	{auth.ErrUnauthenticated, Error{401, "unauthorized", "A valid credential is required in the Authorization header (Bearer scheme)."}},
+	{auth.ErrInvalidRequest, Error{400, "invalid_request", "Send the access token one way only: the Authorization header or, on a WebSocket, the bearer subprotocol."}},
 	{auth.ErrForbidden, Error{403, "forbidden", "The credential does not allow acting for this account."}},
 	{auth.ErrAdminDisabled, Error{403, "admin_disabled", "The admin routes are disabled: no admin credential is configured."}},
 	{lease.ErrLeaseExpired, Error{410, "lease_expired", "The lease has expired, was ended, or is unknown: call canStream again."}},
@@ -113,20 +114,38 @@ func Of(err error) (e Error, body Body, ok bool) {
 const RetryAfterSeconds = "1"
 
 // Fail writes the answer for err (unknown errors: 500 without detail),
-// with Retry-After on a 503 and WWW-Authenticate on a 401, and records it
+// with Retry-After on a 503 and WWW-Authenticate (Challenge) on a 401 and
+// an invalid_request 400, and records it
 // in the request's observe.Request: the outcome an expected error stands
 // for (a lease expired or revoked), and the error itself behind a 5xx, so
 // the request's line logs it once.
 func Fail(w http.ResponseWriter, r *http.Request, err error) {
 	e, body, _ := Of(err)
+	FailWith(w, r, err, e, body)
+}
+
+// FailWith is Fail with the row and body a transport chose for err (its
+// own errors first, then Of).
+func FailWith(w http.ResponseWriter, r *http.Request, err error, e Error, body Body) {
 	switch e.Status {
 	case http.StatusServiceUnavailable:
 		w.Header().Set("Retry-After", RetryAfterSeconds)
-	case http.StatusUnauthorized:
-		w.Header().Set("WWW-Authenticate", `Bearer realm="streamlimit"`)
+	}
+	if c := Challenge(err); c != "" {
+		w.Header().Set("WWW-Authenticate", c)
 	}
 	Record(r.Context(), err, e.Status)
 	WriteJSON(w, e.Status, body)
+}
+
+// Challenge returns the WWW-Authenticate value of the answer to err (RFC
+// 6750): auth.Challenge for a refused credential (401) or a token sent more
+// than one way (400 invalid_request); "" for any other error.
+func Challenge(err error) string {
+	if errors.Is(err, auth.ErrUnauthenticated) || errors.Is(err, auth.ErrInvalidRequest) {
+		return auth.Challenge(err)
+	}
+	return ""
 }
 
 // Record notes an error answered with status in the request's (or

@@ -8,11 +8,11 @@ import (
 	"strings"
 )
 
-// Identity names the account a request may act for, from credentials the
-// request carries (a verified JWT) or that a gateway verified before it (API
-// Gateway's JWT authorizer). It returns ErrUnauthenticated when the request
-// carries no valid credential. A nil Identity in the HTTP API's config means no
-// identity check: anyone who knows a uid may act for it.
+// Identity names the account an HTTP request may act for, from the
+// credential it carries (Bearer: a JWT a Verifier checks). It returns an
+// error wrapping ErrUnauthenticated when the request carries no valid
+// credential. A nil Identity in the HTTP API's config means no identity
+// check: anyone who knows a uid may act for it.
 type Identity func(r *http.Request) (uid string, err error)
 
 // AdminAuth decides whether a request may use the admin routes. It returns
@@ -28,7 +28,51 @@ var (
 	ErrForbidden = errors.New("the credential is for another account")
 	// ErrAdminDisabled: no admin credential is configured (403).
 	ErrAdminDisabled = errors.New("admin routes are disabled")
+	// ErrInvalidRequest: the request sends its token more than one way
+	// (RFC 6750 section 3.1, invalid_request: 400).
+	ErrInvalidRequest = errors.New("the access token was sent more than one way")
 )
+
+// TokenError is a token that was sent but does not verify: it wraps
+// ErrUnauthenticated and says why, in RFC 6750's terms, for the
+// WWW-Authenticate challenge (Challenge).
+type TokenError struct {
+	// Description is a short, public reason ("the token has expired").
+	Description string
+	// Err is the verifier's own error, for logs.
+	Err error
+}
+
+func (e *TokenError) Error() string {
+	if e.Err == nil {
+		return "invalid token: " + e.Description
+	}
+	return "invalid token: " + e.Description + ": " + e.Err.Error()
+}
+
+// Is makes a TokenError an ErrUnauthenticated.
+func (e *TokenError) Is(target error) bool { return target == ErrUnauthenticated }
+
+// Unwrap returns the verifier's error.
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// Realm is the realm of every Bearer challenge.
+const Realm = "streamlimit"
+
+// Challenge returns the WWW-Authenticate value that goes with err (RFC 6750
+// section 3): with error="invalid_token" and its description when a token
+// was sent and did not verify, error="invalid_request" when it was sent
+// more than one way, and the bare challenge when none was sent.
+func Challenge(err error) string {
+	var te *TokenError
+	switch {
+	case errors.As(err, &te):
+		return `Bearer realm="` + Realm + `", error="invalid_token", error_description="` + te.Description + `"`
+	case errors.Is(err, ErrInvalidRequest):
+		return `Bearer realm="` + Realm + `", error="invalid_request", error_description="send the access token one way only"`
+	}
+	return `Bearer realm="` + Realm + `"`
+}
 
 // BearerToken returns the token of an "Authorization: Bearer <token>"
 // header, or "" when there is none.

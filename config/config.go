@@ -23,9 +23,6 @@ const (
 	// DefaultNamespace is METRICS_NAMESPACE's default
 	// (observe.DefaultNamespace).
 	DefaultNamespace = "streamlimit"
-	// MinJWTSecretBytes is the shortest JWT_HS256_SECRET accepted
-	// (auth.MinSecretBytes).
-	MinJWTSecretBytes = 32
 )
 
 // Config is the service configuration, from environment variables.
@@ -47,9 +44,14 @@ type Config struct {
 	FailOpen          time.Duration // FAIL_OPEN=true: grant degraded leases for FAIL_OPEN_SECONDS (60) when the store is down; 0 fails closed
 	Policy            lease.Policy  // AT_LIMIT_POLICY (block_new): default at-limit policy
 	EvictCooldown     time.Duration // EVICT_COOLDOWN_SECONDS (300): anti-flap cooldown of evict_oldest
-	AuthMode          string        // AUTH_MODE: none (default) or jwt
+	AuthMode          string        // AUTH_MODE: none or jwt (default: jwt in Lambda, none elsewhere)
 	JWTUIDClaim       string        // JWT_UID_CLAIM (sub): the claim naming the account
-	JWTSecret         string        // JWT_HS256_SECRET: verify bearer JWTs here (HS256) instead of API Gateway
+	JWKSURL           string        // JWKS_URL: the identity provider's key set (AUTH_MODE=jwt)
+	JWTIssuer         string        // JWT_ISSUER: the tokens' required iss
+	JWTAudience       string        // JWT_AUDIENCE: the tokens' required aud
+	JWKSRefresh       time.Duration // JWKS_REFRESH_SECONDS (3600): how often the key set is fetched again
+	DevIssuer         bool          // DEV_ISSUER: the local server starts a local issuer and verifies its tokens
+	DevIssuerPort     int           // DEV_ISSUER_PORT (3001): the local issuer's port
 	AdminAuth         string        // ADMIN_AUTH: token (default) or iam
 	AdminToken        string        // ADMIN_TOKEN: the admin bearer token (ADMIN_AUTH=token); empty disables admin
 	LogUID            string        // LOG_UID: hashed (default) or plain: how uids appear in logs
@@ -80,6 +82,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.StoreTimeout = time.Duration(e.num("STORE_TIMEOUT_MS", 1500)) * time.Millisecond
 	c.loadControls(e)
 	c.loadObserve(e)
+	c.loadIdentity(e)
 	c.loadOutage(e)
 	c.RenewBelow = time.Duration(e.num("RENEW_BELOW_SECONDS", 0)) * time.Second
 	c.CreateTable = e.flag("CREATE_TABLE")

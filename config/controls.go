@@ -17,16 +17,14 @@ const (
 // MinAdminTokenLen is the shortest ADMIN_TOKEN accepted.
 const MinAdminTokenLen = 16
 
-// loadControls reads the account-control and identity settings.
+// loadControls reads the account-control and admin settings (identity:
+// loadIdentity).
 func (c *Config) loadControls(e *env) {
 	c.Policy = lease.Policy(or(e.getenv("AT_LIMIT_POLICY"), string(lease.PolicyBlockNew)))
 	if !c.Policy.Valid() {
 		e.bad("AT_LIMIT_POLICY=%q is not block_new or evict_oldest", c.Policy)
 	}
 	c.EvictCooldown = time.Duration(e.num("EVICT_COOLDOWN_SECONDS", int(lease.DefaultEvictCooldown/time.Second))) * time.Second
-	c.AuthMode = e.oneOf("AUTH_MODE", AuthNone, AuthNone, AuthJWT)
-	c.JWTUIDClaim = or(e.getenv("JWT_UID_CLAIM"), "sub")
-	c.JWTSecret = e.secret("JWT_HS256_SECRET", MinJWTSecretBytes, "bytes")
 	c.AdminAuth = e.oneOf("ADMIN_AUTH", AdminByToken, AdminByToken, AdminByIAM)
 	c.AdminToken = e.secret("ADMIN_TOKEN", MinAdminTokenLen, "characters")
 }

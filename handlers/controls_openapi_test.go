@@ -12,7 +12,9 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 
 	"github.com/streamlimit/streamlimit/auth"
+	"github.com/streamlimit/streamlimit/auth/issuer"
 	"github.com/streamlimit/streamlimit/handlers"
+	"github.com/streamlimit/streamlimit/internal/testenv/idp"
 	"github.com/streamlimit/streamlimit/lease"
 )
 
@@ -53,34 +55,22 @@ func presentCredential(_ context.Context, in *openapi3filter.AuthenticationInput
 	return fmt.Errorf("no %s credential", in.SecuritySchemeName)
 }
 
-const (
-	testSecret     = "a-test-secret-of-at-least-32-byte"
-	testAdminToken = "a-test-admin-token"
-)
+const testAdminToken = "a-test-admin-token"
 
 // bearer returns an Authorization header.
 func bearer(token string) map[string]string {
 	return map[string]string{"Authorization": "Bearer " + token}
 }
 
-// jwtFor signs a player token for uid.
-func jwtFor(t *testing.T, uid string) map[string]string {
-	t.Helper()
-	tok, err := auth.SignHS256([]byte(testSecret), "sub", uid, time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bearer(tok)
-}
-
-// withIdentityAndAdmin configures AUTH_MODE=jwt (HS256) and an admin token.
-func withIdentityAndAdmin(t *testing.T) func(*handlers.Config) {
+// withIdentityAndAdmin configures AUTH_MODE=jwt (tokens of p) and an admin
+// token.
+func withIdentityAndAdmin(t *testing.T, p *idp.Provider) func(*handlers.Config) {
 	return func(c *handlers.Config) {
-		id, err := auth.HS256([]byte(testSecret), "sub", nil)
+		v, err := auth.NewJWKS(t.Context(), auth.JWKSConfig{URL: p.JWKSURL, Issuer: idp.Issuer, Audience: idp.Audience})
 		if err != nil {
 			t.Fatal(err)
 		}
-		c.Identity, c.Admin = id, auth.AdminToken(testAdminToken)
+		c.Identity, c.Admin = auth.Bearer(v), auth.AdminToken(testAdminToken)
 	}
 }
 
@@ -193,14 +183,16 @@ func walkControls(t *testing.T, h *harness) {
 	}
 
 	// --- With JWT identities and an admin token. ---
-	j := newHarness(t, withIdentityAndAdmin(t))
+	p := idp.Start(t)
+	j := newHarness(t, withIdentityAndAdmin(t, p))
 	defer func() {
 		for o := range j.seen {
 			h.seen[o] = true
 		}
 	}()
 	x, y := "viewer-x", "viewer-y"
-	xTok, yTok := jwtFor(t, x), jwtFor(t, y)
+	xTok, yTok := p.Bearer(t, x), p.Bearer(t, y)
+	expired := bearer(p.Signed(t, p.KID(issuer.ES256), x, time.Now().Add(-2*time.Hour), time.Hour))
 	xIDs := j.grantIDs(x, xTok, "tv", "phone")
 	xh := j.handles(x, xTok)
 	accountCalls := []call{
@@ -222,6 +214,9 @@ func walkControls(t *testing.T, h *harness) {
 		j.do(other)
 		bad.header, bad.status, bad.code = bearer("not.a.jwt"), 401, "unauthorized"
 		j.do(bad)
+		late := c
+		late.header, late.status, late.code = expired, 401, "unauthorized"
+		j.do(late)
 	}
 	if l := j.do(call{method: "GET", path: "/dev/streams/" + x, header: xTok, status: 200}); l["streamCount"] != float64(2) {
 		t.Fatalf("y's calls changed x's account: %v", l)

@@ -16,7 +16,7 @@ func (s *server) cors(next http.Handler) http.Handler {
 		allowed := origin != "" && (s.anyOrig || s.origins[origin])
 		if allowed {
 			h := w.Header()
-			h.Set("Access-Control-Expose-Headers", "Retry-After")
+			h.Set("Access-Control-Expose-Headers", "Retry-After, WWW-Authenticate")
 			if s.anyOrig {
 				h.Set("Access-Control-Allow-Origin", "*")
 			} else {

@@ -10,6 +10,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/streamlimit/streamlimit/apierr"
+	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/wsconn"
@@ -38,11 +39,10 @@ type GatewayConfig struct {
 	// HTTP request (operations ws.connect, ws.heartbeat, ws.message,
 	// ws.disconnect). Nil: one on Logger, no metrics.
 	Observer *observe.Observer
-	// Identity, when set, names the account of a $connect from what API
-	// Gateway verified (a Lambda authorizer's context): a uid query
-	// parameter must then be absent or the same. Nil: the uid query
-	// parameter names the account.
-	Identity func(req *events.APIGatewayWebsocketProxyRequest) (uid string, err error)
+	// Verifier, when set, checks the token a $connect carries (Handshake)
+	// and names its account: a uid query parameter must then be absent or
+	// the same (Account). Nil: the uid query parameter names the account.
+	Verifier auth.Verifier
 }
 
 // The route keys of the WebSocket API (route selection $request.body.action).
@@ -61,10 +61,11 @@ func WebSocketRoutes() []string {
 // NewGateway returns the Lambda handler of the WebSocket API:
 //
 //   - $connect takes uid, deviceId, deviceSecret and leaseId from the
-//     query string (uid
-//     from cfg.Identity when set) and acquires or resumes a lease bound to
-//     the connection: 200, or 403 over the limit (API Gateway then refuses
-//     the connection), 400/401/403/410/503 on errors as over HTTP;
+//     query string, and the token from the headers (Handshake; the uid is
+//     checked against it with cfg.Verifier set), and acquires or resumes a
+//     lease bound to the connection: 200 (selecting the streamlimit
+//     subprotocol when offered), or 403 over the limit (API Gateway then
+//     refuses the connection), 400/401/403/410/503 on errors as over HTTP;
 //   - heartbeat (and $default, which answers invalid_message or
 //     unknown_action) replies through the management API; a lost lease is
 //     told and the connection closed, which brings its $disconnect;
@@ -114,12 +115,11 @@ func (g *gateway) handle(ctx context.Context, req events.APIGatewayWebsocketProx
 
 func (g *gateway) connect(ctx context.Context, req *events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
 	q := req.QueryStringParameters
-	var id string
-	var idErr error
-	if g.cfg.Identity != nil {
-		id, idErr = g.cfg.Identity(req)
+	token, protocol, err := Handshake(headers(req))
+	if err != nil {
+		return g.failure(ctx, err)
 	}
-	uid, err := Account(q["uid"], g.cfg.Identity != nil, id, idErr)
+	uid, err := Account(ctx, q["uid"], g.cfg.Verifier, token)
 	if err != nil {
 		return g.failure(ctx, err)
 	}
@@ -136,7 +136,30 @@ func (g *gateway) connect(ctx context.Context, req *events.APIGatewayWebsocketPr
 	if !c.Granted {
 		return jsonResponse(http.StatusForbidden, Refusal(c))
 	}
-	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
+	resp := events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
+	if protocol != "" {
+		// API Gateway puts it in the handshake's answer; without it a
+		// browser that offered subprotocols drops the connection.
+		resp.Headers = map[string]string{"Sec-WebSocket-Protocol": protocol}
+	}
+	return resp
+}
+
+// headers returns the $connect's request headers.
+func headers(req *events.APIGatewayWebsocketProxyRequest) http.Header {
+	h := http.Header{}
+	if len(req.MultiValueHeaders) > 0 {
+		for k, vs := range req.MultiValueHeaders {
+			for _, v := range vs {
+				h.Add(k, v)
+			}
+		}
+		return h
+	}
+	for k, v := range req.Headers {
+		h.Set(k, v)
+	}
+	return h
 }
 
 func (g *gateway) disconnect(ctx context.Context, req *events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
@@ -174,7 +197,11 @@ func (g *gateway) message(ctx context.Context, req *events.APIGatewayWebsocketPr
 func (g *gateway) failure(ctx context.Context, err error) events.APIGatewayProxyResponse {
 	e, body, _ := errorOf(err)
 	apierr.Record(ctx, err, e.Status) // an unknown error is a 500: logged in the event's line
-	return jsonResponse(e.Status, body)
+	resp := jsonResponse(e.Status, body)
+	if c := apierr.Challenge(err); c != "" {
+		resp.Headers["WWW-Authenticate"] = c
+	}
+	return resp
 }
 
 func jsonResponse(status int, v any) events.APIGatewayProxyResponse {

@@ -9,6 +9,10 @@
 //
 // A player connects with ?uid=…[&deviceId=…][&deviceSecret=…][&leaseId=…]; over the limit the
 // connection is refused with 403 (a plain canStream tells who is watching).
+// With identity on, the connection carries the player's token (Handshake:
+// the "bearer.<JWT>" subprotocol beside "streamlimit", or an Authorization
+// header) and is refused with 401 or 403 before anything is written
+// (Account).
 // It sends {"action":"heartbeat"} about every heartbeatIntervalSeconds and
 // gets wsHeartbeatReply, which carries its leaseId (to resume after a lost
 // connection) and the new expiry. A lost lease is answered with
@@ -21,7 +25,6 @@ import (
 	"errors"
 
 	"github.com/streamlimit/streamlimit/apierr"
-	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/wsconn"
@@ -127,8 +130,13 @@ func closed(ctx context.Context, c wsconn.Closed, err error) {
 
 // errorOf is apierr.Of with the WebSocket API's own errors first.
 func errorOf(err error) (apierr.Error, apierr.Body, bool) {
-	if errors.Is(err, wsconn.ErrInvalidConnID) {
-		return wsInvalidConn, apierr.Body{Result: "error", Error: wsInvalidConn.Code, Message: wsInvalidConn.Message}, true
+	for _, row := range []struct {
+		err error
+		e   apierr.Error
+	}{{wsconn.ErrInvalidConnID, wsInvalidConn}, {ErrSubprotocol, wsSubprotocol}} {
+		if errors.Is(err, row.err) {
+			return row.e, apierr.Body{Result: "error", Error: row.e.Code, Message: row.e.Message}, true
+		}
 	}
 	return apierr.Of(err)
 }
@@ -145,28 +153,10 @@ func Refusal(c wsconn.Connected) wsRefusal {
 // wsErrors are the WebSocket-only errors.
 var (
 	wsInvalidConn    = apierr.Error{Status: 400, Code: "invalid_connection_id", Message: "The connection id is malformed."}
+	wsSubprotocol    = apierr.Error{Status: 400, Code: "invalid_subprotocol", Message: "A client that offers WebSocket subprotocols must offer streamlimit (and, to send its token, bearer.<token>)."}
 	wsInvalidMessage = apierr.Error{Status: 400, Code: "invalid_message", Message: `A message must be a JSON object such as {"action":"heartbeat"}.`}
 	wsUnknownAction  = apierr.Error{Status: 400, Code: "unknown_action", Message: `The only action is "heartbeat".`}
 )
-
-// Account decides which account a connection acts for: the uid it asks
-// for (the uid query parameter), checked against the identity the
-// transport verified when there is one (identified: an identity check is
-// configured; id, err: its answer). Both transports call it, so a
-// $connect is checked the same way locally and behind API Gateway.
-func Account(asked string, identified bool, id string, err error) (string, error) {
-	switch {
-	case !identified:
-		return asked, nil
-	case err != nil:
-		return "", err
-	case asked == "":
-		return id, nil
-	case asked != id:
-		return "", auth.ErrForbidden
-	}
-	return asked, nil
-}
 
 // leaseLost reports whether err means the connection's lease is gone, so
 // the connection must be closed (410 over HTTP).

@@ -8,20 +8,13 @@ import (
 	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 )
 
-// gateway reads what API Gateway verified from the payload 2.0 event the
+// gateway reads what API Gateway verified (the admin routes' IAM caller;
+// player tokens are verified by the function itself) from the payload 2.0
+// event the
 // adapter keeps in the request's context. It never reads the
 // X-GoLambdaProxy-ApiGw-Context header the adapter also adds: a client can
 // send that header itself.
-var gateway = &wire.Gateway{JWTClaims: jwtClaims, IAMCaller: iamCaller}
-
-// jwtClaims returns the claims of the route's JWT authorizer, if it has one.
-func jwtClaims(ctx context.Context) (map[string]string, bool) {
-	rc, ok := core.GetAPIGatewayV2ContextFromContext(ctx)
-	if !ok || rc.Authorizer == nil || rc.Authorizer.JWT == nil {
-		return nil, false
-	}
-	return rc.Authorizer.JWT.Claims, true
-}
+var gateway = &wire.Gateway{IAMCaller: iamCaller}
 
 // iamCaller returns the ARN (or, failing that, the caller id) of the IAM
 // principal an IAM-authorized route authenticated, or "".

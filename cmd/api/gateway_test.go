@@ -10,14 +10,16 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/streamlimit/streamlimit/config"
+	"github.com/streamlimit/streamlimit/internal/testenv/idp"
 )
 
 // newGatewayLambda wires the function as main does (config.Load,
-// newServer) over the in-memory store, in Lambda, with
-// AUTH_MODE=jwt (claims from API Gateway's JWT authorizer) and ADMIN_AUTH=iam.
-func newGatewayLambda(t *testing.T) func(ev events.APIGatewayV2HTTPRequest) answer {
+// newServer) over the in-memory store, in Lambda, with identity on by
+// default (tokens verified against p's key set) and ADMIN_AUTH=iam.
+func newGatewayLambda(t *testing.T, p *idp.Provider) func(ev events.APIGatewayV2HTTPRequest) answer {
 	t.Helper()
-	env := map[string]string{"STORE": "memory", "AUTH_MODE": "jwt", "ADMIN_AUTH": "iam", "AWS_LAMBDA_FUNCTION_NAME": "streamlimit-test-api"}
+	env := map[string]string{"STORE": "memory", "ADMIN_AUTH": "iam", "AWS_LAMBDA_FUNCTION_NAME": "streamlimit-test-api",
+		"JWKS_URL": p.JWKSURL, "JWT_ISSUER": idp.Issuer, "JWT_AUDIENCE": idp.Audience}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -50,15 +52,23 @@ func errorCode(t *testing.T, a answer) string {
 	return b.Error
 }
 
-// TestGatewayIdentity: in Lambda with AUTH_MODE=jwt the account is the JWT
-// authorizer's sub claim, read from the event; a path for another uid is
-// 403, and a request without verified claims is 401 even when it carries a
-// token or forges the adapter's context header.
+// withToken sets the event's bearer token.
+func withToken(ev events.APIGatewayV2HTTPRequest, token string) events.APIGatewayV2HTTPRequest {
+	ev.Headers["authorization"] = "Bearer " + token
+	return ev
+}
+
+// TestGatewayIdentity: in Lambda identity is on by default and the function
+// verifies the bearer token itself, against the provider's key set: the
+// account is the token's sub; a path for another uid is 403; a token that
+// does not verify is 401 even when the event carries claims of an API
+// Gateway authorizer or the adapter's context header says so.
 func TestGatewayIdentity(t *testing.T) {
 	t.Parallel()
-	call := newGatewayLambda(t)
+	p := idp.Start(t)
+	call := newGatewayLambda(t, p)
 
-	own := loadEvent(t, "streams-get-jwt", "")
+	own := withToken(loadEvent(t, "streams-get-jwt", ""), p.Token(t, "alice"))
 	if a := call(own); a.status != 200 || !strings.Contains(a.body, `"uid":"alice"`) {
 		t.Fatalf("alice lists her own streams: %v", a)
 	}
@@ -66,10 +76,17 @@ func TestGatewayIdentity(t *testing.T) {
 		t.Fatalf("alice's token on bob's listing: %v; want 403 forbidden", a)
 	}
 
-	noAuthorizer := loadEvent(t, "streams-get-jwt", "")
-	noAuthorizer.RequestContext.Authorizer = nil // a route deployed without the authorizer
-	if a := call(noAuthorizer); a.status != 401 || errorCode(t, a) != "unauthorized" || a.headers["Www-Authenticate"] == "" {
-		t.Fatalf("no verified claims (bearer token present): %v; want 401 unauthorized with WWW-Authenticate", a)
+	// The fixture's token (a made-up signature) with API Gateway's claims
+	// for alice: the claims are not trusted, the token does not verify.
+	claimsOnly := loadEvent(t, "streams-get-jwt", "")
+	if a := call(claimsOnly); a.status != 401 || errorCode(t, a) != "unauthorized" ||
+		!strings.Contains(a.headers["Www-Authenticate"], `error="invalid_token"`) {
+		t.Fatalf("authorizer claims, unverifiable token: %v; want 401 unauthorized with WWW-Authenticate error=invalid_token", a)
+	}
+	noToken := loadEvent(t, "streams-get-jwt", "")
+	delete(noToken.Headers, "authorization")
+	if a := call(noToken); a.status != 401 || a.headers["Www-Authenticate"] != `Bearer realm="streamlimit"` {
+		t.Fatalf("no token: %v; want 401 with a bare Bearer challenge", a)
 	}
 
 	forged := loadEvent(t, "streams-get", "")
@@ -84,23 +101,34 @@ func TestGatewayIdentity(t *testing.T) {
 	}
 }
 
+// TestLambdaNeedsIdentity: in Lambda a configuration without the identity
+// provider does not start, unless AUTH_MODE=none says identity is off.
+func TestLambdaNeedsIdentity(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"STORE": "memory", "ADMIN_AUTH": "iam", "AWS_LAMBDA_FUNCTION_NAME": "streamlimit-test-api"}
+	if _, err := config.Load(func(k string) string { return env[k] }); err == nil || !strings.Contains(err.Error(), "JWKS_URL") {
+		t.Fatalf("Lambda without JWKS_URL: %v; want an error naming JWKS_URL", err)
+	}
+}
+
 // TestGatewayAdminIAM: with ADMIN_AUTH=iam the admin routes need the IAM
 // principal API Gateway authenticated; a JWT user or an anonymous call gets
 // 401 and changes nothing.
 func TestGatewayAdminIAM(t *testing.T) {
 	t.Parallel()
-	call := newGatewayLambda(t)
-	list := loadEvent(t, "streams-get-jwt", "")
+	p := idp.Start(t)
+	call := newGatewayLambda(t, p)
+	list := withToken(loadEvent(t, "streams-get-jwt", ""), p.Token(t, "alice"))
 
 	noIAM := loadEvent(t, "admin-limit-put-iam", "")
 	noIAM.RequestContext.Authorizer = nil
 	if a := call(noIAM); a.status != 401 || errorCode(t, a) != "unauthorized" {
 		t.Fatalf("admin call without IAM: %v; want 401", a)
 	}
-	asUser := loadEvent(t, "admin-limit-put-iam", "")
-	asUser.RequestContext.Authorizer = loadEvent(t, "streams-get-jwt", "").RequestContext.Authorizer
+	asUser := withToken(loadEvent(t, "admin-limit-put-iam", ""), p.Token(t, "alice"))
+	asUser.RequestContext.Authorizer = nil
 	if a := call(asUser); a.status != 401 {
-		t.Fatalf("admin call with alice's JWT claims: %v; want 401", a)
+		t.Fatalf("admin call with alice's token: %v; want 401", a)
 	}
 	if a := call(list); !strings.Contains(a.body, `"maxStreams":3`) {
 		t.Fatalf("a refused admin call changed the limit: %v", a)

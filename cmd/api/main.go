@@ -42,7 +42,7 @@ func main() {
 // (AWS_LAMBDA_FUNCTION_NAME is set) each request is traced as a subsegment
 // of the function's segment, never a segment.
 func newServer(ctx context.Context, cfg config.Config, metrics io.Writer, log *slog.Logger) (http.Handler, error) {
-	identity, admin, err := wire.Access(cfg, gateway)
+	identity, admin, err := wire.Access(ctx, cfg, gateway, log)
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func newServer(ctx context.Context, cfg config.Config, metrics io.Writer, log *s
 	}
 	return wire.HTTP(svc, wire.API{
 		Config: cfg, Prefix: cfg.Prefix(), Logger: log, MetricsOutput: metrics,
-		Identity: identity, Admin: admin,
+		Verifier: identity, Admin: admin,
 	})
 }
 

@@ -31,7 +31,7 @@ func TestLambdaTracesUnderTheFunctionSegment(t *testing.T) {
 	daemon := observetest.NewDaemon(t)
 	env := map[string]string{
 		"STORE": "memory", "STAGE": "prod", "AWS_XRAY_DAEMON_ADDRESS": daemon.Addr(),
-		"AWS_LAMBDA_FUNCTION_NAME": "streamlimit-prod-api",
+		"AWS_LAMBDA_FUNCTION_NAME": "streamlimit-prod-api", "AUTH_MODE": "none",
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {

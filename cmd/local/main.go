@@ -97,7 +97,7 @@ func newServer(ctx context.Context, cfg config.Config, getenv func(string) strin
 	if meter != nil {
 		calls = meter.Observe
 	}
-	identity, admin, err := wire.Access(cfg, nil)
+	verifier, admin, err := wire.Access(ctx, cfg, nil, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -116,11 +116,11 @@ func newServer(ctx context.Context, cfg config.Config, getenv func(string) strin
 		return nil, nil, nil, fmt.Errorf("configuration: %w", err)
 	}
 	socks := sockets.New(ws, sockets.Config{
-		StoreTimeout: cfg.StoreTimeout, Logger: log, Observer: obs, Identity: identity, AllowedOrigins: cfg.AllowedOrigins,
+		StoreTimeout: cfg.StoreTimeout, Logger: log, Observer: obs, Verifier: verifier, AllowedOrigins: cfg.AllowedOrigins,
 	})
 	h, err := wire.HTTP(svc, wire.API{
 		Config: cfg, Prefix: prefix, Logger: log, Observer: obs, Trace: trace,
-		Identity: identity, Admin: admin, WebSocket: socks,
+		Verifier: verifier, Admin: admin, WebSocket: socks,
 	})
 	if err != nil {
 		return nil, nil, nil, err

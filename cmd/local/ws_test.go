@@ -39,9 +39,15 @@ func (s server) wsURL(q url.Values) string {
 // refused, the JSON body.
 func dialWS(t *testing.T, u string) (*websocket.Conn, int, map[string]any) {
 	t.Helper()
+	return dialWSWith(t, u, nil)
+}
+
+// dialWSWith is dialWS with dial options (subprotocols, headers).
+func dialWSWith(t *testing.T, u string, opts *websocket.DialOptions) (*websocket.Conn, int, map[string]any) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, resp, err := websocket.Dial(ctx, u, nil)
+	c, resp, err := websocket.Dial(ctx, u, opts)
 	if err == nil {
 		t.Cleanup(func() { _ = c.CloseNow() })
 		return c, resp.StatusCode, nil

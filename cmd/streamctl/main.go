@@ -1,6 +1,6 @@
 // Command streamctl is the operators' tool for a streamlimit table: create
 // it, list an account's sessions, revoke one, set or clear an account's
-// limit and at-limit policy, scan every account, and mint local test tokens.
+// limit and at-limit policy, and scan every account.
 // It talks to DynamoDB directly (--endpoint for DynamoDB Local, else AWS
 // with the usual credential chain) through the same lease.Service as the
 // API, so every change keeps the service's guarantees. Without an endpoint
@@ -28,7 +28,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/infra/dynamo"
 	"github.com/streamlimit/streamlimit/lease"
@@ -68,7 +67,6 @@ type command struct {
 type options struct {
 	endpoint, table, region string
 	pageSize                int
-	ttl                     time.Duration
 }
 
 // env is what a command runs with.
@@ -101,11 +99,6 @@ var commands = []command{
 		store: true, run: scan,
 		flags: func(fs *flag.FlagSet, o *options) {
 			fs.IntVar(&o.pageSize, "page-size", 0, "items per Scan page (0: DynamoDB's 1 MB pages)")
-		}},
-	{name: "token", args: []string{"uid"}, summary: "Print a test JWT for uid. HS256, signed with $JWT_HS256_SECRET, the uid in claim $JWT_UID_CLAIM (sub): what a local server with AUTH_MODE=jwt accepts.",
-		run: token,
-		flags: func(fs *flag.FlagSet, o *options) {
-			fs.DurationVar(&o.ttl, "ttl", time.Hour, "how long the token is valid")
 		}},
 }
 
@@ -469,25 +462,6 @@ func scan(ctx context.Context, e *env, _ []string) error {
 		return err
 	}
 	fmt.Fprintf(e.out, "%d accounts; leases: %d live, %d expired, %d revoked\n", len(accounts), live, expired, revoked)
-	return nil
-}
-
-func token(_ context.Context, e *env, args []string) error {
-	secret := e.cfg.JWTSecret
-	if secret == "" {
-		return errors.New("set JWT_HS256_SECRET (the secret the server verifies with; never a flag, to keep it out of shell history)")
-	}
-	if !lease.ValidUID(args[0]) {
-		return usageError(lease.ErrInvalidUID.Error())
-	}
-	if e.opts.ttl <= 0 {
-		return usageError("--ttl must be positive")
-	}
-	tok, err := auth.SignHS256([]byte(secret), e.cfg.JWTUIDClaim, args[0], e.now(), e.opts.ttl)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(e.out, tok)
 	return nil
 }
 

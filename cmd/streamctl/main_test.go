@@ -77,7 +77,6 @@ func newFixture(t *testing.T) *fixture {
 	table := fmt.Sprintf("ctl_%08x", rand.Uint32())
 	f := &fixture{t: t, table: table, handles: map[string]string{}, env: map[string]string{
 		"DYNAMODB_ENDPOINT": endpoint, "TABLE_NAME": table, "AWS_REGION": "us-east-1",
-		"JWT_HS256_SECRET": "test-secret-of-at-least-32-bytes!",
 		nowEnv:             cliNow.Format(time.RFC3339),
 	}}
 	if err := dynamostore.CreateTable(t.Context(), client, table); err != nil {
@@ -268,21 +267,6 @@ func TestPolicies(t *testing.T) {
 	f.env["AT_LIMIT_POLICY"] = "evict_oldest"
 	f.run("clear-policy", "alice")
 	f.golden("policies")
-}
-
-func TestToken(t *testing.T) {
-	t.Parallel()
-	f := &fixture{t: t, env: map[string]string{
-		"JWT_HS256_SECRET": "test-secret-of-at-least-32-bytes!", nowEnv: cliNow.Format(time.RFC3339),
-	}}
-	f.run("token", "alice")
-	f.run("token", "--ttl", "5m", "bob")
-	f.env["JWT_UID_CLAIM"] = "uid"
-	f.run("token", "alice")
-	f.run("token", "bad uid")
-	delete(f.env, "JWT_HS256_SECRET")
-	f.run("token", "alice")
-	f.golden("token")
 }
 
 func TestBadCommandLines(t *testing.T) {

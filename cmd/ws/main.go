@@ -53,11 +53,11 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	var identity func(*events.APIGatewayWebsocketProxyRequest) (string, error)
-	if cfg.AuthMode == config.AuthJWT {
-		// WebSocket APIs have no JWT authorizer: with auth on, a Lambda
-		// authorizer on $connect must name the account.
-		identity = authorizerUID
+	// Tokens are verified here, against the identity provider's key set,
+	// as the HTTP function does: WebSocket APIs have no JWT authorizer.
+	verifier, err := auth.NewVerifier(ctx, cfg.JWKS(log))
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	store, client, err := stores.Open(ctx, cfg, nil)
 	if err != nil {
@@ -80,18 +80,6 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 		StoreTimeout: cfg.StoreTimeout,
 		Logger:       log,
 		Observer:     observe.New(observe.ConfigFrom(cfg, log, metrics)),
-		Identity:     identity,
+		Verifier:     verifier,
 	}), nil
-}
-
-// authorizerUID reads the account a Lambda authorizer verified on $connect:
-// its context's "uid", else its principalId.
-func authorizerUID(req *events.APIGatewayWebsocketProxyRequest) (string, error) {
-	m, _ := req.RequestContext.Authorizer.(map[string]any)
-	for _, k := range []string{"uid", "principalId"} {
-		if s, ok := m[k].(string); ok && s != "" {
-			return s, nil
-		}
-	}
-	return "", fmt.Errorf("%w: no authorizer identity on $connect", auth.ErrUnauthenticated)
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/infra/dynamo"
 	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
+	"github.com/streamlimit/streamlimit/internal/testenv/idp"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/wsapi/sockets"
 	"github.com/streamlimit/streamlimit/wsconn"
@@ -400,6 +401,16 @@ func snapshot(t *testing.T, table string) []string {
 	return lines
 }
 
+// dump is every item of table (ddblocal.Dump).
+func dump(t *testing.T, table string) string {
+	t.Helper()
+	d, err := ddblocal.Dump(t.Context(), client, table)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
 func itemCount(t *testing.T, table string) int {
 	t.Helper()
 	return len(snapshot(t, table))
@@ -542,30 +553,78 @@ func TestLambdaConnectErrors(t *testing.T) {
 	}
 }
 
-// TestLambdaAuthorizer: with AUTH_MODE=jwt the account is the Lambda
-// authorizer's; a $connect without one is 401, another uid is 403.
-func TestLambdaAuthorizer(t *testing.T) {
+// TestConnectIdentity: with identity on (the deployed default) a $connect
+// carries the player's token, in the bearer subprotocol (browsers) or an
+// Authorization header, verified by the function against the provider's
+// key set; without a valid one it is 401 with a Bearer challenge, with
+// another account's 403, sent twice 400; nothing is written for any of
+// them. A valid one names the account (the uid parameter may be left out)
+// and the streamlimit subprotocol is selected.
+func TestConnectIdentity(t *testing.T) {
 	t.Parallel()
-	vars := env(t, map[string]string{"AUTH_MODE": "jwt"})
+	p := idp.Start(t)
+	vars := env(t, p.Env())
 	h, conns := newLambda(t, vars)
 	l := driver{t, h, conns}
-	connect := func(connID string, authorizer any, query map[string]string) events.APIGatewayProxyResponse {
+	connect := func(connID string, header map[string]string, query map[string]string) events.APIGatewayProxyResponse {
 		req := fixture(t, "connect")
 		req.RequestContext.ConnectionID = connID
-		req.RequestContext.Authorizer = authorizer
 		req.QueryStringParameters = query
+		for k, v := range header {
+			req.Headers[k] = v
+			req.MultiValueHeaders[k] = []string{v}
+		}
 		return l.invoke(req)
 	}
-	if resp := connect("a1", nil, map[string]string{"uid": "alice"}); resp.StatusCode != 401 || body(t, resp)["error"] != "unauthorized" {
-		t.Fatalf("no authorizer: %d %s, want 401", resp.StatusCode, resp.Body)
+	alice, bob := p.Token(t, "alice"), p.Token(t, "bob")
+	subprotocols := func(tok string) map[string]string {
+		return map[string]string{"Sec-WebSocket-Protocol": "streamlimit, bearer." + tok}
 	}
-	if resp := connect("a2", map[string]any{"principalId": "alice"}, map[string]string{"uid": "bob"}); resp.StatusCode != 403 || body(t, resp)["error"] != "forbidden" {
-		t.Fatalf("another uid: %d %s, want 403 forbidden", resp.StatusCode, resp.Body)
+	// Bob holds a stream: Alice must not be able to take, end or resume it.
+	if resp := connect("b1", subprotocols(bob), map[string]string{"uid": "bob", "deviceId": "tv"}); resp.StatusCode != 200 {
+		t.Fatalf("bob connects: %d %s", resp.StatusCode, resp.Body)
 	}
-	if resp := connect("a3", map[string]any{"principalId": "ignored", "uid": "alice"}, nil); resp.StatusCode != 200 {
-		t.Fatalf("authorizer uid: %d %s, want 200", resp.StatusCode, resp.Body)
+	bobLease := l.message("b1", "heartbeat")["leaseId"].(string)
+	before := dump(t, vars["TABLE_NAME"])
+	expired := p.Signed(t, p.KID("ES256"), "bob", time.Now().Add(-2*time.Hour), time.Hour)
+	for _, c := range []struct {
+		name   string
+		header map[string]string
+		query  map[string]string
+		status int
+		code   string
+		auth   string // WWW-Authenticate prefix
+	}{
+		{"no token", nil, map[string]string{"uid": "bob"}, 401, "unauthorized", `Bearer realm="streamlimit"`},
+		{"only streamlimit offered", map[string]string{"Sec-WebSocket-Protocol": "streamlimit"}, map[string]string{"uid": "bob"}, 401, "unauthorized", `Bearer realm="streamlimit"`},
+		{"expired token", subprotocols(expired), map[string]string{"uid": "bob"}, 401, "unauthorized", `Bearer realm="streamlimit", error="invalid_token", error_description="the token has expired"`},
+		{"forged token", subprotocols(strings.TrimSuffix(bob, bob[len(bob)-4:]) + "AAAA"), map[string]string{"uid": "bob"}, 401, "unauthorized", `Bearer realm="streamlimit", error="invalid_token"`},
+		{"alice's token for bob", subprotocols(alice), map[string]string{"uid": "bob", "leaseId": bobLease}, 403, "forbidden", ""},
+		{"alice's header token for bob", map[string]string{"Authorization": "Bearer " + alice}, map[string]string{"uid": "bob"}, 403, "forbidden", ""},
+		{"token sent twice", map[string]string{"Authorization": "Bearer " + bob, "Sec-WebSocket-Protocol": "streamlimit, bearer." + bob}, map[string]string{"uid": "bob"}, 400, "invalid_request", `Bearer realm="streamlimit", error="invalid_request"`},
+		{"no streamlimit subprotocol", map[string]string{"Sec-WebSocket-Protocol": "bearer." + bob}, map[string]string{"uid": "bob"}, 400, "invalid_subprotocol", ""},
+	} {
+		resp := connect("x-"+strings.ReplaceAll(c.name, " ", "-"), c.header, c.query)
+		if b := body(t, resp); resp.StatusCode != c.status || b["error"] != c.code || !strings.HasPrefix(resp.Headers["WWW-Authenticate"], c.auth) {
+			t.Errorf("%s: %d %v %s; want %d %s with WWW-Authenticate %q", c.name, resp.StatusCode, resp.Headers, resp.Body, c.status, c.code, c.auth)
+		}
 	}
-	if m := l.message("a3", "heartbeat"); m["uid"] != "alice" {
+	if after := dump(t, vars["TABLE_NAME"]); after != before {
+		t.Fatalf("refused $connects changed the table:\n%s\nwas\n%s", after, before)
+	}
+	if m := l.message("b1", "heartbeat"); m["result"] != "success" || m["leaseId"] != bobLease {
+		t.Fatalf("bob's stream after the refusals: %v", m)
+	}
+
+	// A valid token names the account; the uid parameter may be left out.
+	resp := connect("a1", subprotocols(alice), nil)
+	if resp.StatusCode != 200 || resp.Headers["Sec-WebSocket-Protocol"] != "streamlimit" {
+		t.Fatalf("alice's token, no uid: %d %v %s; want 200 selecting streamlimit", resp.StatusCode, resp.Headers, resp.Body)
+	}
+	if m := l.message("a1", "heartbeat"); m["uid"] != "alice" {
 		t.Fatalf("heartbeat: %v, want alice's lease", m)
+	}
+	if resp := connect("a2", map[string]string{"Authorization": "Bearer " + alice}, map[string]string{"uid": "alice"}); resp.StatusCode != 200 || resp.Headers["Sec-WebSocket-Protocol"] != "" {
+		t.Fatalf("alice's header token: %d %v %s; want 200 without a subprotocol", resp.StatusCode, resp.Headers, resp.Body)
 	}
 }

@@ -71,9 +71,10 @@ type Config struct {
 	// HTTP request (operation ws.heartbeat, or ws.message for a message
 	// that is not a heartbeat). Nil: one on Logger, no metrics.
 	Observer *observe.Observer
-	// Identity, when set, names the account a socket acts for (a bearer
-	// JWT): a uid query parameter must then be absent or the same.
-	Identity auth.Identity
+	// Verifier, when set, checks the token an upgrade request carries
+	// (wsapi.Handshake) and names the account a socket acts for: a uid
+	// query parameter must then be absent or the same (wsapi.Account).
+	Verifier auth.Verifier
 	// AllowedOrigins lists the browser origins that may open a socket
 	// besides the server's own ("*": any).
 	AllowedOrigins []string
@@ -185,14 +186,14 @@ func (ss *Sockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	var id string
-	var idErr error
-	if ss.cfg.Identity != nil {
-		id, idErr = ss.cfg.Identity(r)
-	}
-	uid, err := wsapi.Account(q.Get("uid"), ss.cfg.Identity != nil, id, idErr)
+	token, _, err := wsapi.Handshake(r.Header)
 	if err != nil {
-		apierr.Fail(w, r, err)
+		wsapi.Fail(w, r, err)
+		return
+	}
+	uid, err := wsapi.Account(r.Context(), q.Get("uid"), ss.cfg.Verifier, token)
+	if err != nil {
+		wsapi.Fail(w, r, err)
 		return
 	}
 	connID, err := newConnID()
@@ -216,6 +217,9 @@ func (ss *Sockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	conn, err := websocket.Accept(clearDeadlines{w}, r, &websocket.AcceptOptions{
 		InsecureSkipVerify: true, // the origin was checked above, against ALLOWED_ORIGINS
+		// Selected when offered (Handshake checked it is); the token's
+		// subprotocol never is.
+		Subprotocols: []string{wsapi.Subprotocol},
 	})
 	if err != nil {
 		// Accept has answered; give back what Connect took.

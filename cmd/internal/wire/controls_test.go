@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 	"github.com/streamlimit/streamlimit/config"
+	"github.com/streamlimit/streamlimit/internal/testenv/idp"
 	"github.com/streamlimit/streamlimit/lease"
 )
 
@@ -30,9 +32,10 @@ func newApp(t *testing.T, env map[string]string, gw *wire.Gateway) (app, error) 
 	env["STORE"] = "memory"
 	c, err := config.Load(envOf(env))
 	if err != nil {
-		t.Fatal(err)
+		return app{}, err
 	}
-	identity, admin, err := wire.Access(c, gw)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	verifier, admin, err := wire.Access(t.Context(), c, gw, log)
 	if err != nil {
 		return app{}, err
 	}
@@ -41,27 +44,27 @@ func newApp(t *testing.T, env map[string]string, gw *wire.Gateway) (app, error) 
 		return app{}, err
 	}
 	h, err := wire.HTTP(svc, wire.API{
-		Config: c, Prefix: "/dev", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: identity, Admin: admin,
+		Config: c, Prefix: "/dev", Logger: log, Verifier: verifier, Admin: admin,
 	})
 	return app{h, svc}, err
 }
 
-// TestModesNeedTheirVerifier: jwt mode without a secret and iam admin mode
-// start only where API Gateway verified the identity (Lambda); elsewhere
-// the start fails instead of serving unchecked routes.
+// TestModesNeedTheirVerifier: jwt mode without its identity provider does
+// not start, and iam admin mode starts only where API Gateway verified the
+// identity (Lambda); elsewhere the start fails instead of serving unchecked
+// routes.
 func TestModesNeedTheirVerifier(t *testing.T) {
 	t.Parallel()
-	if _, err := newApp(t, map[string]string{"AUTH_MODE": "jwt"}, nil); !errors.Is(err, auth.ErrNoGateway) {
-		t.Errorf("AUTH_MODE=jwt without secret or gateway: %v; want ErrNoGateway", err)
+	if _, err := newApp(t, map[string]string{"AUTH_MODE": "jwt"}, nil); err == nil || !strings.Contains(err.Error(), "JWKS_URL") {
+		t.Errorf("AUTH_MODE=jwt without an identity provider: %v; want an error naming JWKS_URL", err)
 	}
 	if _, err := newApp(t, map[string]string{"ADMIN_AUTH": "iam"}, nil); !errors.Is(err, auth.ErrNoGateway) {
 		t.Errorf("ADMIN_AUTH=iam without gateway: %v; want ErrNoGateway", err)
 	}
-	gw := &wire.Gateway{
-		JWTClaims: func(context.Context) (map[string]string, bool) { return nil, false },
-		IAMCaller: func(context.Context) string { return "" },
-	}
-	if _, err := newApp(t, map[string]string{"AUTH_MODE": "jwt", "ADMIN_AUTH": "iam"}, gw); err != nil {
+	gw := &wire.Gateway{IAMCaller: func(context.Context) string { return "" }}
+	env := idp.Start(t).Env()
+	env["ADMIN_AUTH"] = "iam"
+	if _, err := newApp(t, env, gw); err != nil {
 		t.Errorf("with a gateway: %v", err)
 	}
 }
@@ -70,11 +73,13 @@ func TestModesNeedTheirVerifier(t *testing.T) {
 // and cooldown, the JWT check and the admin token.
 func TestWiring(t *testing.T) {
 	t.Parallel()
-	const secret = "0123456789abcdef0123456789abcdef"
-	a, err := newApp(t, map[string]string{
+	p := idp.Start(t)
+	env := p.Env()
+	maps.Copy(env, map[string]string{
 		"AT_LIMIT_POLICY": "evict_oldest", "EVICT_COOLDOWN_SECONDS": "42", "MAX_STREAMS": "1",
-		"AUTH_MODE": "jwt", "JWT_HS256_SECRET": secret, "ADMIN_TOKEN": "the-admin-token-0123",
-	}, nil)
+		"ADMIN_TOKEN": "the-admin-token-0123",
+	})
+	a, err := newApp(t, env, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +98,7 @@ func TestWiring(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode
 	}
-	tok, _ := auth.SignHS256([]byte(secret), "sub", "u1", time.Now(), time.Hour)
+	tok := p.Token(t, "u1")
 	if got := do("GET", "/dev/streams/u1", "", ""); got != 401 {
 		t.Errorf("no token: %d; want 401", got)
 	}

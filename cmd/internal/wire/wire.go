@@ -48,8 +48,9 @@ type API struct {
 	// MetricsOutput receives the EMF lines (the binaries set it to their
 	// log stream). Nil: no metrics.
 	MetricsOutput io.Writer
-	// Identity and Admin are the access checks (Access).
-	Identity auth.Identity
+	// Verifier and Admin are the access checks (Access): Verifier checks
+	// the players' bearer tokens (nil: no identity check).
+	Verifier auth.Verifier
 	Admin    auth.AdminAuth
 	// WebSocket, when set, is mounted at GET {Prefix}/ws (cmd/local's
 	// wsapi/sockets).
@@ -79,7 +80,7 @@ func HTTP(svc *lease.Service, a API) (http.Handler, error) {
 		Logger:         a.Logger,
 		Observer:       obs,
 		Trace:          trace,
-		Identity:       a.Identity,
+		Identity:       auth.Bearer(a.Verifier),
 		Admin:          a.Admin,
 		WebSocket:      a.WebSocket,
 		Static:         web.FS(),
