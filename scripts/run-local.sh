@@ -9,6 +9,9 @@
 #   DYNAMODB_ENDPOINT  use this DynamoDB instead; it is started on its port when it
 #                  is a localhost URL that does not answer yet
 #   STORE=memory   no DynamoDB at all (no Java needed; one process only)
+#   AUTH=jwks      identity on: a local identity provider on DEV_ISSUER_PORT (3001)
+#                  hands out tokens and the server verifies them against its key set
+#                  (DEV_ISSUER=true); AUTH=none (the default): no identity check
 # Every other variable of README.md "Configuration" passes through to the server.
 #
 # DynamoDB Local is reused when something already answers (DYNAMODB_ENDPOINT, or
@@ -24,6 +27,8 @@ PORT="${PORT:-3000}"
 STAGE="${STAGE:-dev}"
 DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 STORE="${STORE:-dynamodb}"
+AUTH="${AUTH:-none}"
+DEV_ISSUER_PORT="${DEV_ISSUER_PORT:-3001}"
 GO="${GO:-go}"
 rundir="$root/build/run-local"
 
@@ -99,6 +104,17 @@ trap cleanup EXIT
 if listening "$PORT"; then
   die "port $PORT is already in use: stop what listens there or choose another, e.g. PORT=3001 make run"
 fi
+case "$AUTH" in
+  none) ;;
+  jwks)
+    [[ "$DEV_ISSUER_PORT" =~ ^[0-9]+$ && "$DEV_ISSUER_PORT" -gt 0 ]] || die "DEV_ISSUER_PORT=$DEV_ISSUER_PORT is not a port number"
+    if listening "$DEV_ISSUER_PORT"; then
+      die "port $DEV_ISSUER_PORT (the local identity provider's) is already in use; choose another: DEV_ISSUER_PORT=3002 make run AUTH=jwks"
+    fi
+    export DEV_ISSUER=true DEV_ISSUER_PORT
+    ;;
+  *) die "AUTH=$AUTH is not none or jwks" ;;
+esac
 mkdir -p "$rundir"
 
 # ddb_dir: the folder holding DynamoDBLocal.jar ($DYNAMODB_LOCAL_DIR or .cache/), installing it if needed.
@@ -241,12 +257,19 @@ if [[ -n "${DYNAMODB_ENDPOINT:-}" ]]; then
   ctl_line="  ops CLI:   go run ./cmd/streamctl list alice --endpoint $DYNAMODB_ENDPOINT${TABLE_NAME:+ --table $TABLE_NAME}
 "
 fi
+try_line="  try:       curl -s -X POST $base/$STAGE/canStream/alice"
+if [[ "$AUTH" == jwks ]]; then
+  issuer="http://localhost:$DEV_ISSUER_PORT"
+  try_line="  identity:  on; tokens from the local provider $issuer (key set $issuer/jwks.json)
+  try:       TOKEN=\$(curl -s $issuer/token/alice)
+             curl -s -X POST -H \"Authorization: Bearer \$TOKEN\" $base/$STAGE/canStream/alice"
+fi
 cat >&2 <<EOF
 
 streamlimit is running: $ddb_note
   API base:  $base/$STAGE
   health:    $base/healthz
-  try:       curl -s -X POST $base/$STAGE/canStream/alice
+$try_line
 ${ctl_line}  more:      README.md, "Try it"
 Press Ctrl-C to stop.
 

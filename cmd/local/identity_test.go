@@ -1,8 +1,12 @@
 package main
 
 import (
+	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -260,4 +264,31 @@ func TestIdentityOverWebSocket(t *testing.T) {
 
 func bearerOf(token string) map[string]string {
 	return map[string]string{"Authorization": "Bearer " + token}
+}
+
+// TestDevIssuer: DEV_ISSUER=true (make run AUTH=jwks) starts a local
+// provider whose tokens the server verifies through its key set, as a
+// deployed one verifies a real provider's.
+func TestDevIssuer(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	s := startServer(t, map[string]string{"DEV_ISSUER": "true", "DEV_ISSUER_PORT": strconv.Itoa(port), "STORE_TIMEOUT_MS": slowMachine})
+	resp, err := http.Get(fmt.Sprintf("http://localhost:%d/token/alice", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("token: %d %q %v", resp.StatusCode, raw, err)
+	}
+	alice := bearerOf(strings.TrimSpace(string(raw)))
+	acquire(t, s, "alice", "tv", alice).expect(t, 200, map[string]any{"canStream": true})
+	acquire(t, s, "bob", "tv", alice).expect(t, 403, map[string]any{"error": "forbidden"})
+	acquire(t, s, "alice", "tv", nil).expect(t, 401, map[string]any{"error": "unauthorized"})
 }

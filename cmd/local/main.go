@@ -42,6 +42,13 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	if cfg.DevIssuer {
+		stopIssuer, err := devIssuer(&cfg, stdout)
+		if err != nil {
+			return err
+		}
+		defer stopIssuer()
+	}
 	prefix := cfg.Prefix()
 	h, socks, meter, err := newServer(ctx, cfg, getenv, prefix, stderr, log)
 	if err != nil {
