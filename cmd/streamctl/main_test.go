@@ -77,7 +77,7 @@ func newFixture(t *testing.T) *fixture {
 	table := fmt.Sprintf("ctl_%08x", rand.Uint32())
 	f := &fixture{t: t, table: table, handles: map[string]string{}, env: map[string]string{
 		"DYNAMODB_ENDPOINT": endpoint, "TABLE_NAME": table, "AWS_REGION": "us-east-1",
-		nowEnv:             cliNow.Format(time.RFC3339),
+		nowEnv: cliNow.Format(time.RFC3339),
 	}}
 	if err := dynamostore.CreateTable(t.Context(), client, table); err != nil {
 		t.Fatal(err)
