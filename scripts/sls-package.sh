@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs `serverless package` offline and leaves the generated CloudFormation in
-# .serverless/cloudformation-template-update-stack.json (defaults, stage $STAGE) and
-# .serverless/with-params/ (stage prod, overridden params), for `go test ./test/deploy`.
+# .serverless/cloudformation-template-update-stack.json (defaults plus the required identity
+# provider, stage $STAGE), .serverless/with-params/ (stage prod, overridden params) and
+# .serverless/insecure-no-auth/ (identity turned off), and the output of a run without
+# identity, which must fail, in .serverless/no-identity/, for `go test ./test/deploy`.
 #
 # Needs Node.js/npm and build/api.zip + build/ws.zip (made by `make package`). Installs the pinned
 # Serverless Framework v3 into .cache/serverless (git-ignored) on first use. No AWS
@@ -47,18 +49,33 @@ export CI=1
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 rm -rf .serverless
+# Identity is required (scripts/sls-identity.js): the identity provider of the default run
+# (TestPackagedTemplate and TestPackagedIdentity expect these values).
+idp=(--param="jwksUrl=https://idp.example.com/.well-known/jwks.json"
+  --param="jwtIssuer=https://idp.example.com/" --param="jwtAudience=streamlimit")
 "$sls" package --stage prod --param="tableName=uid_concurrency_count" \
   --param="logRetentionDays=14" \
   --param="alarmTopicArn=arn:aws:sns:us-east-1:123456789012:streamlimit-alarms" \
   --param="throttleBurst=50" --param="throttleRate=100" --param="reservedConcurrency=20" \
+  --param="jwksUrl=https://login.example.org/keys" --param="jwtIssuer=https://login.example.org" \
+  --param="jwtAudience=api://streamlimit" --param="jwtUidClaim=uid" \
   --package "$tmp/with-params"
-"$sls" package --stage "$STAGE"
+"$sls" package --stage "$STAGE" --param="insecureNoAuth=true" --package "$tmp/insecure-no-auth"
+# Without the identity provider or the opt-out, packaging must fail: its exit status and
+# output are kept for TestPackagingNeedsIdentity.
+status=0
+"$sls" package --stage "$STAGE" --package "$tmp/no-identity/package" >"$tmp/no-identity.log" 2>&1 || status=$?
+"$sls" package --stage "$STAGE" "${idp[@]}"
 
 template=.serverless/cloudformation-template-update-stack.json
-if [[ ! -s "$template" || ! -s "$tmp/with-params/cloudformation-template-update-stack.json" ]]; then
-  echo "sls-package: $template or its with-params variant was not produced" >&2
+if [[ ! -s "$template" || ! -s "$tmp/with-params/cloudformation-template-update-stack.json" ||
+  ! -s "$tmp/insecure-no-auth/cloudformation-template-update-stack.json" ]]; then
+  echo "sls-package: $template or its with-params or insecure-no-auth variant was not produced" >&2
   exit 1
 fi
-mkdir -p .serverless/with-params
+mkdir -p .serverless/with-params .serverless/insecure-no-auth .serverless/no-identity
 cp "$tmp/with-params/cloudformation-template-update-stack.json" .serverless/with-params/
-echo "sls-package: wrote $template and .serverless/with-params/" >&2
+cp "$tmp/insecure-no-auth/cloudformation-template-update-stack.json" .serverless/insecure-no-auth/
+cp "$tmp/no-identity.log" .serverless/no-identity/package.log
+echo "$status" >.serverless/no-identity/exit-status
+echo "sls-package: wrote $template, .serverless/with-params/, .serverless/insecure-no-auth/ and .serverless/no-identity/" >&2
