@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/google/uuid"
 
 	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/auth/issuer"
@@ -333,5 +334,52 @@ func walkControls(t *testing.T, h *harness) {
 	}
 	if l := j.do(call{method: "GET", path: "/dev/streams/" + x, header: xTok, status: 200}); l["maxStreams"] != float64(3) || l["policy"] != "block_new" || l["streamCount"] != float64(1) {
 		t.Fatalf("bad admin requests changed the account: %v", l)
+	}
+}
+
+// TestOpenAPISecurity: the spec's security follows the handler: every
+// route that answers 401 without a credential when identity is on declares
+// playerJwt (an admin route: adminToken and adminIam), alongside {} (no
+// credential when identity is off) for the player's, and every route that
+// does not declares no scheme.
+func TestOpenAPISecurity(t *testing.T) {
+	p := idp.Start(t)
+	h := newHarness(t, withIdentityAndAdmin(t, p))
+	fill := strings.NewReplacer("{uid}", "sec-check", "{leaseId}", uuid.NewString(), "{session}", "0123456789abcdef",
+		"{file}", "streamlimit.js")
+	for _, r := range handlers.Routes() {
+		op := h.doc.Paths.Find(r.Path).GetOperation(r.Method)
+		schemes := map[string]bool{}
+		anonymous := false
+		if op.Security != nil {
+			for _, req := range *op.Security {
+				if len(req) == 0 {
+					anonymous = true
+				}
+				for name := range req {
+					schemes[name] = true
+				}
+			}
+		}
+		checks := h.status(r.Method, localPrefix(t, h.doc, r.Path)+fill.Replace(r.Path)) == http.StatusUnauthorized
+		admin := strings.HasPrefix(r.Path, "/admin/")
+		switch {
+		case checks && admin && !(schemes["adminToken"] && schemes["adminIam"] && !anonymous && !schemes["playerJwt"]):
+			t.Errorf("%s %s: 401 without a credential; security %v, want adminToken and adminIam only", r.Method, r.Path, schemes)
+		case checks && !admin && !(schemes["playerJwt"] && anonymous && len(schemes) == 1):
+			t.Errorf("%s %s: 401 without a token; security %v (anonymous %v), want playerJwt and {}", r.Method, r.Path, schemes, anonymous)
+		case !checks && len(schemes) > 0:
+			t.Errorf("%s %s: answers without a credential, but its security names %v", r.Method, r.Path, schemes)
+		}
+		if checks && op.Responses.Status(http.StatusUnauthorized) == nil {
+			t.Errorf("%s %s: answers 401, which its responses do not document", r.Method, r.Path)
+		}
+		if checks && !admin && op.Responses.Status(http.StatusForbidden) == nil {
+			t.Errorf("%s %s: a player route without a documented 403", r.Method, r.Path)
+		}
+	}
+	bearer := h.doc.Components.SecuritySchemes["playerJwt"].Value
+	if bearer.Type != "http" || bearer.Scheme != "bearer" || bearer.BearerFormat != "JWT" {
+		t.Errorf("playerJwt is %s %s %s, want http bearer JWT", bearer.Type, bearer.Scheme, bearer.BearerFormat)
 	}
 }
