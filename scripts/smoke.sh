@@ -104,16 +104,18 @@ smoke_cleanup() {
       failed=1
     fi
   done
-  out="$(api GET "/streams/$smoke_uid" 2>&1)" || true
-  if ((smoke_started)) && [[ "${out##*$'\n'}" != 200 || "$out" != *'"streamCount":0,'* ]]; then
-    if ((smoke_own_uid)); then
-      say "clean-up: account $smoke_uid still holds streams (${out%$'\n'*}); ending them all"
-      out="$(api POST "/streams/$smoke_uid/end" 2>&1)" || true
-      [[ "${out##*$'\n'}" == 200 ]] || { say "clean-up: POST /streams/$smoke_uid/end answered ${out##*$'\n'}"; failed=1; }
-    else
-      say "clean-up: account $smoke_uid still holds streams the run could not end: ${out%$'\n'*}
+  if ((smoke_started)); then
+    out="$(api GET "/streams/$smoke_uid" 2>&1)" || true
+    if [[ "${out##*$'\n'}" != 200 || "$out" != *'"streamCount":0,'* ]]; then
+      if ((smoke_own_uid)); then
+        say "clean-up: account $smoke_uid still holds streams (${out%$'\n'*}); ending them all"
+        out="$(api POST "/streams/$smoke_uid/end" 2>&1)" || true
+        [[ "${out##*$'\n'}" == 200 ]] || { say "clean-up: POST /streams/$smoke_uid/end answered ${out##*$'\n'}"; failed=1; }
+      else
+        say "clean-up: account $smoke_uid still holds streams the run could not end: ${out%$'\n'*}
   (they expire with their lease TTL, or end them: POST $BASE/streams/$smoke_uid/end)"
-      failed=1
+        failed=1
+      fi
     fi
   fi
   local n

@@ -289,3 +289,31 @@ func TestSmokeRefusesWhatItMustNotTouch(t *testing.T) {
 		t.Errorf("no token: exit 0 = %v, output:\n%s", ok, out)
 	}
 }
+
+// TestSmokeEndsLeasesItCouldNotRead: a grant whose lease id the run never
+// saw (the answer falsified) cannot be ended by id; a generated account is
+// then emptied with "end all", a named one is reported and fails the run.
+func TestSmokeEndsLeasesItCouldNotRead(t *testing.T) {
+	t.Parallel()
+	lost := fault{route: regexp.MustCompile(`^POST /dev/canStream/`), n: 1, old: `"leaseId":`, new: `"lease":`}
+
+	s := start(t, &lost)
+	out, ok := runSmoke(t, s.base, map[string]string{"TOKEN": token})
+	m := uidLine.FindStringSubmatch(out)
+	if ok || m == nil || !strings.Contains(out, "still holds streams") || !strings.Contains(out, "ending them all") {
+		t.Fatalf("generated account: exit 0 = %v, output:\n%s", ok, out)
+	}
+	if n := s.liveStreams(t, m[1]); n != 0 {
+		t.Errorf("%s holds %d live streams after the run, want 0", m[1], n)
+	}
+
+	s = start(t, &lost)
+	uid := fmt.Sprintf("smoke-named-%08x", rand.Uint32())
+	out, ok = runSmoke(t, s.base, map[string]string{"TOKEN": token, "SMOKE_UID": uid})
+	if ok || !strings.Contains(out, "still holds streams the run could not end") || !strings.Contains(out, "FAIL: clean-up") {
+		t.Errorf("named account: exit 0 = %v, output:\n%s", ok, out)
+	}
+	if n := s.liveStreams(t, uid); n != 1 {
+		t.Errorf("%s holds %d live streams, want the 1 whose id the run never saw (a named account is not emptied)", uid, n)
+	}
+}
