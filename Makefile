@@ -18,7 +18,7 @@ E2E_STAMP := web/e2e/node_modules/.installed
 
 ## test: gofmt, go vet, the Lambda zip and `serverless package` (offline), every test with
 ## the race detector against DynamoDB Local (the packaged template included), then the
-## README's curl examples against `make run`'s stack
+## README's curl examples against `make run`'s stack (scripts/readme-smoke.sh)
 test: ddb-local fmt-check vet sls-package
 	SLS_PACKAGED=1 $(GO) test -race -count=1 ./...
 	$(MAKE) --no-print-directory web-test
@@ -28,9 +28,19 @@ test: ddb-local fmt-check vet sls-package
 run:
 	@scripts/run-local.sh || [ $$? -eq 130 ]
 
-## smoke: the README's "Try it" curl examples against a fresh local stack on free ports
+# make smoke's account: UID=<uid> on the command line (make's own UID, bash's read-only
+# one, never comes from the environment here), else SMOKE_UID.
+SMOKE_UID ?=
+smoke_uid := $(if $(filter command line,$(origin UID)),$(UID),$(SMOKE_UID))
+
+## smoke: the README's "Try it" flow, every answer checked, every lease it makes ended
+## (scripts/smoke.sh). With BASE=<url> [TOKEN=<jwt>] [UID=<uid>]: against that API, e.g. a
+## deployed stack (docs/DEPLOY.md, "Smoke test"); without BASE: against a fresh local
+## stack on free ports (scripts/readme-smoke.sh)
 smoke:
-	scripts/readme-smoke.sh
+	@if [ -n "$(BASE)" ]; then \
+	  BASE='$(BASE)' TOKEN="$$TOKEN" SMOKE_UID='$(smoke_uid)' scripts/smoke.sh; \
+	else scripts/readme-smoke.sh; fi
 
 ## package: the Lambda functions, build/api.zip (HTTP API) and build/ws.zip (WebSocket API)
 ## (provided.al2023, arm64)

@@ -41,6 +41,12 @@ const (
 	// MetricStoreErrors counts requests whose lease store failed or stayed
 	// contended: answered 503, or granted fail-open.
 	MetricStoreErrors = "StoreErrors"
+	// MetricRequestsFailed counts requests and WebSocket events answered
+	// with an error (status 400 or above) that is not a lease outcome: bad
+	// input, a refused identity, an unknown route, a store failure, a bug.
+	// A refusal at the limit (a $connect's 403) and a lease found expired
+	// or revoked (410) are answers, not failures, and are not counted.
+	MetricRequestsFailed = "RequestsFailed"
 	// MetricLatency is each request's time in the service, per operation.
 	MetricLatency = "Latency"
 )

@@ -204,7 +204,21 @@ func Metrics(rec *Request, latencyMS float64) []Datum {
 	if rec.StoreError {
 		out = append(out, count(MetricStoreErrors, 1))
 	}
+	if failed(rec) {
+		out = append(out, count(MetricRequestsFailed, 1))
+	}
 	return out
+}
+
+// failed reports whether rec was answered with an error rather than an
+// outcome: a status of 400 or above, unless its decision is a refusal at
+// the limit or a lease found expired or revoked.
+func failed(rec *Request) bool {
+	switch rec.Decision {
+	case Refused, Expired, Revoked:
+		return false
+	}
+	return rec.Status >= 400
 }
 
 func (o *Observer) emitMetrics(ctx context.Context, rec *Request, latencyMS float64) {

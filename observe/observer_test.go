@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -127,6 +128,36 @@ func TestMetricsPerDecision(t *testing.T) {
 		}
 		if got := strings.Join(names, ","); got != want {
 			t.Errorf("%s: metrics %q, want %q", decision, got, want)
+		}
+	}
+}
+
+// TestMetricsFailures: an error answer counts as RequestsFailed, whatever
+// the operation; the answers that are lease outcomes (a refusal at the
+// limit, a lease found expired or revoked) do not, whatever their status.
+func TestMetricsFailures(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		rec  observe.Request
+		want bool
+	}{
+		{observe.Request{Operation: "ws.connect", Status: 200, Decision: observe.Granted}, false},
+		{observe.Request{Operation: "ws.connect", Status: 403, Decision: observe.Refused}, false},
+		{observe.Request{Operation: "ws.connect", Status: 410, Decision: observe.Expired}, false},
+		{observe.Request{Operation: "heartbeat", Status: 410, Decision: observe.Revoked}, false},
+		{observe.Request{Operation: "canStream", Status: 200, Decision: observe.Degraded, StoreError: true}, false},
+		{observe.Request{Operation: "ws.connect", Status: 400}, true},
+		{observe.Request{Operation: "ws.connect", Status: 401}, true},
+		{observe.Request{Operation: "ws.connect", Status: 403}, true},
+		{observe.Request{Operation: "canStream", Status: 503, StoreError: true}, true},
+		{observe.Request{Operation: "unmatched", Status: 404}, true},
+		{observe.Request{Operation: "streams", Status: 500}, true},
+	} {
+		got := slices.ContainsFunc(observe.Metrics(&tc.rec, 1), func(d observe.Datum) bool {
+			return d.Name == observe.MetricRequestsFailed && d.Value == 1 && d.Unit == observe.UnitCount
+		})
+		if got != tc.want {
+			t.Errorf("%+v: RequestsFailed counted %v, want %v", tc.rec, got, tc.want)
 		}
 	}
 }

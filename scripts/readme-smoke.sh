@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# Checks that README.md's "Try it" examples work as written: starts
-# scripts/run-local.sh (DynamoDB Local + the server) on free ports, runs the
-# commands of the sh block between <!-- smoke:begin ... --> and <!-- smoke:end -->
-# in order in one shell (so LEASE1=$(...) carries on), and compares what each
-# prints with the "# => " lines that follow it ("…" stands for anything). Then
-# it stops the stack with SIGINT and checks that nothing it started is left.
+# Checks that README.md's "Try it" examples work as written against a fresh local stack
+# (`make smoke` without BASE, and `make test`): starts scripts/run-local.sh (DynamoDB
+# Local + the server) on free ports, runs scripts/smoke.sh against it (the README's
+# commands in order, each answer compared with its "# => " lines, every lease ended
+# afterwards), then stops the stack with SIGINT and checks that nothing it started is left.
 #
 # PORT and DYNAMODB_PORT choose the ports (free ones by default).
 set -euo pipefail
@@ -28,16 +27,6 @@ smoke_free_port() {
 }
 smoke_port="${PORT:-$(smoke_free_port)}"
 smoke_ddb_port="${DYNAMODB_PORT:-$(smoke_free_port "$smoke_port")}"
-
-# The commands of the marked block, one per line ("\" continuations joined),
-# each followed by its expected lines prefixed with "=> ".
-smoke_block="$(awk '
-  /<!-- smoke:begin/ { on = 1; next }
-  /<!-- smoke:end/     { on = 0; next }
-  on && /^```/           { fence = !fence; next }
-  on && fence            { print }
-' README.md)"
-[[ -n "$smoke_block" ]] || fail "README.md has no sh block between <!-- smoke:begin --> and <!-- smoke:end -->"
 
 smoke_tmp="$(mktemp -d)"
 smoke_log="$smoke_tmp/run-local.log"
@@ -85,72 +74,9 @@ until curl -s -o /dev/null -m 2 "http://localhost:$smoke_port/healthz" &&
 done
 say "stack up after $((SECONDS - smoke_start)) s"
 
-# smoke_pattern EXPECTED: a [[ == ]] pattern matching EXPECTED literally, "…" matching anything.
-smoke_pattern() {
-  local p="$1"
-  p="${p//\\/\\\\}"
-  p="${p//\*/\\*}"
-  p="${p//\?/\\?}"
-  p="${p//\[/\\[}"
-  p="${p//…/*}"
-  printf '%s' "$p"
-}
-
-smoke_out="$smoke_tmp/out"
-smoke_n=0
-smoke_cmd=""
-smoke_want=""
-smoke_have_want=0
-
-# smoke_check: compares the output of the last command with its expected lines.
-smoke_check() {
-  [[ -n "$smoke_cmd" && "$smoke_have_want" == 1 ]] || return 0
-  local got
-  got="$(cat "$smoke_out")"
-  # shellcheck disable=SC2053 # the right side is a pattern on purpose
-  if [[ "$got" != $(smoke_pattern "$smoke_want") ]]; then
-    fail "README command #$smoke_n printed an unexpected answer
-  command:  $smoke_cmd
-  expected: ${smoke_want//$'\n'/$'\n'            }
-  got:      ${got//$'\n'/$'\n'            }"
-  fi
-}
-
-smoke_pending=""
-while IFS= read -r smoke_line || [[ -n "$smoke_line" ]]; do
-  if [[ -n "$smoke_pending" ]]; then
-    smoke_line="$smoke_pending$smoke_line"
-    smoke_pending=""
-  fi
-  if [[ "$smoke_line" == *\\ && "$smoke_line" != \#* ]]; then
-    smoke_pending="${smoke_line%\\}"
-    continue
-  fi
-  case "$smoke_line" in
-  "# => "*)
-    [[ -n "$smoke_cmd" ]] || fail "README: expected output before any command: $smoke_line"
-    if ((smoke_have_want)); then smoke_want+=$'\n'; fi
-    smoke_want+="${smoke_line#"# => "}"
-    smoke_have_want=1
-    ;;
-  "" | \#*) ;;
-  *)
-    smoke_check
-    smoke_n=$((smoke_n + 1))
-    smoke_cmd="${smoke_line//localhost:3000/localhost:$smoke_port}"
-    smoke_want=""
-    smoke_have_want=0
-    : >"$smoke_out"
-    if ! eval "$smoke_cmd" >>"$smoke_out" 2>&1; then
-      fail "README command #$smoke_n failed: $smoke_cmd
-$(sed 's/^/  | /' "$smoke_out")"
-    fi
-    ;;
-  esac
-done <<<"$smoke_block"
-smoke_check
-((smoke_n > 0)) || fail "the README block holds no commands"
-say "all $smoke_n README commands answered as documented"
+# The README's flow, checked step by step, with its own clean-up (scripts/smoke.sh).
+BASE="http://localhost:$smoke_port/dev" TOKEN="" SMOKE_UID="" "$smoke_root/scripts/smoke.sh" ||
+  fail "scripts/smoke.sh failed against the local stack (its output above)"
 
 # Stop the stack as Ctrl-C would, and check that nothing it started survives.
 smoke_server_pid="$(sed -n 's/^run-local: streamlimit pid \([0-9]*\)$/\1/p' "$smoke_log")"

@@ -100,15 +100,19 @@ func TestCheckTemplateGood(t *testing.T) {
 	}
 }
 
+// templateDefect is one defect of the good template and the problem that
+// CheckTemplate must report for it.
+type templateDefect struct {
+	name   string
+	mutate func(t testing.TB, tpl map[string]any)
+	want   string // substring of one reported problem
+}
+
 // TestCheckTemplateDefects applies one defect at a time to the good template
 // and expects a problem that names it.
 func TestCheckTemplateDefects(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name   string
-		mutate func(t testing.TB, tpl map[string]any)
-		want   string // substring of one reported problem
-	}{
+	tests := []templateDefect{
 		{
 			name: "dynamodb wildcard action",
 			mutate: func(t testing.TB, tpl map[string]any) {
@@ -405,12 +409,26 @@ func TestCheckTemplateDefects(t *testing.T) {
 			want: "no AWS::CloudWatch::Dashboard",
 		},
 		{
-			name: "dashboard without evictions",
+			name: "dashboard expiries and ends in different widgets",
 			mutate: func(t testing.TB, tpl map[string]any) {
-				body := properties(t, tpl, "Dashboard")["DashboardBody"].(map[string]any)
-				body["Fn::Sub"] = strings.ReplaceAll(body["Fn::Sub"].(string), `"StreamsEvicted"`, `"Other"`)
+				replaceInDashboard(t, tpl, `"StreamsEnded"`, `"Other"`)
+				replaceInDashboard(t, tpl, `"StreamsDegraded"`, `"StreamsEnded"`)
 			},
-			want: "dashboard Dashboard: does not show StreamsEvicted",
+			want: "dashboard Dashboard: no widget shows expiries vs ends",
+		},
+		{
+			name: "live-lease estimate with another heartbeat interval",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				envOf(t, tpl, "ApiLambdaFunction")["HEARTBEAT_INTERVAL_SECONDS"] = "15"
+			},
+			want: "dashboard Dashboard: no widget shows live-lease estimate",
+		},
+		{
+			name: "no heartbeat interval",
+			mutate: func(t testing.TB, tpl map[string]any) {
+				delete(envOf(t, tpl, "ApiLambdaFunction"), "HEARTBEAT_INTERVAL_SECONDS")
+			},
+			want: "function ApiLambdaFunction: HEARTBEAT_INTERVAL_SECONDS is <nil>",
 		},
 		{
 			name: "dashboard body not JSON",
@@ -441,6 +459,21 @@ func TestCheckTemplateDefects(t *testing.T) {
 			},
 			want: "no AWS::Lambda::Function ApiLambdaFunction",
 		},
+	}
+	// One replacement in the dashboard body: a panel goes missing.
+	for _, d := range []struct{ name, old, new, panel string }{
+		{"dashboard without evictions", `"StreamsEvicted"`, `"Other"`, "evictions"},
+		{"dashboard grants at p99", `"StreamsGranted", "Stage", "dev"]`, `"StreamsGranted", "Stage", "dev", {"stat": "p99"}]`, "grants"},
+		{"dashboard expiries without ends", `"StreamsEnded"`, `"Other"`, "expiries vs ends"},
+		{"live-lease estimate not titled an estimate", `"Live leases, estimated from`, `"Live leases, from`, "live-lease estimate"},
+		{"live-lease estimate per minute whatever the period", `heartbeats * 30 / PERIOD(heartbeats)`, `heartbeats * 30 / 60`, "live-lease estimate"},
+		{"live-lease estimate from heartbeats of one operation", `"Heartbeats", "Stage", "dev",`, `"Heartbeats", "Stage", "dev", "Operation", "heartbeat",`, "live-lease estimate"},
+		{"latency without the median", `"canStream", {"stat": "p50"}]`, `"canStream", {"stat": "p90"}]`, "latency percentiles p50 and p99 of canStream"},
+		{"errors without failed requests", `["streamlimit", "RequestsFailed", "Stage", "dev"],`, ``, "errors"},
+	} {
+		tests = append(tests, templateDefect{d.name, func(t testing.TB, tpl map[string]any) {
+			replaceInDashboard(t, tpl, d.old, d.new)
+		}, "dashboard Dashboard: no widget shows " + d.panel})
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -732,6 +765,18 @@ func envOf(tb testing.TB, tpl map[string]any, id string) map[string]any {
 		tb.Fatalf("function %s has no Environment", id)
 	}
 	return env["Variables"].(map[string]any)
+}
+
+// replaceInDashboard replaces old (which must be there) by new in the good
+// template's dashboard body.
+func replaceInDashboard(tb testing.TB, tpl map[string]any, old, new string) {
+	tb.Helper()
+	body := properties(tb, tpl, "Dashboard")["DashboardBody"].(map[string]any)
+	sub := body["Fn::Sub"].(string)
+	if !strings.Contains(sub, old) {
+		tb.Fatalf("the good dashboard has no %s", old)
+	}
+	body["Fn::Sub"] = strings.ReplaceAll(sub, old, new)
 }
 
 // tableStatement returns the IAM statement of the good template that grants

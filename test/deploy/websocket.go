@@ -1,6 +1,7 @@
 package deploy
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -26,7 +27,9 @@ const WebSocketRouteSelection = "$request.body.action"
 //   - the function WebSocketFunctionLogicalID runs provided.al2023 on arm64
 //     with active X-Ray tracing and has TABLE_NAME in its environment;
 //   - an IAM Allow statement grants execute-api:ManageConnections on a
-//     resource built from a Ref to that API (its own connections).
+//     resource built from a Ref to that API (its own connections);
+//   - one alarm reads every metric of WebSocketConnectAlarm (the service's
+//     metrics in the ws function's METRICS_NAMESPACE, else streamlimit).
 //
 // It does not flag the broader ManageConnections statement Serverless v3
 // adds to its default role by itself (arn:…:execute-api:*:*:*/@connections/*):
@@ -81,7 +84,30 @@ func CheckWebSocket(cfnJSON []byte, routeKeys []string) []string {
 	if !grantsManageConnections(tpl.Resources, api) {
 		c.addf("IAM: no statement allows execute-api:ManageConnections on WebSocket API %s's own connections", api)
 	}
+	ns := metricsNamespace(tpl.Resources, WebSocketFunctionLogicalID)
+	if wants := WebSocketConnectAlarm(api); findAlarm(tpl.Resources, ns, wants...) == "" {
+		var names []string
+		for _, w := range wants {
+			names = append(names, fmt.Sprintf("%s (%s %s %s %v)", w.What, cmp.Or(w.Namespace, ns), w.Metric, w.Statistic, w.Dimensions))
+		}
+		c.addf("alarms: none on WebSocket connect failures reading all of: %s", strings.Join(names, "; "))
+	}
 	return c.problems
+}
+
+// WebSocketConnectAlarm returns the metrics one alarm must read to tell the
+// share of WebSocket $connect attempts that failed, on the WebSocket API
+// with logical id api: the connects the ws function answered with an error
+// (RequestsFailed) and all it saw (the SampleCount of their Latency), under
+// operation ws.connect, and API Gateway's ExecutionError of the API's stage
+// (the function could not be invoked).
+func WebSocketConnectAlarm(api string) []RequiredAlarm {
+	connect := map[string]string{"Stage": "*", "Operation": "ws.connect"}
+	return []RequiredAlarm{
+		{"failed $connects", "", "RequestsFailed", connect, "Sum"},
+		{"$connect attempts", "", "Latency", connect, "SampleCount"},
+		{"WebSocket API invocation failures", "AWS/ApiGateway", "ExecutionError", map[string]string{"ApiId": "{" + api + "}", "Stage": "*"}, "Sum"},
+	}
 }
 
 // grantsManageConnections reports whether an Allow statement grants

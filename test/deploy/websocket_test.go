@@ -42,6 +42,17 @@ const wsTemplate = `{"Resources": {
   "heartbeatWebsocketsRoute": {"Type": "AWS::ApiGatewayV2::Route", "Properties": {"ApiId": {"Ref": "WebsocketsApi"}, "RouteKey": "heartbeat", "Target": "integrations/x"}},
   "SdefaultWebsocketsRoute": {"Type": "AWS::ApiGatewayV2::Route", "Properties": {"ApiId": {"Ref": "WebsocketsApi"}, "RouteKey": "$default", "Target": "integrations/x"}},
   "WsLambdaFunction": {"Type": "AWS::Lambda::Function", "Properties": {"Runtime": "provided.al2023", "Architectures": ["arm64"], "TracingConfig": {"Mode": "Active"}, "Environment": {"Variables": {"TABLE_NAME": "t"}}}},
+  "WsConnectFailuresAlarm": {"Type": "AWS::CloudWatch::Alarm", "Properties": {"Metrics": [
+    {"Id": "failedshare", "Expression": "IF(failed >= 5, 100 * failed / attempts, 0)", "ReturnData": true},
+    {"Id": "failed", "Expression": "FILL(connectfailed, 0) + FILL(notinvoked, 0)", "ReturnData": false},
+    {"Id": "attempts", "Expression": "FILL(connects, 0) + FILL(notinvoked, 0)", "ReturnData": false},
+    {"Id": "connectfailed", "ReturnData": false, "MetricStat": {"Stat": "Sum", "Period": 60, "Metric": {"Namespace": "streamlimit", "MetricName": "RequestsFailed",
+      "Dimensions": [{"Name": "Stage", "Value": "dev"}, {"Name": "Operation", "Value": "ws.connect"}]}}},
+    {"Id": "connects", "ReturnData": false, "MetricStat": {"Stat": "SampleCount", "Period": 60, "Metric": {"Namespace": "streamlimit", "MetricName": "Latency",
+      "Dimensions": [{"Name": "Stage", "Value": "dev"}, {"Name": "Operation", "Value": "ws.connect"}]}}},
+    {"Id": "notinvoked", "ReturnData": false, "MetricStat": {"Stat": "Sum", "Period": 60, "Metric": {"Namespace": "AWS/ApiGateway", "MetricName": "ExecutionError",
+      "Dimensions": [{"Name": "ApiId", "Value": {"Ref": "WebsocketsApi"}}, {"Name": "Stage", "Value": "dev"}]}}}
+  ]}},
   "IamRoleLambdaExecution": {"Type": "AWS::IAM::Role", "Properties": {"Policies": [{"PolicyDocument": {"Statement": [
     {"Effect": "Allow", "Action": ["execute-api:ManageConnections"], "Resource": [{"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":execute-api:", {"Ref": "AWS::Region"}, ":", {"Ref": "AWS::AccountId"}, ":", {"Ref": "WebsocketsApi"}, "/dev/POST/@connections/*"]]}]},
     {"Effect": "Allow", "Action": ["execute-api:ManageConnections"], "Resource": [{"Fn::Sub": "arn:${AWS::Partition}:execute-api:*:*:*/@connections/*"}]}
@@ -69,6 +80,25 @@ func TestCheckWebSocketDefects(t *testing.T) {
 			doc["Statement"] = doc["Statement"].([]any)[1:]
 		}, "ManageConnections"},
 		{"no WebSocket API", func(res map[string]any) { delete(res, "WebsocketsApi") }, "0 WebSocket APIs"},
+		{"no connect failures alarm", func(res map[string]any) { delete(res, "WsConnectFailuresAlarm") }, "alarms: none on WebSocket connect failures"},
+		{"connect failures alarm without invocation failures", func(res map[string]any) {
+			p := props(res, "WsConnectFailuresAlarm")
+			p["Metrics"] = p["Metrics"].([]any)[:5]
+		}, "alarms: none on WebSocket connect failures"},
+		{"connect failures alarm on every operation's failures", func(res map[string]any) {
+			m := props(res, "WsConnectFailuresAlarm")["Metrics"].([]any)[3].(map[string]any)
+			metric := m["MetricStat"].(map[string]any)["Metric"].(map[string]any)
+			metric["Dimensions"] = metric["Dimensions"].([]any)[:1]
+		}, "alarms: none on WebSocket connect failures"},
+		{"connect failures alarm on another API", func(res map[string]any) {
+			m := props(res, "WsConnectFailuresAlarm")["Metrics"].([]any)[5].(map[string]any)
+			metric := m["MetricStat"].(map[string]any)["Metric"].(map[string]any)
+			metric["Dimensions"].([]any)[0] = map[string]any{"Name": "ApiId", "Value": map[string]any{"Ref": "HttpApi"}}
+		}, "alarms: none on WebSocket connect failures"},
+		{"connect attempts counted as a sum of latencies", func(res map[string]any) {
+			m := props(res, "WsConnectFailuresAlarm")["Metrics"].([]any)[4].(map[string]any)
+			m["MetricStat"].(map[string]any)["Stat"] = "Sum"
+		}, "alarms: none on WebSocket connect failures"},
 	}
 	for _, tc := range tests {
 		var tpl map[string]any
