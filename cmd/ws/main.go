@@ -53,6 +53,9 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	if cfg.RandomTokenKey() {
+		log.Warn(config.RandomTokenKeyNote)
+	}
 	var identity func(*events.APIGatewayWebsocketProxyRequest) (string, error)
 	if cfg.AuthMode == config.AuthJWT {
 		// WebSocket APIs have no JWT authorizer: with auth on, a Lambda

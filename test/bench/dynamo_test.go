@@ -67,7 +67,7 @@ func BenchmarkOp(b *testing.B) {
 		for range b.N {
 			ctx, cancel := opCtx("heartbeat")
 			start := time.Now()
-			_, err := svc.Heartbeat(ctx, l.UID, l.ID)
+			_, err := svc.Heartbeat(ctx, l.UID, l.ID, lease.HeartbeatRequest{})
 			lat = append(lat, time.Since(start))
 			cancel()
 			if err != nil {
