@@ -390,7 +390,7 @@ func TestJWTIdentityOverHTTP(t *testing.T) {
 	ctlCall(t, "POST", s.api+"/endStream/x/"+yLease, x, "").expect(t, 200, map[string]any{"removedStream": false})
 	ctlCall(t, "POST", s.api+"/streams/x/"+yHandle+"/end", x, "").expect(t, 404, map[string]any{"error": "session_not_found"})
 	// Y is untouched and still in control.
-	ctlCall(t, "POST", s.api+"/heartbeat/y/"+yLease, y, "").expect(t, 200, map[string]any{"streamCount": 1})
+	ctlCall(t, "POST", s.api+"/heartbeat/y/"+yLease, y, "").expect(t, 200, map[string]any{"leaseId": yLease})
 	ctlCall(t, "GET", s.api+"/streams/y", y, "").expect(t, 200, map[string]any{"streamCount": 1})
 	acquire(t, s, "x", "phone", x).expect(t, 200, map[string]any{"canStream": true, "streamCount": 1})
 }
