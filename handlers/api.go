@@ -46,9 +46,9 @@ type canStreamResponse struct {
 	LeaseID                  string `json:"leaseId,omitempty"`
 	ExpiresAt                string `json:"expiresAt,omitempty"`
 	HeartbeatIntervalSeconds int    `json:"heartbeatIntervalSeconds,omitempty"`
-	Resumed                  bool   `json:"resumed,omitempty"`
 	// RenewalToken goes back with the first heartbeat (renewalToken).
 	RenewalToken string `json:"renewalToken,omitempty"`
+	Resumed      bool   `json:"resumed,omitempty"`
 	// Evicted lists the sessions revoked to admit this one (evict_oldest).
 	Evicted []sessionJSON `json:"evicted,omitempty"`
 	Streams []sessionJSON `json:"streams,omitempty"`
