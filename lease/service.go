@@ -87,7 +87,9 @@ func WithRenewBelow(d time.Duration) Option { return func(s *Service) { s.renewB
 func WithIDGenerator(f func() (string, error)) Option { return func(s *Service) { s.newID = f } }
 
 // New returns a Service over store. It rejects a lease TTL shorter than two
-// heartbeat intervals, which would expire leases between healthy heartbeats.
+// heartbeat intervals, which would expire leases between healthy heartbeats,
+// and a renew-below threshold outside (two intervals, TTL − one interval]
+// (see WithRenewBelow).
 func New(store Store, opts ...Option) (*Service, error) {
 	s := &Service{
 		store:       store,

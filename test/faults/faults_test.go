@@ -49,7 +49,7 @@ func startAPI(t *testing.T, endpoint, table string) string {
 		// As at the defaults, the players' heartbeats (which send back their
 		// renewal tokens) write every other time, so outages meet writes.
 		"RENEW_BELOW_SECONDS": fmt.Sprint(int((ttl - interval - time.Second).Seconds())),
-		"METRICS": "off",
+		"METRICS":             "off",
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
