@@ -36,9 +36,11 @@ type Config struct {
 	TableName         string        // TABLE_NAME (uid_concurrency_count)
 	CreateTable       bool          // CREATE_TABLE: create the table at start and when missing
 	MaxStreams        int           // MAX_STREAMS (3)
-	LeaseTTL          time.Duration // LEASE_TTL_SECONDS (90)
+	LeaseTTL          time.Duration // LEASE_TTL_SECONDS (100)
 	HeartbeatInterval time.Duration // HEARTBEAT_INTERVAL_SECONDS (30)
-	RenewBelow        time.Duration // RENEW_BELOW_SECONDS (0: renew on every heartbeat)
+	RenewBelow        time.Duration // RENEW_BELOW_SECONDS (unset, -1: lease.DefaultRenewBelow, 65 s at the defaults; 0: every heartbeat writes)
+	TokenKey          string        // LEASE_TOKEN_KEY: renewal-token HMAC key (≥ 32 bytes); random per process when empty
+	PreviousTokenKey  string        // LEASE_TOKEN_KEY_PREVIOUS: the key before a rotation, still accepted
 	AllowedOrigins    []string      // ALLOWED_ORIGINS, comma separated (*)
 	StoreTimeout      time.Duration // STORE_TIMEOUT_MS (1500): bound on one request's store work
 	FailOpen          time.Duration // FAIL_OPEN=true: grant degraded leases for FAIL_OPEN_SECONDS (60) when the store is down; 0 fails closed
@@ -84,7 +86,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.loadObserve(e)
 	c.loadIdentity(e)
 	c.loadOutage(e)
-	c.RenewBelow = time.Duration(e.num("RENEW_BELOW_SECONDS", 0)) * time.Second
+	c.loadHeartbeat(e)
 	c.CreateTable = e.flag("CREATE_TABLE")
 	if c.Store != "dynamodb" && c.Store != "memory" {
 		e.bad("STORE=%q is not dynamodb or memory", c.Store)
@@ -112,15 +114,14 @@ func (c Config) Prefix() string {
 // LeaseOptions are the lease.Service options the configuration asks for;
 // every binary that builds a lease.Service uses them, so they cannot drift.
 func (c Config) LeaseOptions() []lease.Option {
-	return []lease.Option{
+	return append([]lease.Option{
 		lease.WithMaxStreams(c.MaxStreams),
 		lease.WithLeaseTTL(c.LeaseTTL),
 		lease.WithHeartbeatInterval(c.HeartbeatInterval),
 		lease.WithPolicy(c.policy()),
 		lease.WithEvictCooldown(c.EvictCooldown),
-		lease.WithRenewBelow(c.RenewBelow),
 		lease.WithFailOpen(c.FailOpen),
-	}
+	}, c.heartbeatOptions()...)
 }
 
 func or(v, def string) string {

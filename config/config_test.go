@@ -149,3 +149,79 @@ func TestDefaultsMatchTheAdapters(t *testing.T) {
 		t.Fatal("config's copies of adapter defaults drifted")
 	}
 }
+
+// TestHeartbeatSettings: renew-below follows the lease's default unless
+// set; instances configured with one LEASE_TOKEN_KEY accept each other's
+// renewal tokens, and LEASE_TOKEN_KEY_PREVIOUS keeps the old key's tokens
+// valid through a rotation.
+func TestHeartbeatSettings(t *testing.T) {
+	t.Parallel()
+	newSvc := func(env map[string]string) (*lease.Service, config.Config) {
+		t.Helper()
+		c, err := config.Load(envOf(env))
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc, err := lease.New(memstore.New(), c.LeaseOptions()...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc, c
+	}
+	svc, c := newSvc(nil)
+	if svc.LeaseTTL() != 100*time.Second || svc.RenewBelow() != 65*time.Second || !c.RandomTokenKey() {
+		t.Fatalf("defaults: TTL %v, renew-below %v, random key %v; want 100 s, 65 s, true", svc.LeaseTTL(), svc.RenewBelow(), c.RandomTokenKey())
+	}
+	if svc, _ := newSvc(map[string]string{"RENEW_BELOW_SECONDS": "0"}); svc.RenewBelow() != 0 {
+		t.Fatalf("RENEW_BELOW_SECONDS=0: renew-below %v; want 0", svc.RenewBelow())
+	}
+	if svc, _ := newSvc(map[string]string{"LEASE_TTL_SECONDS": "90"}); svc.RenewBelow() != 0 {
+		t.Fatalf("LEASE_TTL_SECONDS=90: renew-below %v; want 0 (no heartbeat to skip)", svc.RenewBelow())
+	}
+	c, err := config.Load(envOf(map[string]string{"RENEW_BELOW_SECONDS": "60"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lease.New(memstore.New(), c.LeaseOptions()...); err == nil || !strings.Contains(err.Error(), "renew-below") {
+		t.Fatalf("RENEW_BELOW_SECONDS=60 with a 30 s interval: %v; want a renew-below error", err)
+	}
+
+	oldKey, newKey := strings.Repeat("o", 32), strings.Repeat("n", 40)
+	issue := func(svc *lease.Service) (string, string) {
+		t.Helper()
+		d, err := svc.CanStream(t.Context(), "u", lease.Request{})
+		if err != nil || d.Token == "" {
+			t.Fatalf("CanStream = %+v, %v", d, err)
+		}
+		return d.Lease.ID, d.Token
+	}
+	valid := func(svc *lease.Service, id, token string) bool {
+		return svc.ValidToken("u", id, lease.HeartbeatRequest{Token: token})
+	}
+	a, c := newSvc(map[string]string{"LEASE_TOKEN_KEY": oldKey})
+	b, _ := newSvc(map[string]string{"LEASE_TOKEN_KEY": oldKey})
+	rotated, _ := newSvc(map[string]string{"LEASE_TOKEN_KEY": newKey, "LEASE_TOKEN_KEY_PREVIOUS": oldKey})
+	fresh, _ := newSvc(map[string]string{"LEASE_TOKEN_KEY": newKey})
+	random, _ := newSvc(nil)
+	id, token := issue(a)
+	if c.RandomTokenKey() || !valid(b, id, token) || !valid(rotated, id, token) || valid(fresh, id, token) || valid(random, id, token) {
+		t.Fatal("a token of LEASE_TOKEN_KEY: want valid on every instance with that key (or it as the previous one), on no other")
+	}
+	if id, token := issue(rotated); !valid(fresh, id, token) || valid(a, id, token) {
+		t.Fatal("a token issued during a rotation: want valid under the new key only")
+	}
+	for name, env := range map[string]map[string]string{
+		"short key":          {"LEASE_TOKEN_KEY": "short"},
+		"short previous key": {"LEASE_TOKEN_KEY": newKey, "LEASE_TOKEN_KEY_PREVIOUS": "short"},
+		"previous alone":     {"LEASE_TOKEN_KEY_PREVIOUS": oldKey},
+		"renew-below":        {"RENEW_BELOW_SECONDS": "soon"},
+	} {
+		want := "LEASE_TOKEN_KEY"
+		if name == "renew-below" {
+			want = "RENEW_BELOW_SECONDS"
+		}
+		if _, err := config.Load(envOf(env)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v; want an error naming %s", name, err, want)
+		}
+	}
+}

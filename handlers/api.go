@@ -46,7 +46,9 @@ type canStreamResponse struct {
 	LeaseID                  string `json:"leaseId,omitempty"`
 	ExpiresAt                string `json:"expiresAt,omitempty"`
 	HeartbeatIntervalSeconds int    `json:"heartbeatIntervalSeconds,omitempty"`
-	Resumed                  bool   `json:"resumed,omitempty"`
+	// RenewalToken goes back with the first heartbeat (renewalToken).
+	RenewalToken string `json:"renewalToken,omitempty"`
+	Resumed      bool   `json:"resumed,omitempty"`
 	// Evicted lists the sessions revoked to admit this one (evict_oldest).
 	Evicted []sessionJSON `json:"evicted,omitempty"`
 	Streams []sessionJSON `json:"streams,omitempty"`
@@ -103,6 +105,7 @@ func (s *server) canStream(w http.ResponseWriter, r *http.Request) {
 			resp.ExpiresAt = timestamp(d.Lease.ExpiresAt)
 			resp.HeartbeatIntervalSeconds = int(d.HeartbeatInterval.Seconds())
 			resp.Resumed = d.Resumed
+			resp.RenewalToken = d.Token
 			resp.Degraded = d.Degraded
 			if d.Degraded {
 				s.log.WarnContext(r.Context(), "fail-open: degraded grant while the store is unavailable", "route", r.Pattern)
@@ -120,10 +123,15 @@ func (s *server) canStream(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// heartbeat renews a lease; the renewal token of the last grant or renewal
+// comes back as the query parameter renewalToken (a query parameter works
+// for GET, POST and sendBeacon alike, and needs no CORS preflight). A
+// missing or invalid token is no error: the heartbeat writes.
 func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 	uid, id := r.PathValue("uid"), r.PathValue("leaseId")
 	s.respondBody(w, r, nil, func(ctx context.Context) (any, error) {
-		rn, err := s.svc.Heartbeat(ctx, uid, id)
+		req := lease.HeartbeatRequest{Token: r.URL.Query().Get("renewalToken")}
+		rn, err := s.svc.Heartbeat(ctx, uid, id, req)
 		if err != nil {
 			return nil, err
 		}

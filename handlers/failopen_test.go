@@ -2,11 +2,9 @@ package handlers_test
 
 import (
 	"errors"
-	"net/http/httptest"
 	"testing"
 	"time"
 
-	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/leasetest"
 	"github.com/streamlimit/streamlimit/lease/memstore"
@@ -18,12 +16,8 @@ import (
 // and bad input is still refused.
 func TestFailOpenAnswers(t *testing.T) {
 	t.Parallel()
-	doc, router := loadSpec(t)
 	store := &faultStore{Store: memstore.New()}
-	svc := leasetest.NewService(t, store, leasetest.NewClock(), lease.WithFailOpen(45*time.Second))
-	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev", AllowedOrigins: []string{"*"}}))
-	t.Cleanup(srv.Close)
-	h := &harness{t: t, doc: doc, router: router, srv: srv, store: store, seen: map[outcome]bool{}}
+	h := serve(t, store, leasetest.NewService(t, store, leasetest.NewClock(), lease.WithFailOpen(45*time.Second)))
 
 	down := errors.Join(lease.ErrUnavailable, errors.New("injected outage"))
 	store.inject("Load", down)

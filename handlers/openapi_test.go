@@ -195,6 +195,16 @@ func newHarness(t *testing.T, configure ...func(*handlers.Config)) *harness {
 	return &harness{t: t, doc: doc, router: router, srv: srv, store: store, seen: map[outcome]bool{}}
 }
 
+// serve serves the API over svc (whose store is store) with Prefix /dev
+// and CORS for any origin, each exchange validated against the spec.
+func serve(t *testing.T, store *faultStore, svc *lease.Service) *harness {
+	t.Helper()
+	doc, router := loadSpec(t)
+	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev", AllowedOrigins: []string{"*"}}))
+	t.Cleanup(srv.Close)
+	return &harness{t: t, doc: doc, router: router, srv: srv, store: store, seen: map[outcome]bool{}}
+}
+
 // call is one scripted exchange.
 type call struct {
 	method string
@@ -595,8 +605,18 @@ func TestOpenAPIWalk(t *testing.T) {
 	// Heartbeats, with and without an (ignored) beacon body.
 	h.do(call{method: "POST", path: "/dev/heartbeat/" + uid + "/" + lease1, ctype: ctText, body: "beacon", status: 200})
 	hb := h.do(call{method: "GET", path: "/dev/heartbeat/" + uid + "/" + lease2, status: 200})
-	if hb["leaseId"] != lease2 || hb["streamCount"] != float64(3) {
-		t.Fatalf("heartbeat: %v", hb)
+	token, _ := hb["renewalToken"].(string)
+	if hb["leaseId"] != lease2 || token == "" || hb["streamCount"] != nil {
+		t.Fatalf("heartbeat: %v; want a renewalToken and no streamCount (a heartbeat reads nothing)", hb)
+	}
+	// With its token (or a tampered one: the query parameter is optional
+	// and never an error), in both forms.
+	for _, m := range getPost {
+		again := h.do(call{method: m, path: "/dev/heartbeat/" + uid + "/" + lease2 + "?renewalToken=" + token, status: 200})
+		if again["renewalToken"] != token || again["expiresAt"] != hb["expiresAt"] {
+			t.Fatalf("heartbeat with its token: %v; want answered from the token (%s, %v)", again, token, hb["expiresAt"])
+		}
+		h.do(call{method: m, path: "/dev/heartbeat/" + uid + "/" + lease2 + "?renewalToken=" + strings.ToUpper(token), status: 200})
 	}
 
 	// endStream twice: the second is harmless; then heartbeats get 410.

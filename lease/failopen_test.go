@@ -107,7 +107,7 @@ func TestFailOpenGrantsDegradedLease(t *testing.T) {
 		t.Fatalf("bad uid while failing open: %v", err)
 	}
 	// While the store is down its heartbeat and end fail like any other.
-	if _, err := svc.Heartbeat(ctx, "alice", d.Lease.ID); !errors.Is(err, lease.ErrUnavailable) {
+	if _, err := svc.Heartbeat(ctx, "alice", d.Lease.ID, lease.HeartbeatRequest{}); !errors.Is(err, lease.ErrUnavailable) {
 		t.Fatalf("heartbeat of a degraded lease, store down: %v", err)
 	}
 
@@ -117,7 +117,7 @@ func TestFailOpenGrantsDegradedLease(t *testing.T) {
 	if err != nil || l.StreamCount != 1 {
 		t.Fatalf("after the outage: %+v, %v; want only the real lease", l, err)
 	}
-	if _, err := svc.Heartbeat(ctx, "alice", d.Lease.ID); !errors.Is(err, lease.ErrLeaseExpired) {
+	if _, err := svc.Heartbeat(ctx, "alice", d.Lease.ID, lease.HeartbeatRequest{}); !errors.Is(err, lease.ErrLeaseExpired) {
 		t.Fatalf("heartbeat of a degraded lease after the outage: %v, want ErrLeaseExpired", err)
 	}
 	if rel, err := svc.EndStream(ctx, "alice", d.Lease.ID); err != nil || rel.Removed {

@@ -11,7 +11,10 @@
 //     or not the store's TTL sweeper has removed it yet. Every count filters on
 //     ExpiresAt > now; TTL deletion is garbage collection only.
 //   - No resurrection: Heartbeat never renews a lease that has expired or was
-//     ended; the player must call CanStream again and may be refused.
+//     ended; the player must call CanStream again and may be refused. A
+//     heartbeat answered from its renewal token (Renewal.Skipped) writes
+//     nothing and answers only the expiry the token carries, which the
+//     store held when the token was issued.
 //   - Idempotence: EndStream twice is harmless; CanStream retried by a
 //     player that proves it holds a live lease (its lease id, or the device
 //     secret it sent with the grant) takes that lease over instead of using
@@ -34,7 +37,11 @@
 // # Failure modes a player must expect
 //
 // A lease whose heartbeats stop (crash, lost network, closed tab) is lost after
-// its TTL and its slot is freed. Clock skew between service instances moves the
+// its TTL and its slot is freed. A player that sends back its renewal tokens
+// learns that its lease was revoked, ended or taken over at its first
+// heartbeat that writes: at most the TTL minus the renew-below threshold,
+// plus one heartbeat interval, after its last write (65 s at the defaults),
+// instead of at its next heartbeat. Clock skew between service instances moves the
 // expiry of a lease by the size of the skew: a fast clock may reclaim a lease
 // whose player is still heartbeating (that player then gets ErrLeaseExpired and
 // must acquire again), but skew can never let an account exceed its limit,
@@ -180,17 +187,25 @@ type Decision struct {
 	// unavailable, so the lease was never written or counted; it expires
 	// after the fail-open duration and cannot be renewed.
 	Degraded bool
+	// Token is the lease's renewal token (empty for a degraded grant):
+	// the player sends it back with its first heartbeat (HeartbeatRequest).
+	Token string
 }
 
-// Renewal is the answer to Heartbeat.
+// Renewal is the answer to Heartbeat. It carries no stream count: a
+// heartbeat reads nothing.
 type Renewal struct {
+	// Lease is the renewed lease as stored. When Skipped, only its ID, UID
+	// and ExpiresAt are set, ExpiresAt being the token's.
 	Lease             Lease
 	HeartbeatInterval time.Duration
-	// Skipped reports that the lease had ample time left and nothing was
-	// written (see WithRenewBelow); Lease.ExpiresAt is the stored expiry.
+	// Skipped reports that the heartbeat was answered from its renewal
+	// token, which still showed at least the renew-below threshold left:
+	// nothing was read or written (see WithRenewBelow).
 	Skipped bool
-	// StreamCount is the number of live leases of the account.
-	StreamCount int
+	// Token is the renewal token to send with the next heartbeat: a new
+	// one after a renewal, the same one when Skipped.
+	Token string
 }
 
 // Release is the answer to EndStream.

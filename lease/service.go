@@ -15,7 +15,7 @@ import (
 // Defaults used when no Option says otherwise.
 const (
 	DefaultMaxStreams        = 3
-	DefaultLeaseTTL          = 90 * time.Second
+	DefaultLeaseTTL          = 100 * time.Second
 	DefaultHeartbeatInterval = 30 * time.Second
 	DefaultMaxAttempts       = 12
 	DefaultBackoffBase       = 5 * time.Millisecond
@@ -37,7 +37,8 @@ type Service struct {
 	newID       func() (string, error)
 	policy      Policy
 	cooldown    time.Duration
-	renewBelow  time.Duration
+	renewBelow  time.Duration // < 0: DefaultRenewBelow
+	tokenKeys   [][]byte      // see token.go
 	failOpen    time.Duration // see failopen.go
 }
 
@@ -69,13 +70,16 @@ func WithPolicy(p Policy) Option { return func(s *Service) { s.policy = p } }
 // refused instead of evicting back (default DefaultEvictCooldown).
 func WithEvictCooldown(d time.Duration) Option { return func(s *Service) { s.cooldown = d } }
 
-// WithRenewBelow turns on heartbeat write skipping: a heartbeat writes
-// (renews) only when the lease has less than d left, and otherwise answers
-// with the stored expiry after a strongly consistent read, writing nothing.
-// d must exceed two heartbeat intervals, so that after a skipped write the
-// lease still outlives one missed heartbeat, and be at most the lease TTL.
-// With TTL 120 s, interval 30 s and d 65 s every other heartbeat writes.
-// Zero (the default) renews on every heartbeat.
+// WithRenewBelow sets the renew-below threshold of heartbeats: a heartbeat
+// that brings back a valid renewal token (HeartbeatRequest.Token) showing
+// at least d left is answered from the token, touching the store not at
+// all; any other heartbeat renews. d must exceed two heartbeat intervals,
+// so that a heartbeat after a skipped one may be lost and the next one
+// still renews in time, and be at most the lease TTL minus one interval,
+// or no heartbeat is ever skipped. Zero renews on every heartbeat. The
+// default (also for a negative d) is DefaultRenewBelow: 65 s at the
+// default interval (30 s) and TTL (100 s), where every other heartbeat
+// writes.
 func WithRenewBelow(d time.Duration) Option { return func(s *Service) { s.renewBelow = d } }
 
 // WithIDGenerator replaces the UUIDv4 lease id generator (tests only; ids
@@ -83,7 +87,9 @@ func WithRenewBelow(d time.Duration) Option { return func(s *Service) { s.renewB
 func WithIDGenerator(f func() (string, error)) Option { return func(s *Service) { s.newID = f } }
 
 // New returns a Service over store. It rejects a lease TTL shorter than two
-// heartbeat intervals, which would expire leases between healthy heartbeats.
+// heartbeat intervals, which would expire leases between healthy heartbeats,
+// and a renew-below threshold outside (two intervals, TTL − one interval]
+// (see WithRenewBelow).
 func New(store Store, opts ...Option) (*Service, error) {
 	s := &Service{
 		store:       store,
@@ -97,9 +103,16 @@ func New(store Store, opts ...Option) (*Service, error) {
 		newID:       func() (string, error) { u, err := uuid.NewRandom(); return u.String(), err },
 		policy:      PolicyBlockNew,
 		cooldown:    DefaultEvictCooldown,
+		renewBelow:  -1,
 	}
 	for _, o := range opts {
 		o(s)
+	}
+	if s.renewBelow < 0 {
+		s.renewBelow = DefaultRenewBelow(s.ttl, s.interval)
+	}
+	if err := s.checkTokenKeys(); err != nil {
+		return nil, err
 	}
 	switch {
 	case store == nil:
@@ -118,9 +131,10 @@ func New(store Store, opts ...Option) (*Service, error) {
 		return nil, errors.New("lease: negative evict cooldown")
 	case s.failOpen < 0 || s.failOpen > MaxFailOpen:
 		return nil, fmt.Errorf("lease: fail-open duration %v is not within [0, %v]", s.failOpen, MaxFailOpen)
-	case s.renewBelow != 0 && (s.renewBelow <= 2*s.interval || s.renewBelow > s.ttl):
-		return nil, fmt.Errorf("lease: renew-below %v must exceed two heartbeat intervals (%v) and be at most the lease TTL (%v)",
-			s.renewBelow, 2*s.interval, s.ttl)
+	case s.renewBelow != 0 && (s.renewBelow <= 2*s.interval || s.renewBelow > s.ttl-s.interval):
+		return nil, fmt.Errorf("lease: renew-below %v must exceed two heartbeat intervals (%v), so a lost heartbeat after a skipped one "+
+			"costs no lease, and be at most the lease TTL minus one interval (%v), or no heartbeat is ever skipped; 0 renews on every heartbeat",
+			s.renewBelow, 2*s.interval, s.ttl-s.interval)
 	}
 	return s, nil
 }
@@ -134,7 +148,8 @@ func (s *Service) LeaseTTL() time.Duration { return s.ttl }
 // HeartbeatInterval returns the renewal interval announced to players.
 func (s *Service) HeartbeatInterval() time.Duration { return s.interval }
 
-// RenewBelow returns the heartbeat write-skipping threshold (0: off).
+// RenewBelow returns the renew-below threshold of heartbeats (0: every
+// heartbeat writes).
 func (s *Service) RenewBelow() time.Duration { return s.renewBelow }
 
 // Policy returns the default at-limit policy.
@@ -265,6 +280,7 @@ func (s *Service) tryGrant(ctx context.Context, store Store, uid string, req Req
 		return Decision{}, err
 	}
 	d.Granted, d.Lease, d.StreamCount = true, grant, count
+	d.Token = s.token(uid, grant.ID, "", grant.ExpiresAt)
 	for _, l := range reclaim {
 		if l.Revoked == "" {
 			d.Reclaimed++
@@ -350,6 +366,7 @@ func (s *Service) resume(ctx context.Context, store Store, uid string, req Reque
 		return Decision{}, err
 	}
 	d.Granted, d.Resumed, d.Lease = true, true, next
+	d.Token = s.token(uid, next.ID, "", next.ExpiresAt)
 	return d, nil
 }
 
@@ -377,37 +394,34 @@ func (s *Service) tombstoneExpiry(now time.Time) time.Time {
 	return roundUp(now.Add(max(s.ttl, s.cooldown)))
 }
 
-// Heartbeat renews a live lease. It returns ErrLeaseExpired when the lease
-// has expired, was ended, or is not a lease of uid, and a *RevokedError
-// (ErrLeaseRevoked) when it was revoked; it never revives one.
+// Heartbeat renews a live lease: one conditional write, and no read. It
+// returns ErrLeaseExpired when the lease has expired, was ended, or is not
+// a lease of uid, and a *RevokedError (ErrLeaseRevoked) when it was
+// revoked; it never revives one.
 //
-// The count is read (eventually consistent) before the renewal, so the
-// renewal is the last step: an error means nothing was renewed.
-func (s *Service) Heartbeat(ctx context.Context, uid, leaseID string) (Renewal, error) {
+// A heartbeat that brings back a valid renewal token with at least the
+// renew-below threshold left is answered from the token (Skipped) without
+// touching the store, so a revocation, an end or a takeover reaches a
+// player that sends tokens at its first heartbeat that writes: at most the
+// TTL minus the threshold, plus one heartbeat interval, after the write
+// that issued its token (65 s at the defaults), instead of one interval.
+// See token.go.
+func (s *Service) Heartbeat(ctx context.Context, uid, leaseID string, req HeartbeatRequest) (Renewal, error) {
 	if err := validateLease(uid, leaseID); err != nil {
 		return Renewal{}, err
 	}
-	// With write skipping on, the read decides whether to write, so it must
-	// be strongly consistent: it then sees every end and revocation
-	// committed before it.
-	return onLive(ctx, s, uid, s.renewBelow > 0, func(live []Lease, now time.Time) (Renewal, error) {
-		if s.renewBelow > 0 {
-			i := slices.IndexFunc(live, func(x Lease) bool { return x.ID == leaseID })
-			if i >= 0 && live[i].ExpiresAt.Sub(now) >= s.renewBelow {
-				// Ample time left: answer with the stored expiry, write nothing.
-				return Renewal{Lease: live[i], HeartbeatInterval: s.interval, StreamCount: len(live), Skipped: true}, nil
-			}
-		}
-		l, err := s.store.Renew(ctx, uid, leaseID, now, s.expiry(now))
-		if err != nil {
-			return Renewal{}, err
-		}
-		n := len(live)
-		if !slices.ContainsFunc(live, func(x Lease) bool { return x.ID == leaseID }) {
-			n++ // the read did not see it live yet (eventual consistency)
-		}
-		return Renewal{Lease: l, HeartbeatInterval: s.interval, StreamCount: n}, nil
-	})
+	now := s.clock()
+	if exp, ok := s.skip(uid, leaseID, req, now); ok {
+		return Renewal{
+			Lease:             Lease{ID: leaseID, UID: uid, ExpiresAt: exp},
+			HeartbeatInterval: s.interval, Skipped: true, Token: req.Token,
+		}, nil
+	}
+	l, err := s.store.Renew(ctx, uid, leaseID, now, s.expiry(now))
+	if err != nil {
+		return Renewal{}, err
+	}
+	return Renewal{Lease: l, HeartbeatInterval: s.interval, Token: s.token(uid, leaseID, req.Scope, l.ExpiresAt)}, nil
 }
 
 // EndStream ends a lease at once. Ending an ended, expired, revoked or
@@ -563,7 +577,7 @@ func (s *Service) retry(ctx context.Context, op func() error) error {
 	}
 }
 
-// onLive is the read-then-write shape of Heartbeat, EndStream and revoke:
+// onLive is the read-then-write shape of EndStream and revoke:
 // it loads uid (strongly consistent when consistent is set), then reads the
 // clock and hands act the leases live at that instant; act's write is the
 // last step. The whole load-then-act is retried on ErrConflict (see retry);

@@ -116,3 +116,43 @@ func TestValidators(t *testing.T) {
 		}
 	}
 }
+
+// TestRenewBelowSettings: the renew-below threshold must exceed two
+// heartbeat intervals (a heartbeat after a skipped one may be lost) and
+// leave at least one heartbeat to skip; the default follows the TTL and
+// interval, and is off where no heartbeat could be skipped.
+func TestRenewBelowSettings(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct{ ttl, interval, want time.Duration }{
+		{100 * time.Second, 30 * time.Second, 65 * time.Second}, // the defaults: every other heartbeat writes
+		{120 * time.Second, 30 * time.Second, 65 * time.Second},
+		{90 * time.Second, 30 * time.Second, 0}, // 65 s would leave no heartbeat to skip
+		{60 * time.Second, 30 * time.Second, 0},
+		{100 * time.Second, 15 * time.Second, 33 * time.Second},
+		{12 * time.Second, 3 * time.Second, 7 * time.Second},
+		{300 * time.Second, 60 * time.Second, 130 * time.Second},
+	} {
+		if got := lease.DefaultRenewBelow(c.ttl, c.interval); got != c.want {
+			t.Errorf("DefaultRenewBelow(%v, %v) = %v; want %v", c.ttl, c.interval, got, c.want)
+		}
+		svc, err := lease.New(memstore.New(), lease.WithLeaseTTL(c.ttl), lease.WithHeartbeatInterval(c.interval))
+		if err != nil || svc.RenewBelow() != c.want {
+			t.Errorf("New(TTL %v, interval %v): renew-below %v, %v; want the default %v", c.ttl, c.interval, svc.RenewBelow(), err, c.want)
+		}
+	}
+	svc, err := lease.New(memstore.New())
+	if err != nil || svc.LeaseTTL() != 100*time.Second || svc.HeartbeatInterval() != 30*time.Second || svc.RenewBelow() != 65*time.Second {
+		t.Fatalf("defaults: %v %v %v, %v; want 100 s, 30 s, 65 s", svc.LeaseTTL(), svc.HeartbeatInterval(), svc.RenewBelow(), err)
+	}
+	for below, ok := range map[time.Duration]bool{
+		0: true, 60 * time.Second: false, 61 * time.Second: true, 70 * time.Second: true, 71 * time.Second: false, 100 * time.Second: false,
+	} {
+		_, err := lease.New(memstore.New(), lease.WithRenewBelow(below))
+		if (err == nil) != ok {
+			t.Errorf("renew-below %v with TTL 100 s, interval 30 s: %v; want accepted %v", below, err, ok)
+		}
+		if err != nil && (!strings.Contains(err.Error(), "1m0s") || !strings.Contains(err.Error(), "1m10s")) {
+			t.Errorf("renew-below %v: %q does not name the bounds (60 s, 70 s)", below, err)
+		}
+	}
+}

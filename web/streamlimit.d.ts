@@ -39,7 +39,7 @@ export interface Lease {
   /** When the lease expires unless renewed (server time). */
   expiresAt: Date;
   heartbeatIntervalSeconds: number;
-  /** Live streams of the account at the last grant or heartbeat. */
+  /** Live streams of the account at the grant (or the last heartbeat that reported it). */
   streamCount: number;
   maxStreams: number;
   /**
@@ -96,7 +96,8 @@ export type RevokedReason = 'superseded' | 'kicked' | 'evicted_oldest' | 'admin'
 export interface EventMap {
   granted: Granted;
   refused: Refused;
-  renewed: { lease: Lease; streamCount: number };
+  /** `streamCount` only when the heartbeat answer carried one (this server's do not). */
+  renewed: { lease: Lease; streamCount?: number };
   /** A heartbeat failed (network, timeout, 5xx, 429) and is tried again in delayMs. */
   retrying: { attempt: number; delayMs: number; status: number; error: string; message: string };
   /**

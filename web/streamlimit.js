@@ -151,6 +151,7 @@ export class StreamLimitClient extends EventTarget {
   #random;
   #state = 'idle';
   #lease = null; // the public lease object
+  #token = null; // the renewal token of the last grant or heartbeat: sent back with the next heartbeat
   #deadline = 0; // local time (ms) after which the lease must be taken as lost
   #gen = 0; // bumped by every start, stop and pagehide: stale callbacks compare it
   #timer = null;
@@ -292,6 +293,7 @@ export class StreamLimitClient extends EventTarget {
         resumed: data.resumed === true,
       };
       this.#held = { uid, leaseId: data.leaseId };
+      this.#token = data.renewalToken ?? null;
       this.#setDeadline(sentAt);
       this.#state = 'playing';
       this.#failures = 0;
@@ -359,7 +361,9 @@ export class StreamLimitClient extends EventTarget {
     let data;
     try {
       const timeout = Math.min(this.#o.requestTimeoutMs, lease.heartbeatIntervalSeconds * 1000);
-      data = await this.#call('/heartbeat/' + encodeURIComponent(lease.uid) + '/' + lease.leaseId, { signal: ctl.signal, timeout });
+      // The renewal token lets the server answer without a write while the lease has ample time left.
+      const query = this.#token ? '?renewalToken=' + encodeURIComponent(this.#token) : '';
+      data = await this.#call('/heartbeat/' + encodeURIComponent(lease.uid) + '/' + lease.leaseId + query, { signal: ctl.signal, timeout });
     } catch (err) {
       if (gen !== this.#gen) return; // stopped meanwhile: say nothing, send nothing
       this.#inflight = null;
@@ -370,7 +374,8 @@ export class StreamLimitClient extends EventTarget {
     this.#inflight = null;
     this.#failures = 0;
     lease.expiresAt = new Date(data.expiresAt);
-    lease.streamCount = data.streamCount;
+    if (data.streamCount !== undefined) lease.streamCount = data.streamCount; // heartbeats usually carry none
+    this.#token = data.renewalToken ?? null;
     lease.heartbeatIntervalSeconds = data.heartbeatIntervalSeconds || lease.heartbeatIntervalSeconds;
     this.#setDeadline(sentAt);
     this.#emit('renewed', { lease, streamCount: data.streamCount });
@@ -433,6 +438,7 @@ export class StreamLimitClient extends EventTarget {
     this.#inflight?.abort();
     this.#inflight = null;
     this.#lease = null;
+    this.#token = null;
   }
 
   // #forget drops the held lease if it is still leaseId.

@@ -15,7 +15,9 @@
 // (Account).
 // It sends {"action":"heartbeat"} about every heartbeatIntervalSeconds and
 // gets wsHeartbeatReply, which carries its leaseId (to resume after a lost
-// connection) and the new expiry. A lost lease is answered with
+// connection), the expiry and a renewalToken, which the next heartbeat sends
+// back ({"action":"heartbeat","renewalToken":"…"}) so that it needs no read
+// of the connection's binding and, with enough time left, no store call. A lost lease is answered with
 // wsErrorReply and the connection is closed (locally with CloseLeaseLost).
 package wsapi
 
@@ -41,9 +43,11 @@ const (
 	actionError     = "error"
 )
 
-// wsMessage is a message from a player.
+// wsMessage is a message from a player. A heartbeat brings back the
+// renewalToken of its connection's last heartbeat reply, when it has one.
 type wsMessage struct {
-	Action string `json:"action"`
+	Action       string `json:"action"`
+	RenewalToken string `json:"renewalToken"`
 }
 
 // wsHeartbeatReply answers a heartbeat: the HTTP API's heartbeat body
@@ -176,7 +180,7 @@ func Reply(ctx context.Context, ws *wsconn.Service, connID string, body []byte) 
 	if m.Action != actionHeartbeat {
 		return errorReply(wsUnknownAction), ""
 	}
-	b, rn, err := ws.Heartbeat(ctx, connID)
+	b, rn, err := ws.Heartbeat(ctx, connID, m.RenewalToken)
 	rec := observe.From(ctx)
 	rec.Operation, rec.Route, rec.UID = opHeartbeat, opHeartbeat, b.UID
 	if err != nil {

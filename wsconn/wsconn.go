@@ -45,8 +45,10 @@ package wsconn
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/streamlimit/streamlimit/lease"
@@ -159,7 +161,8 @@ type Connected struct {
 	// Resumed reports that the connection took a live lease over (by its
 	// lease id or device secret); Lease carries the new lease id.
 	Resumed bool
-	// StreamCount is the number of live leases of the account.
+	// StreamCount is the number of live leases of the account (unknown,
+	// 0, for a duplicated $connect, answered without a read).
 	StreamCount int
 	// MaxStreams is the limit in force (set when refused).
 	MaxStreams int
@@ -183,8 +186,8 @@ func (s *Service) Connect(ctx context.Context, req ConnectRequest) (Connected, e
 	}
 	// A duplicated $connect: the connection already holds a live lease.
 	if b, err := s.conns.Lookup(ctx, req.ConnID, s.now()); err == nil && b.UID == req.UID {
-		if rn, err := s.leases.Heartbeat(ctx, b.UID, b.LeaseID); err == nil {
-			return Connected{Granted: true, Lease: rn.Lease, Resumed: true, StreamCount: rn.StreamCount}, nil
+		if rn, err := s.leases.Heartbeat(ctx, b.UID, b.LeaseID, lease.HeartbeatRequest{}); err == nil {
+			return Connected{Granted: true, Lease: rn.Lease, Resumed: true}, nil
 		}
 	} else if err != nil && !errors.Is(err, ErrNotBound) {
 		return Connected{}, err
@@ -213,20 +216,51 @@ func (s *Service) bind(ctx context.Context, connID string, l lease.Lease) error 
 	})
 }
 
-// Heartbeat renews the lease of connID. Errors: ErrNotBound (matches
-// lease.ErrLeaseExpired), lease.ErrLeaseExpired, *lease.RevokedError (with
-// lease.RevokedSuperseded when another connection took the lease over),
-// lease.ErrUnavailable, lease.ErrContention.
-func (s *Service) Heartbeat(ctx context.Context, connID string) (Binding, lease.Renewal, error) {
+// Heartbeat renews the lease of connID. token, optional, is the renewal
+// token of the connection's last heartbeat reply (Renewal.Token). A valid
+// one names the lease and is bound to this connection, so the heartbeat
+// needs no lookup of the binding: it is one conditional write, or, with
+// enough time left, answered from the token with no store call at all
+// (lease.Service.Heartbeat). Without one (the first heartbeat of a
+// connection) the binding is read first.
+//
+// Errors: ErrNotBound (matches lease.ErrLeaseExpired), lease.ErrLeaseExpired,
+// *lease.RevokedError (with lease.RevokedSuperseded when another connection
+// took the lease over), lease.ErrUnavailable.
+func (s *Service) Heartbeat(ctx context.Context, connID, token string) (Binding, lease.Renewal, error) {
 	if !ValidConnID(connID) {
 		return Binding{}, lease.Renewal{}, ErrInvalidConnID
 	}
-	b, err := s.conns.Lookup(ctx, connID, s.now())
-	if err != nil {
-		return Binding{}, lease.Renewal{}, err
+	b, inner, ok := s.fromToken(connID, token)
+	if !ok {
+		var err error
+		if b, err = s.conns.Lookup(ctx, connID, s.now()); err != nil {
+			return Binding{}, lease.Renewal{}, err
+		}
 	}
-	rn, err := s.leases.Heartbeat(ctx, b.UID, b.LeaseID)
-	return b, rn, err
+	rn, err := s.leases.Heartbeat(ctx, b.UID, b.LeaseID, lease.HeartbeatRequest{Token: inner, Scope: connID})
+	if err != nil {
+		return b, lease.Renewal{}, err
+	}
+	rn.Token = b.LeaseID + "." + base64.RawURLEncoding.EncodeToString([]byte(b.UID)) + "." + rn.Token
+	return b, rn, nil
+}
+
+// fromToken reads a connection's renewal token: the lease id, the uid and
+// the lease service's token for that lease in the scope of connID. It
+// returns the binding the token stands for, and the inner token, only when
+// the lease service issued that token for this connection.
+func (s *Service) fromToken(connID, token string) (Binding, string, bool) {
+	id, rest, ok1 := strings.Cut(token, ".")
+	uid64, inner, ok2 := strings.Cut(rest, ".")
+	if !ok1 || !ok2 {
+		return Binding{}, "", false
+	}
+	uid, err := base64.RawURLEncoding.DecodeString(uid64)
+	if err != nil || !s.leases.ValidToken(string(uid), id, lease.HeartbeatRequest{Token: inner, Scope: connID}) {
+		return Binding{}, "", false
+	}
+	return Binding{ConnID: connID, UID: string(uid), LeaseID: id}, inner, true
 }
 
 // Closed is the answer to Disconnect and Drop.

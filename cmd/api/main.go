@@ -42,6 +42,9 @@ func main() {
 // (AWS_LAMBDA_FUNCTION_NAME is set) each request is traced as a subsegment
 // of the function's segment, never a segment.
 func newServer(ctx context.Context, cfg config.Config, metrics io.Writer, log *slog.Logger) (http.Handler, error) {
+	if cfg.RandomTokenKey() {
+		log.Warn(config.RandomTokenKeyNote)
+	}
 	identity, admin, err := wire.Access(ctx, cfg, gateway, log)
 	if err != nil {
 		return nil, err

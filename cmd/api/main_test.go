@@ -66,7 +66,9 @@ func sequentialIDs() func() (string, error) {
 // sequential lease ids, so two APIs given the same calls answer alike.
 func newAPI(t *testing.T, clock *leasetest.Clock, down *atomic.Bool, prefix string) http.Handler {
 	t.Helper()
-	svc := leasetest.NewService(t, downStore{memstore.New(), down}, clock, lease.WithIDGenerator(sequentialIDs()))
+	// One renewal-token key, as a deployment's instances share one.
+	key := []byte(strings.Repeat("k", lease.MinTokenKeyLen))
+	svc := leasetest.NewService(t, downStore{memstore.New(), down}, clock, lease.WithIDGenerator(sequentialIDs()), lease.WithTokenKeys(key))
 	return handlers.NewServer(svc, handlers.Config{Prefix: prefix, AllowedOrigins: []string{testOrigin}})
 }
 
@@ -260,7 +262,7 @@ func TestLambdaMatchesLocal(t *testing.T) {
 			has: []string{`"canStream":false`, `"deviceId":"laptop-1"`, `"title":"Sintel"`, `"userAgent":"Mozilla/5.0 (X11`, `"userAgent":"ExamplePlayer/4.2 (Tizen 7.0)"`}},
 		{name: "list", fixture: "streams-get", status: 200, has: []string{`"streamCount":3`, `"deviceId":"phone-1"`}},
 		{name: "heartbeat", fixture: "heartbeat", lease: 4, advance: 20 * time.Second, status: 200,
-			has: []string{`"leaseId":"00000000-0000-4000-8000-000000000004"`, `"streamCount":3`}},
+			has: []string{`"leaseId":"00000000-0000-4000-8000-000000000004"`, `"renewalToken":"`}, lacks: []string{`"streamCount"`}},
 		{name: "end", fixture: "endStream", lease: 5, status: 200, has: []string{`"removedStream":true`, `"streamCount":2`}},
 		{name: "end again", fixture: "endStream", lease: 5, status: 200, has: []string{`"removedStream":false`, `"streamCount":2`}},
 		{name: "heartbeat ended lease", fixture: "heartbeat", lease: 5, status: 410, headers: jsonType, has: []string{`"lease_expired"`}},
@@ -281,7 +283,7 @@ func TestLambdaMatchesLocal(t *testing.T) {
 		{name: "body over 4 KiB", fixture: "canStream-post-json", edit: json413, status: 413, has: []string{`"body_too_large"`}},
 		{name: "store down", fixture: "healthz", down: true, status: 503,
 			headers: map[string]string{"Retry-After": apierr.RetryAfterSeconds}, has: []string{`"store_unavailable"`}},
-		{name: "all expired", fixture: "streams-get", advance: 100 * time.Second, status: 200,
+		{name: "all expired", fixture: "streams-get", advance: 110 * time.Second, status: 200,
 			has: []string{`"streamCount":0`, `"streams":[]`}},
 		{name: "heartbeat expired lease", fixture: "heartbeat", lease: 4, status: 410, has: []string{`"lease_expired"`}},
 		{name: "grant reclaims", fixture: "canStream-post-json", status: 200, grants: true,

@@ -58,8 +58,8 @@ that every account with a crash gets its full limit again, and prints the report
 usage: loadgen [flags]
 
 examples:
-  # beside make run (server on :3000/dev, heartbeat 30 s, lease TTL 90 s); the final
-  # audit then waits about 90 s more, -skip-final skips it:
+  # beside make run (server on :3000/dev, heartbeat 30 s, lease TTL 100 s); the final
+  # audit then waits about 100 s more, -skip-final skips it:
   go run ./cmd/loadgen -players 50 -duration 30s
   # short leases, so heartbeats, crashes and expiries all happen within a short run:
   HEARTBEAT_INTERVAL_SECONDS=2 LEASE_TTL_SECONDS=6 make run
@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	fs.DurationVar(&c.SessionMax, "session-max", 3*time.Minute, "longest session")
 	fs.DurationVar(&c.PauseMax, "pause", 5*time.Second, "longest pause between sessions and after a refusal")
 	fs.Float64Var(&c.CrashShare, "crash", 0.1, "share of sessions that stop silently, without endStream")
-	fs.DurationVar(&c.TTL, "ttl", 90*time.Second, "the server's LEASE_TTL_SECONDS (the final audit waits for it)")
+	fs.DurationVar(&c.TTL, "ttl", 100*time.Second, "the server's LEASE_TTL_SECONDS (the final audit waits for it)")
 	fs.IntVar(&c.Limit, "limit", 3, "the server's MAX_STREAMS")
 	fs.DurationVar(&c.AuditEvery, "audit-every", 10*time.Second, "how often the audit samples")
 	fs.IntVar(&c.AuditSample, "audit-sample", 20, "uids read from the store per sampled moment")

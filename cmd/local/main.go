@@ -42,6 +42,9 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	if cfg.RandomTokenKey() {
+		log.Info(config.RandomTokenKeyNote) // one process: every token is its own
+	}
 	if cfg.DevIssuer {
 		stopIssuer, err := devIssuer(&cfg, stdout)
 		if err != nil {

@@ -126,7 +126,7 @@ func TestXRayTracesRequests(t *testing.T) {
 	id := granted.str("leaseId")
 	steps := []step{
 		{"refused", "POST", "/canStream/" + uid + "?deviceId=phone", 200, "canStream", "refused", []string{"Query"}, false},
-		{"heartbeat", "POST", "/heartbeat/" + uid + "/" + id, 200, "heartbeat", "renewed", []string{"Query", "UpdateItem"}, false},
+		{"heartbeat", "POST", "/heartbeat/" + uid + "/" + id, 200, "heartbeat", "renewed", []string{"UpdateItem"}, false},
 		{"end", "POST", "/endStream/" + uid + "/" + id, 200, "endStream", "ended", []string{"Query", "TransactWriteItems"}, false},
 		{"expired heartbeat", "POST", "/heartbeat/" + uid + "/" + id, 410, "heartbeat", "expired", nil, true},
 	}

@@ -328,7 +328,7 @@ func TestCLIChangesTakeEffect(t *testing.T) {
 	if code := f.run("revoke", "dave", first.Lease.Handle); code != 0 {
 		t.Fatalf("revoke: exit %d\n%s", code, f.log.String())
 	}
-	_, err = svc.Heartbeat(ctx, "dave", first.Lease.ID)
+	_, err = svc.Heartbeat(ctx, "dave", first.Lease.ID, lease.HeartbeatRequest{})
 	var revoked *lease.RevokedError
 	if !errors.As(err, &revoked) || revoked.Reason != lease.RevokedAdmin {
 		t.Fatalf("heartbeat after revoke: %v; want revoked (admin)", err)

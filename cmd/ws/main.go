@@ -53,6 +53,9 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 	if err != nil {
 		return nil, err
 	}
+	if cfg.RandomTokenKey() {
+		log.Warn(config.RandomTokenKeyNote)
+	}
 	// Tokens are verified here, against the identity provider's key set,
 	// as the HTTP function does: WebSocket APIs have no JWT authorizer.
 	verifier, err := auth.NewVerifier(ctx, cfg.JWKS(log))

@@ -225,7 +225,7 @@ func (c *Config) defaults() error {
 		return errors.New("loadgen: crash share must be in [0, 1]")
 	}
 	if c.TTL <= 0 {
-		c.TTL = 90 * time.Second
+		c.TTL = 100 * time.Second
 	}
 	if c.Limit <= 0 {
 		c.Limit = 3
@@ -574,8 +574,9 @@ func (r *run) player(ctx, playCtx context.Context, i int) {
 }
 
 // acquire asks canStream until it gets a clear answer; it returns the lease
-// id and expiry, or "" when refused or the run is over.
-func (r *run) acquire(playCtx context.Context, uid, device string) (string, time.Time, time.Duration) {
+// id, expiry, heartbeat interval and renewal token, or "" when refused or
+// the run is over.
+func (r *run) acquire(playCtx context.Context, uid, device string) (string, time.Time, time.Duration, string) {
 	// A secret per session makes a retry take over the lease an earlier,
 	// unanswered attempt may have written, instead of using a second slot.
 	secret := fmt.Sprintf("s%016x%016x", rand.Uint64(), rand.Uint64())
@@ -588,25 +589,25 @@ func (r *run) acquire(playCtx context.Context, uid, device string) (string, time
 			if granted, _ := a.body["canStream"].(bool); !granted {
 				r.ledger.requestDone(uid, device, limit, false, "", time.Time{}, false)
 				r.refused.Add(1)
-				return "", time.Time{}, 0
+				return "", time.Time{}, 0, ""
 			}
 			id, _ := a.body["leaseId"].(string)
 			exp, _ := time.Parse(time.RFC3339, str(a.body["expiresAt"]))
 			every := time.Duration(intOf(a.body["heartbeatIntervalSeconds"])) * time.Second
 			r.interval.Store(int64(every))
 			r.ledger.requestDone(uid, device, limit, true, id, exp, false)
-			return id, exp, every
+			return id, exp, every, str(a.body["renewalToken"])
 		}
 		// 503, timeout, connection error: the grant may have been written;
 		// retry with the same device id and secret (which take that lease
 		// over if so).
 		r.ledger.requestDone(uid, device, limit, false, "", time.Time{}, a.status >= 500 || a.status == 0)
 		if a.status != 0 && a.status < 500 {
-			return "", time.Time{}, 0
+			return "", time.Time{}, 0, ""
 		}
 		sleep(playCtx, backoff(a.retryAfter, attempt))
 	}
-	return "", time.Time{}, 0
+	return "", time.Time{}, 0, ""
 }
 
 // backoff is how long a player waits before retry number attempt (0 for
@@ -621,7 +622,7 @@ func backoff(retryAfter time.Duration, attempt int) time.Duration {
 
 func (r *run) session(ctx, playCtx context.Context, uid, device string) {
 	r.sessions.Add(1)
-	id, exp, every := r.acquire(playCtx, uid, device)
+	id, exp, every, token := r.acquire(playCtx, uid, device)
 	if id == "" {
 		return
 	}
@@ -659,15 +660,22 @@ func (r *run) session(ctx, playCtx context.Context, uid, device string) {
 			}
 			break
 		}
-		// Heartbeat, retrying 503s while the lease is still live.
+		// Heartbeat with the last renewal token (as the web client does, so
+		// the run measures what real players cost), retrying 503s while the
+		// lease is still live.
 		for attempt := 0; ; attempt++ {
 			sent := time.Now()
-			a := r.do(ctx, "heartbeat", http.MethodPost, "/heartbeat/"+url.PathEscape(uid)+"/"+id, nil)
+			path := "/heartbeat/" + url.PathEscape(uid) + "/" + id
+			if token != "" {
+				path += "?renewalToken=" + url.QueryEscape(token)
+			}
+			a := r.do(ctx, "heartbeat", http.MethodPost, path, nil)
 			if a.status == http.StatusOK {
 				if e, err := time.Parse(time.RFC3339, str(a.body["expiresAt"])); err == nil {
 					r.ledger.renewed(uid, id, e)
 					exp = laterOf(exp, e)
 				}
+				token = str(a.body["renewalToken"])
 				next = sent.Add(every)
 				break
 			}

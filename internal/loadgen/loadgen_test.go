@@ -18,6 +18,7 @@ import (
 	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/internal/loadgen"
 	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/lease/leasetest"
 	"github.com/streamlimit/streamlimit/lease/memstore"
 )
 
@@ -214,4 +215,32 @@ func TestReportExplainsNoHeartbeat(t *testing.T) {
 	if regexp.MustCompile(`(?m)^heartbeat\s+0\s`).MatchString(text) {
 		t.Errorf("the report lists heartbeat figures for no heartbeat:\n%s", text)
 	}
+}
+
+// TestPlayersSendRenewalTokens: players send back the renewal token of
+// each answer, as the web client does, so a run measures what real
+// players cost: with a TTL of six intervals most heartbeats are answered
+// from their tokens and reach no store.
+func TestPlayersSendRenewalTokens(t *testing.T) {
+	t.Parallel()
+	store := leasetest.NewCounter(memstore.New())
+	svc, err := lease.New(store, lease.WithHeartbeatInterval(time.Second), lease.WithLeaseTTL(6*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev"}))
+	defer srv.Close()
+	cfg := quickConfig(srv.URL + "/dev")
+	cfg.CrashShare, cfg.TTL = 0, 6*time.Second
+	rep, err := loadgen.Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	beats := rep.Ops["heartbeat"].Count
+	if !rep.OK || beats == 0 || store.Renews() >= int64(beats) {
+		var buf strings.Builder
+		rep.WriteText(&buf)
+		t.Fatalf("%d heartbeats made %d renewals; want fewer (tokens sent back), in a clean run:\n%s", beats, store.Renews(), buf.String())
+	}
+	t.Logf("%d heartbeats, %d renewals", beats, store.Renews())
 }

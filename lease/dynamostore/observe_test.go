@@ -35,7 +35,7 @@ func TestObserverSeesEveryCall(t *testing.T) {
 	if err != nil || !d.Granted {
 		t.Fatalf("CanStream = %+v, %v", d, err)
 	}
-	if _, err := svc.Heartbeat(t.Context(), uid, d.Lease.ID); err != nil {
+	if _, err := svc.Heartbeat(t.Context(), uid, d.Lease.ID, lease.HeartbeatRequest{}); err != nil {
 		t.Fatal(err)
 	}
 	if err := store.Reclaim(t.Context(), uid, []lease.Lease{{ID: "0d9f1c8e-2b6a-4c1e-9a57-6f3b2d1e0c4a", ExpiresAt: clock.Now()}}); err != nil {
@@ -46,7 +46,7 @@ func TestObserverSeesEveryCall(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	for op, n := range map[string]int{"Query": 2, "TransactWriteItems": 1, "UpdateItem": 1, "DeleteItem": 1, "GetItem": 1} {
+	for op, n := range map[string]int{"Query": 1, "TransactWriteItems": 1, "UpdateItem": 1, "DeleteItem": 1, "GetItem": 1} {
 		if calls[op] != n {
 			t.Errorf("%s: %d calls observed, want %d (all: %v)", op, calls[op], n, calls)
 		}
@@ -54,6 +54,80 @@ func TestObserverSeesEveryCall(t *testing.T) {
 	for _, op := range []string{"TransactWriteItems", "UpdateItem", "DeleteItem"} {
 		if units[op] <= 0 {
 			t.Errorf("%s: no consumed capacity reported (%v)", op, units)
+		}
+	}
+}
+
+// TestHeartbeatCapacityAtDefaults pins what a heartbeat costs on DynamoDB
+// Local, from the capacity DynamoDB reported for every call the store
+// made: at the default settings (TTL 100 s, interval 30 s, renew-below
+// 65 s) a player that sends back its renewal tokens makes at most one call
+// and half a write unit per heartbeat on average, and no heartbeat makes
+// more than one call; one that sends none makes one call and one write
+// unit per heartbeat (it was two calls before renewal tokens: a Query for
+// the stream count, then the write).
+func TestHeartbeatCapacityAtDefaults(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var calls int
+	var wcu, rcu float64
+	store := dynamostore.New(client, dynamostore.WithTable(newTable(t)), dynamostore.WithObserver(func(_ context.Context, c dynamostore.Call) {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		for _, cc := range c.Capacity {
+			if cc.CapacityUnits == nil {
+				continue
+			}
+			if c.Op == "Query" || c.Op == "GetItem" {
+				rcu += *cc.CapacityUnits
+			} else {
+				wcu += *cc.CapacityUnits
+			}
+		}
+	}))
+	counters := func() (int, float64, float64) {
+		mu.Lock()
+		defer mu.Unlock()
+		return calls, wcu, rcu
+	}
+	clock := leasetest.NewClock()
+	svc := leasetest.NewService(t, store, clock)
+	uid := leasetest.UID(t, "u")
+	const n = 40
+	for _, withTokens := range []bool{true, false} {
+		d, err := svc.CanStream(t.Context(), uid, lease.Request{})
+		if err != nil || !d.Granted {
+			t.Fatalf("CanStream = %+v, %v", d, err)
+		}
+		token := d.Token
+		c0, w0, r0 := counters()
+		for i := range n {
+			clock.Advance(svc.HeartbeatInterval())
+			req := lease.HeartbeatRequest{}
+			if withTokens {
+				req.Token = token
+			}
+			before, _, _ := counters()
+			r, err := svc.Heartbeat(t.Context(), uid, d.Lease.ID, req)
+			if err != nil {
+				t.Fatalf("heartbeat %d (tokens %v): %v", i, withTokens, err)
+			}
+			token = r.Token
+			if after, _, _ := counters(); after-before > 1 {
+				t.Fatalf("heartbeat %d (tokens %v) made %d calls; want at most 1", i, withTokens, after-before)
+			}
+		}
+		c1, w1, r1 := counters()
+		perCall, perWCU, perRCU := float64(c1-c0)/n, (w1-w0)/n, (r1-r0)/n
+		t.Logf("tokens %v: %d heartbeats: %.2f calls, %.2f WCU, %.2f RCU per heartbeat", withTokens, n, perCall, perWCU, perRCU)
+		switch {
+		case perRCU != 0:
+			t.Errorf("tokens %v: %.2f read units per heartbeat; want none", withTokens, perRCU)
+		case withTokens && (perCall > 0.5 || perWCU > 0.5 || perWCU == 0):
+			t.Errorf("tokens: %.2f calls, %.2f WCU per heartbeat; want at most 0.5 of each (and some writes)", perCall, perWCU)
+		case !withTokens && (perCall != 1 || perWCU != 1):
+			t.Errorf("no tokens: %.2f calls, %.2f WCU per heartbeat; want 1 and 1", perCall, perWCU)
 		}
 	}
 }

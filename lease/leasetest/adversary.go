@@ -16,6 +16,8 @@ import (
 // a device id) and the lease id it holds.
 type player struct {
 	device, secret, lease string
+	// token is the renewal token of lease, from its grant or last renewal.
+	token string
 }
 
 // outcome is what one operation answered.
@@ -25,20 +27,30 @@ type outcome struct {
 	req  lease.Request
 	id   string // the lease id a heartbeat or end used
 	d    lease.Decision
-	err  error
+	r    lease.Renewal // a heartbeat's answer
+	// left is how long the token a heartbeat sent showed left by the
+	// clock of the service that answered, and tokenExp its expiry.
+	left     time.Duration
+	tokenExp time.Time
+	err      error
 }
 
 // testAdversary is the model-based random test under delay and
 // reordering: a group of players on each account (some sharing a device
 // id, as account sharers would), two service instances whose clocks are
-// seconds apart, and writes (Renew, Release, Commit, Revoke) held back
+// seconds apart (sharing one renewal-token key, as a deployment's
+// instances do), players sending back their renewal tokens so heartbeats
+// skip their writes, and writes (Renew, Release, Commit, Revoke) held back
 // after their clock read and let through steps later, in any order, some
 // twice. At every step:
 //
 //   - renewable leases ≤ limit: counted by the slower clock (under which
 //     more leases look live), from the store itself;
 //   - a lease id is handed out once, to one caller, and never again;
-//   - an id once seen ended, revoked or gone is never renewed again.
+//   - an id once seen ended, revoked or gone is never renewed again;
+//   - a heartbeat answered without a write (skipped) sent the token of
+//     its lease, showed at least the renew-below threshold left by the
+//     answering instance's clock, and answered that token's expiry.
 func testAdversary(t *testing.T, h Harness) {
 	for seed := range h.AdversarySeeds {
 		runAdversary(t, h, uint64(seed))
@@ -51,11 +63,20 @@ func runAdversary(t *testing.T, h Harness, seed uint64) {
 	gate := NewGate(h.NewStore(t))
 	slow, fast := NewClock(), NewClock()
 	fast.Advance(time.Duration(1000+rng.IntN(4000)) * time.Millisecond)
+	key := make([]byte, lease.MinTokenKeyLen)
+	for i := range key {
+		key[i] = byte(rng.Uint32())
+	}
 	opts := []lease.Option{
-		lease.WithHeartbeatInterval(5 * time.Second), lease.WithLeaseTTL(12 * time.Second),
+		lease.WithHeartbeatInterval(3 * time.Second), lease.WithLeaseTTL(12 * time.Second), lease.WithTokenKeys(key),
 		lease.WithEvictCooldown(0), lease.WithRetry(12, time.Millisecond, 4*time.Millisecond),
 	}
 	services := []*lease.Service{NewService(t, gate, slow, opts...), NewService(t, gate, fast, opts...)}
+	clocks := map[*lease.Service]*Clock{services[0]: slow, services[1]: fast}
+	renewBelow := services[0].RenewBelow()
+	if renewBelow == 0 {
+		t.Fatal("the adversary runs with heartbeat skipping off")
+	}
 	uids := []string{UID(t, fmt.Sprint(seed, "a")), UID(t, fmt.Sprint(seed, "b"))}
 	limits := map[string]int{}
 	players := map[string][]*player{}
@@ -74,8 +95,9 @@ func runAdversary(t *testing.T, h Harness, seed uint64) {
 			{device: "phone", secret: "phone-secret-000000000"}, {},
 		}
 	}
-	granted := map[string]string{} // lease id -> uid, for every id ever handed out
-	dead := map[string]bool{}      // ids seen ended, revoked or gone
+	granted := map[string]string{}     // lease id -> uid, for every id ever handed out
+	expiries := map[string]time.Time{} // renewal token -> the expiry it carries
+	dead := map[string]bool{}          // ids seen ended, revoked or gone
 	type held struct {
 		p    *Pending
 		done chan outcome
@@ -98,12 +120,23 @@ func runAdversary(t *testing.T, h Harness, seed uint64) {
 					fail(step, "lease id %s handed out twice", o.d.Lease.ID)
 				}
 				granted[o.d.Lease.ID] = o.d.Lease.UID
-				o.p.lease = o.d.Lease.ID
+				o.p.lease, o.p.token = o.d.Lease.ID, o.d.Token
+				expiries[o.d.Token] = o.d.Lease.ExpiresAt
 			}
 		case "heartbeat":
 			switch {
+			case o.err == nil && o.r.Skipped:
+				if o.left < renewBelow || !o.r.Lease.ExpiresAt.Equal(o.tokenExp) {
+					fail(step, "lease %s: heartbeat skipped with %v left on its token (threshold %v), answering %v for a token of %v",
+						o.id, o.left, renewBelow, o.r.Lease.ExpiresAt, o.tokenExp)
+				}
 			case o.err == nil && dead[o.id]:
 				fail(step, "lease %s renewed after it was seen ended, revoked or gone", o.id)
+			case o.err == nil:
+				expiries[o.r.Token] = o.r.Lease.ExpiresAt
+				if o.p.lease == o.id {
+					o.p.token = o.r.Token
+				}
 			case o.err != nil && !errors.Is(o.err, lease.ErrLeaseExpired) && !errors.Is(o.err, lease.ErrLeaseRevoked):
 				fail(step, "Heartbeat: %v", o.err)
 			}
@@ -160,10 +193,15 @@ func runAdversary(t *testing.T, h Harness, seed uint64) {
 			}
 			hold = OpCommit
 		case op < 7 && p.lease != "":
-			id := p.lease
+			id, token := p.lease, p.token
+			if rng.IntN(6) == 0 {
+				token = "" // a player that does not send its token
+			}
+			tokenExp := expiries[token]
+			left := tokenExp.Sub(clocks[svc].Now().Truncate(time.Millisecond)) // the service's reading
 			run = func() outcome {
-				_, err := svc.Heartbeat(ctx, uid, id)
-				return outcome{what: "heartbeat", p: p, id: id, err: err}
+				r, err := svc.Heartbeat(ctx, uid, id, lease.HeartbeatRequest{Token: token})
+				return outcome{what: "heartbeat", p: p, id: id, r: r, left: left, tokenExp: tokenExp, err: err}
 			}
 			hold = OpRenew
 		case op < 8 && p.lease != "":

@@ -23,7 +23,6 @@ var controlTests = []struct {
 	{"EvictOldestUnderRace", testEvictRace},
 	{"EvictCooldownStopsPingPong", testEvictCooldown},
 	{"TombstonesAreCollected", testTombstones},
-	{"RenewBelowSkipsWrites", testRenewBelow},
 }
 
 func revokedReason(err error) string {
@@ -64,7 +63,7 @@ func testKick(t *testing.T, h Harness) {
 	}
 	// The kicked player learns why, every time, and cannot come back with that lease.
 	for range 2 {
-		_, err := svc.Heartbeat(ctx, uid, a.Lease.ID)
+		_, err := svc.Heartbeat(ctx, uid, a.Lease.ID, lease.HeartbeatRequest{})
 		if !errors.Is(err, lease.ErrLeaseRevoked) || revokedReason(err) != lease.RevokedKicked {
 			t.Fatalf("heartbeat of kicked lease: %v; want lease revoked (kicked)", err)
 		}
@@ -104,7 +103,7 @@ func testEndAll(t *testing.T, h Harness) {
 		t.Fatalf("EndAll = %+v, %v", rel, err)
 	}
 	for _, id := range ids {
-		if _, err := svc.Heartbeat(ctx, uid, id); revokedReason(err) != lease.RevokedAdmin {
+		if _, err := svc.Heartbeat(ctx, uid, id, lease.HeartbeatRequest{}); revokedReason(err) != lease.RevokedAdmin {
 			t.Fatalf("heartbeat after EndAll: %v; want revoked (admin)", err)
 		}
 	}
@@ -135,7 +134,7 @@ func testEvictOldest(t *testing.T, h Harness) {
 	if d.StreamCount != 3 || len(d.Evicted) != 1 || d.Evicted[0].DeviceID != "a" {
 		t.Fatalf("newcomer = %+v; want granted, count 3, the oldest (a) evicted", d)
 	}
-	if _, err := svc.Heartbeat(ctx, uid, ids[0]); revokedReason(err) != lease.RevokedEvictedOldest {
+	if _, err := svc.Heartbeat(ctx, uid, ids[0], lease.HeartbeatRequest{}); revokedReason(err) != lease.RevokedEvictedOldest {
 		t.Fatalf("evicted heartbeat: %v; want revoked (evicted_oldest)", err)
 	}
 	if l, err := svc.List(ctx, uid); err != nil || l.StreamCount != 3 || l.Policy != lease.PolicyEvictOldest {
@@ -237,7 +236,7 @@ func testEvictCooldown(t *testing.T, h Harness) {
 		t.Fatalf("b = %+v; want a evicted", b)
 	}
 	clock.Advance(10 * time.Second)
-	if _, err := svc.Heartbeat(ctx, uid, a.Lease.ID); revokedReason(err) != lease.RevokedEvictedOldest {
+	if _, err := svc.Heartbeat(ctx, uid, a.Lease.ID, lease.HeartbeatRequest{}); revokedReason(err) != lease.RevokedEvictedOldest {
 		t.Fatalf("a's heartbeat: %v", err)
 	}
 	// a wants its stream back within the cooldown: refused, b keeps playing.
@@ -248,7 +247,7 @@ func testEvictCooldown(t *testing.T, h Harness) {
 	if want := b.Lease.CreatedAt.Add(2 * time.Minute); !back.CooldownUntil.Equal(want) {
 		t.Fatalf("CooldownUntil %v; want %v", back.CooldownUntil, want)
 	}
-	if _, err := svc.Heartbeat(ctx, uid, b.Lease.ID); err != nil {
+	if _, err := svc.Heartbeat(ctx, uid, b.Lease.ID, lease.HeartbeatRequest{}); err != nil {
 		t.Fatalf("b was disturbed: %v", err)
 	}
 	// A third device without a cooldown may still evict.
@@ -260,7 +259,7 @@ func testEvictCooldown(t *testing.T, h Harness) {
 	// After the cooldown, a may evict again.
 	for range 2 {
 		clock.Advance(time.Minute)
-		if _, err := svc.Heartbeat(ctx, uid, c.Lease.ID); err != nil {
+		if _, err := svc.Heartbeat(ctx, uid, c.Lease.ID, lease.HeartbeatRequest{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -283,59 +282,11 @@ func testTombstones(t *testing.T, h Harness) {
 		t.Fatal("the tombstone is gone at once; the player could not learn why")
 	}
 	clock.Advance(svc.LeaseTTL() + time.Second) // past max(TTL, cooldown)
-	if _, err := svc.Heartbeat(ctx, uid, d.Lease.ID); err == nil {
+	if _, err := svc.Heartbeat(ctx, uid, d.Lease.ID, lease.HeartbeatRequest{}); err == nil {
 		t.Fatal("a collected tombstone was renewed")
 	}
 	grant(t, svc, uid, lease.Request{})
 	if _, ok := stored(t, store, uid, d.Lease.ID); ok {
 		t.Fatal("the grant did not reclaim the expired tombstone")
-	}
-}
-
-// testRenewBelow: with write skipping on, a heartbeat with ample time left
-// writes nothing and answers the stored expiry; one with little time left
-// renews; ended, revoked and expired leases are never answered as live.
-func testRenewBelow(t *testing.T, h Harness) {
-	ctx := context.Background()
-	clock := NewClock()
-	store := h.NewStore(t)
-	svc := NewService(t, store, clock, lease.WithLeaseTTL(120*time.Second), lease.WithRenewBelow(65*time.Second))
-	uid := UID(t, "u")
-	d := grant(t, svc, uid, lease.Request{})
-	before, _ := stored(t, store, uid, d.Lease.ID)
-
-	clock.Advance(30 * time.Second) // 90 s left
-	r, err := svc.Heartbeat(ctx, uid, d.Lease.ID)
-	if err != nil || !r.Skipped || !r.Lease.ExpiresAt.Equal(d.Lease.ExpiresAt) || r.StreamCount != 1 {
-		t.Fatalf("heartbeat with 90 s left = %+v, %v; want skipped, stored expiry", r, err)
-	}
-	if after, _ := stored(t, store, uid, d.Lease.ID); !after.RenewedAt.Equal(before.RenewedAt) || !after.ExpiresAt.Equal(before.ExpiresAt) {
-		t.Fatalf("a skipped heartbeat wrote: %+v -> %+v", before, after)
-	}
-	clock.Advance(30 * time.Second) // 60 s left < 65 s
-	r, err = svc.Heartbeat(ctx, uid, d.Lease.ID)
-	if err != nil || r.Skipped || !r.Lease.ExpiresAt.After(d.Lease.ExpiresAt) {
-		t.Fatalf("heartbeat with 60 s left = %+v, %v; want a renewal", r, err)
-	}
-	// Ended or revoked leases are not answered from the read, even with
-	// ample time left.
-	e := grant(t, svc, uid, lease.Request{})
-	if _, err := svc.EndStream(ctx, uid, e.Lease.ID); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Heartbeat(ctx, uid, e.Lease.ID); !errors.Is(err, lease.ErrLeaseExpired) {
-		t.Fatalf("heartbeat of an ended lease: %v; want ErrLeaseExpired", err)
-	}
-	if _, err := svc.EndAll(ctx, uid, lease.RevokedKicked); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.Heartbeat(ctx, uid, d.Lease.ID); revokedReason(err) != lease.RevokedKicked {
-		t.Fatalf("heartbeat of a kicked lease: %v; want revoked", err)
-	}
-	// Settings that would expire a lease between two heartbeats are refused.
-	for _, below := range []time.Duration{60 * time.Second, 121 * time.Second} {
-		if _, err := lease.New(store, lease.WithLeaseTTL(120*time.Second), lease.WithRenewBelow(below)); err == nil {
-			t.Errorf("renew-below %v accepted", below)
-		}
 	}
 }

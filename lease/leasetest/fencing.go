@@ -89,7 +89,7 @@ func testLateRenewal(t *testing.T, h Harness) {
 	clock.Advance(tv.Lease.ExpiresAt.Sub(clock.Now()) - time.Second) // one second left
 	gate.Hold(OpRenew)
 	late := make(chan error, 1)
-	go func() { _, err := svc.Heartbeat(ctx, uid, tv.Lease.ID); late <- err }()
+	go func() { _, err := svc.Heartbeat(ctx, uid, tv.Lease.ID, lease.HeartbeatRequest{}); late <- err }()
 	renewal := gate.MustHold(t, OpRenew)
 
 	clock.Advance(2 * time.Second) // the TV's lease has expired
@@ -108,7 +108,7 @@ func testLateRenewal(t *testing.T, h Harness) {
 	lateErr := <-late
 	renewable := 0
 	for _, id := range []string{tv.Lease.ID, phone.Lease.ID} {
-		if _, err := svc.Heartbeat(ctx, uid, id); err == nil {
+		if _, err := svc.Heartbeat(ctx, uid, id, lease.HeartbeatRequest{}); err == nil {
 			renewable++
 		}
 	}
@@ -147,7 +147,7 @@ func testDeviceIDNotCapability(t *testing.T, h Harness) {
 			t.Fatalf("a player with a borrowed device id got a stream on a full account: %+v", d)
 		}
 	}
-	if _, err := svc.Heartbeat(ctx, uid, tv.Lease.ID); err != nil {
+	if _, err := svc.Heartbeat(ctx, uid, tv.Lease.ID, lease.HeartbeatRequest{}); err != nil {
 		t.Fatalf("the TV lost its lease to a borrowed device id: %v", err)
 	}
 }
@@ -173,7 +173,7 @@ func testLateEndAfterReuse(t *testing.T, h Harness) {
 	if err := <-ended; err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.Heartbeat(ctx, uid, again.Lease.ID); err != nil {
+	if _, err := svc.Heartbeat(ctx, uid, again.Lease.ID, lease.HeartbeatRequest{}); err != nil {
 		t.Fatalf("the late end of %s ended %s, granted to the device after it: %v", first.Lease.ID, again.Lease.ID, err)
 	}
 }

@@ -19,6 +19,29 @@ type model struct {
 	def        int
 	limits     map[string]int
 	leases     map[string]*modelLease // by lease id
+	tokens     map[string]modelToken  // every renewal token issued, by token
+	latest     map[string]string      // the last token issued for a lease id
+}
+
+// modelToken is what a renewal token stands for.
+type modelToken struct {
+	uid, id   string
+	expiresAt time.Time
+}
+
+// issued notes a token the service handed out for lease id of uid.
+func (m *model) issued(token, uid, id string, exp time.Time) {
+	m.tokens[token] = modelToken{uid, id, exp}
+	m.latest[id] = token
+}
+
+// skips reports whether a heartbeat of id of uid with token is answered
+// from the token at now, and with which expiry: the token was issued for
+// that lease and shows between the threshold and a TTL (and a second) left.
+func (m *model) skips(uid, id, token string, now time.Time) (time.Time, bool) {
+	tk, ok := m.tokens[token]
+	left := tk.expiresAt.Sub(now)
+	return tk.expiresAt, ok && m.renewBelow > 0 && tk.uid == uid && tk.id == id && left >= m.renewBelow && left <= m.ttl+time.Second
 }
 
 type modelLease struct {
@@ -75,26 +98,29 @@ func (m *model) expiry(now time.Time) time.Time {
 // model. A failure prints the seed and step that broke it.
 func testModel(t *testing.T, h Harness) {
 	for seed := range h.ModelSeeds {
-		// Odd seeds run with heartbeat write skipping on.
-		var renewBelow time.Duration
-		if seed%2 == 1 {
-			renewBelow = 65 * time.Second
-		}
-		runModel(t, h, uint64(seed), renewBelow)
+		runModel(t, h, uint64(seed))
 	}
 }
 
-func runModel(t *testing.T, h Harness, seed uint64, renewBelow time.Duration) {
+// runModel runs one seed. Players send back their renewal tokens (mostly
+// the latest, sometimes none, sometimes a stale or foreign one); every
+// fourth seed runs with skipping off (renew-below 0), the others with the
+// default threshold.
+func runModel(t *testing.T, h Harness, seed uint64) {
 	opts := []lease.Option{lease.WithLeaseTTL(120 * time.Second)}
-	if renewBelow > 0 {
-		opts = append(opts, lease.WithRenewBelow(renewBelow))
+	if seed%4 == 3 {
+		opts = append(opts, lease.WithRenewBelow(0))
 	}
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	clock := NewClock()
 	clock.Advance(time.Duration(rng.IntN(1000)) * time.Millisecond)
 	svc := NewService(t, h.NewStore(t), clock, opts...)
-	m := &model{ttl: svc.LeaseTTL(), renewBelow: renewBelow, def: svc.MaxStreams(), limits: map[string]int{}, leases: map[string]*modelLease{}}
+	m := &model{
+		ttl: svc.LeaseTTL(), renewBelow: svc.RenewBelow(), def: svc.MaxStreams(), limits: map[string]int{},
+		leases: map[string]*modelLease{}, tokens: map[string]modelToken{}, latest: map[string]string{},
+	}
+	var tokens []string // every token issued
 	uids := []string{UID(t, fmt.Sprint(seed, "a")), UID(t, fmt.Sprint(seed, "b")), UID(t, fmt.Sprint(seed, "c"))}
 	devices := []modelDevice{{}, {}, {"tv", "tv-secret-0123456789"}, {"tv", ""}, {"phone", "phone-secret-0123456789"}}
 	var known []string // every lease id ever granted, ended or not
@@ -164,10 +190,28 @@ func runModel(t *testing.T, h Harness, seed uint64, renewBelow time.Duration) {
 			if d.Granted && !d.Lease.ExpiresAt.Equal(m.expiry(now)) {
 				fail(step, "granted expiry %v; want %v", d.Lease.ExpiresAt, m.expiry(now))
 			}
+			if d.Granted {
+				m.issued(d.Token, uid, d.Lease.ID, d.Lease.ExpiresAt)
+				tokens = append(tokens, d.Token)
+			}
 		case op < 6: // heartbeat
 			id := pick(rng, known)
-			r, err := svc.Heartbeat(ctx, uid, id)
+			token := m.latest[id]
+			switch n := rng.IntN(8); {
+			case n == 0:
+				token = ""
+			case n == 1 && len(tokens) > 0:
+				token = tokens[rng.IntN(len(tokens))] // stale, or another lease's
+			}
+			r, err := svc.Heartbeat(ctx, uid, id, lease.HeartbeatRequest{Token: token})
 			l := m.leases[id]
+			if exp, ok := m.skips(uid, id, token, now); ok {
+				// Answered from the token, whatever the store holds.
+				if err != nil || !r.Skipped || !r.Lease.ExpiresAt.Equal(exp) || r.Token != token {
+					fail(step, "Heartbeat(token showing %v left) = %+v, %v; want skipped with expiry %v", exp.Sub(now), r, err, exp)
+				}
+				break
+			}
 			switch {
 			case l != nil && l.uid == uid && l.revoked != "":
 				if revokedReason(err) != l.revoked {
@@ -175,17 +219,12 @@ func runModel(t *testing.T, h Harness, seed uint64, renewBelow time.Duration) {
 				}
 			case l != nil && l.uid == uid && l.liveAt(now):
 				want := m.expiry(now)
-				if m.renewBelow > 0 && l.expiresAt.Sub(now) >= m.renewBelow {
-					want = l.expiresAt // ample time left: no write
-				}
-				skipped := m.renewBelow > 0 && l.expiresAt.Sub(now) >= m.renewBelow
-				if err != nil || !r.Lease.ExpiresAt.Equal(want) || r.Skipped != skipped {
-					fail(step, "Heartbeat(live) = %+v, %v; want expiry %v", r, err, want)
+				if err != nil || r.Skipped || !r.Lease.ExpiresAt.Equal(want) || r.Token == "" {
+					fail(step, "Heartbeat(live) = %+v, %v; want a renewal to %v", r, err, want)
 				}
 				l.expiresAt = want
-				if r.StreamCount != len(m.live(uid, now)) {
-					fail(step, "Heartbeat count %d; want %d", r.StreamCount, len(m.live(uid, now)))
-				}
+				m.issued(r.Token, uid, id, want)
+				tokens = append(tokens, r.Token)
 			case !errors.Is(err, lease.ErrLeaseExpired):
 				fail(step, "Heartbeat(not live) = %+v, %v; want ErrLeaseExpired", r, err)
 			}

@@ -68,6 +68,7 @@ func Run(t *testing.T, h Harness) {
 	}
 	tests = append(tests, controlTests...)
 	tests = append(tests, fencingTests...)
+	tests = append(tests, tokenTests...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -156,7 +157,7 @@ func testLifecycle(t *testing.T, h Harness) {
 		if !lease.ValidLeaseID(d.Lease.ID) {
 			t.Fatalf("grant %d: lease id %q is not a canonical UUID", i, d.Lease.ID)
 		}
-		if want := clock.Now().Add(90 * time.Second); d.Lease.ExpiresAt.Before(want) || d.Lease.ExpiresAt.After(want.Add(time.Second)) {
+		if want := clock.Now().Add(svc.LeaseTTL()); d.Lease.ExpiresAt.Before(want) || d.Lease.ExpiresAt.After(want.Add(time.Second)) {
 			t.Fatalf("grant %d: expiresAt %v, want within a second after %v", i, d.Lease.ExpiresAt, want)
 		}
 		ids = append(ids, d.Lease.ID)
@@ -173,12 +174,12 @@ func testLifecycle(t *testing.T, h Harness) {
 	}
 
 	clock.Advance(20 * time.Second)
-	r, err := svc.Heartbeat(ctx, uid, ids[0])
+	r, err := svc.Heartbeat(ctx, uid, ids[0], lease.HeartbeatRequest{})
 	if err != nil {
 		t.Fatalf("Heartbeat: %v", err)
 	}
-	if want := clock.Now().Add(90 * time.Second); r.Lease.ExpiresAt.Before(want) || r.StreamCount != 3 || r.Lease.ID != ids[0] {
-		t.Fatalf("Heartbeat = %+v; want expiry ≥ %v and count 3", r, want)
+	if want := clock.Now().Add(svc.LeaseTTL()); r.Lease.ExpiresAt.Before(want) || r.Skipped || r.Token == "" || r.Lease.ID != ids[0] {
+		t.Fatalf("Heartbeat = %+v; want a renewal to ≥ %v with a token", r, want)
 	}
 
 	rel, err := svc.EndStream(ctx, uid, ids[1])
@@ -189,7 +190,7 @@ func testLifecycle(t *testing.T, h Harness) {
 	if err != nil || rel.Removed || rel.StreamCount != 2 {
 		t.Fatalf("second EndStream = %+v, %v; want not removed, count 2", rel, err)
 	}
-	if _, err := svc.Heartbeat(ctx, uid, ids[1]); !errors.Is(err, lease.ErrLeaseExpired) {
+	if _, err := svc.Heartbeat(ctx, uid, ids[1], lease.HeartbeatRequest{}); !errors.Is(err, lease.ErrLeaseExpired) {
 		t.Fatalf("Heartbeat of ended lease: %v; want ErrLeaseExpired", err)
 	}
 	d := grant(t, svc, uid, lease.Request{DeviceID: "dev4"})
@@ -256,7 +257,7 @@ func testExpiryWithoutDeletion(t *testing.T, h Harness) {
 	for range 3 {
 		ids = append(ids, grant(t, svc, uid, lease.Request{}).Lease.ID)
 	}
-	clock.Advance(91 * time.Second)
+	clock.Advance(svc.LeaseTTL() + time.Second)
 	for _, id := range ids {
 		if _, ok := stored(t, store, uid, id); !ok {
 			t.Fatalf("lease %s vanished from the store; this test needs it stored but expired", id)
@@ -290,9 +291,8 @@ func testNoResurrection(t *testing.T, h Harness) {
 	id := grant(t, svc, uid, lease.Request{}).Lease.ID
 	before, _ := stored(t, store, uid, id)
 
-	clock.Advance(90 * time.Second) // exactly at or past expiresAt
-	clock.Advance(time.Second)
-	if _, err := svc.Heartbeat(ctx, uid, id); !errors.Is(err, lease.ErrLeaseExpired) {
+	clock.Advance(svc.LeaseTTL() + time.Second) // past expiresAt
+	if _, err := svc.Heartbeat(ctx, uid, id, lease.HeartbeatRequest{}); !errors.Is(err, lease.ErrLeaseExpired) {
 		t.Fatalf("Heartbeat after expiry: %v; want ErrLeaseExpired", err)
 	}
 	after, ok := stored(t, store, uid, id)
@@ -316,9 +316,9 @@ func testHeartbeatRacesReclaim(t *testing.T, h Harness) {
 	store := h.NewStore(t)
 	slow := NewClock()
 	fast := NewClock()
-	fast.Advance(95 * time.Second)
 	a := NewService(t, store, slow)
 	b := NewService(t, store, fast)
+	fast.Advance(a.LeaseTTL() + 5*time.Second)
 	for round := range 5 {
 		uid := UID(t, fmt.Sprint("r", round))
 		var ids []string
@@ -330,7 +330,7 @@ func testHeartbeatRacesReclaim(t *testing.T, h Harness) {
 		grants := make([]lease.Decision, 3)
 		grantErrs := make([]error, 3)
 		for i := range hbErrs {
-			wg.Go(func() { _, hbErrs[i] = a.Heartbeat(ctx, uid, ids[i%len(ids)]) })
+			wg.Go(func() { _, hbErrs[i] = a.Heartbeat(ctx, uid, ids[i%len(ids)], lease.HeartbeatRequest{}) })
 		}
 		for i := range grants {
 			wg.Go(func() { grants[i], grantErrs[i] = b.CanStream(ctx, uid, lease.Request{}) })
@@ -408,7 +408,7 @@ func testDeviceIdempotence(t *testing.T, h Harness) {
 	}
 	renewable := 0
 	for id := range ids {
-		_, err := svc.Heartbeat(ctx, uid, id)
+		_, err := svc.Heartbeat(ctx, uid, id, lease.HeartbeatRequest{})
 		switch {
 		case err == nil:
 			renewable++
@@ -459,10 +459,10 @@ func testEnd(t *testing.T, h Harness) {
 	if _, ok := stored(t, store, alice, aliceLease); !ok {
 		t.Fatal("alice's lease was deleted by bob's EndStream")
 	}
-	if _, err := svc.Heartbeat(ctx, bob, aliceLease); !errors.Is(err, lease.ErrLeaseExpired) {
+	if _, err := svc.Heartbeat(ctx, bob, aliceLease, lease.HeartbeatRequest{}); !errors.Is(err, lease.ErrLeaseExpired) {
 		t.Fatalf("bob heartbeats alice's lease: %v; want ErrLeaseExpired", err)
 	}
-	if _, err := svc.Heartbeat(ctx, alice, aliceLease); err != nil {
+	if _, err := svc.Heartbeat(ctx, alice, aliceLease, lease.HeartbeatRequest{}); err != nil {
 		t.Fatalf("alice's own heartbeat: %v", err)
 	}
 	unknown := "0d9f1c8e-2b6a-4c1e-9a57-6f3b2d1e0c4a"
@@ -506,7 +506,7 @@ func testLimits(t *testing.T, h Harness) {
 	}
 	clock.Advance(60 * time.Second)
 	for _, id := range ids {
-		if _, err := svc.Heartbeat(ctx, uid, id); err != nil {
+		if _, err := svc.Heartbeat(ctx, uid, id, lease.HeartbeatRequest{}); err != nil {
 			t.Fatalf("heartbeat after lowering the limit: %v", err)
 		}
 	}
@@ -584,7 +584,7 @@ func testBadInput(t *testing.T, h Harness) {
 	var calls []call
 	for _, u := range badUIDs {
 		_, e1 := svc.CanStream(ctx, u, lease.Request{})
-		_, e2 := svc.Heartbeat(ctx, u, good)
+		_, e2 := svc.Heartbeat(ctx, u, good, lease.HeartbeatRequest{})
 		_, e3 := svc.EndStream(ctx, u, good)
 		_, e4 := svc.List(ctx, u)
 		e5 := svc.SetLimit(ctx, u, 2)
@@ -594,7 +594,7 @@ func testBadInput(t *testing.T, h Harness) {
 		}
 	}
 	for _, l := range badLeases {
-		_, e1 := svc.Heartbeat(ctx, uid, l)
+		_, e1 := svc.Heartbeat(ctx, uid, l, lease.HeartbeatRequest{})
 		_, e2 := svc.EndStream(ctx, uid, l)
 		calls = append(calls, call{fmt.Sprintf("heartbeat %q", l), e1, lease.ErrInvalidLeaseID},
 			call{fmt.Sprintf("end %q", l), e2, lease.ErrInvalidLeaseID})

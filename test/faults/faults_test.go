@@ -46,7 +46,10 @@ func startAPI(t *testing.T, endpoint, table string) string {
 	env := map[string]string{
 		"DYNAMODB_ENDPOINT": endpoint, "TABLE_NAME": table, "CREATE_TABLE": "true", "AWS_REGION": "us-east-1",
 		"HEARTBEAT_INTERVAL_SECONDS": fmt.Sprint(int(interval.Seconds())), "LEASE_TTL_SECONDS": fmt.Sprint(int(ttl.Seconds())),
-		"METRICS": "off",
+		// As at the defaults, the players' heartbeats (which send back their
+		// renewal tokens) write every other time, so outages meet writes.
+		"RENEW_BELOW_SECONDS": fmt.Sprint(int((ttl - interval - time.Second).Seconds())),
+		"METRICS":             "off",
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {

@@ -16,8 +16,12 @@ const LEASE2 = '9b2e4d6f-1a3c-4e5f-8a7b-6c5d4e3f2a10';
 // A scripted API. Each call is recorded with the fake clock's time; the answer
 // comes from the first matching override (used once), else the default
 // handler of the route.
-function fakeApi({ interval = 30, ttl = 90 } = {}) {
+// With tokens, grants and heartbeats answer a renewalToken (tok-0 for the
+// grant, tok-N for the Nth heartbeat) and heartbeats no streamCount, as the
+// server does.
+function fakeApi({ interval = 30, ttl = 90, tokens = false } = {}) {
   const calls = [];
+  let beats = 0;
   const overrides = [];
   const iso = (ms) => new Date(Math.ceil(ms / 1000) * 1000).toISOString().replace('.000Z', 'Z');
   // A minimal Response: its json() resolves in microtasks only, so the fake
@@ -31,10 +35,11 @@ function fakeApi({ interval = 30, ttl = 90 } = {}) {
     canStream: () => json(200, {
       result: 'success', uid: 'u', canStream: true, streamCount: 1, maxStreams: 3,
       leaseId: LEASE, expiresAt: iso(Date.now() + ttl * 1000), heartbeatIntervalSeconds: interval,
+      ...(tokens ? { renewalToken: 'tok-0' } : {}),
     }),
     heartbeat: () => json(200, {
       result: 'success', uid: 'u', leaseId: LEASE, expiresAt: iso(Date.now() + ttl * 1000),
-      heartbeatIntervalSeconds: interval, streamCount: 1,
+      heartbeatIntervalSeconds: interval, ...(tokens ? { renewalToken: `tok-${++beats}` } : { streamCount: 1 }),
     }),
     endStream: () => json(200, { result: 'success', uid: 'u', removedStream: true, streamCount: 0 }),
     streams: () => json(200, { result: 'success', uid: 'u', streamCount: 0, maxStreams: 3, streams: [] }),
@@ -166,6 +171,56 @@ describe('device id', () => {
     assert.equal(bodies[1].deviceId, a.client.deviceId);
     // text/plain: a CORS "simple" request, no preflight.
     assert.match(api.calls[0].init.headers['Content-Type'], /^text\/plain/);
+  });
+});
+
+describe('renewal tokens', () => {
+  test('each heartbeat sends back the token of the grant or the heartbeat before it', async () => {
+    const api = fakeApi({ tokens: true });
+    const { client, of } = newClient(api);
+    await client.start('u');
+    await advance(90000);
+    assert.deepEqual(api.calls.filter((c) => c.route === 'heartbeat').map((c) => c.url), [
+      `${BASE}/heartbeat/u/${LEASE}?renewalToken=tok-0`,
+      `${BASE}/heartbeat/u/${LEASE}?renewalToken=tok-1`,
+      `${BASE}/heartbeat/u/${LEASE}?renewalToken=tok-2`,
+    ]);
+    // The answers carry no streamCount: the lease keeps the grant's.
+    assert.equal(client.lease.streamCount, 1);
+    assert.deepEqual(of('renewed').map((e) => e.detail.streamCount), [undefined, undefined, undefined]);
+  });
+
+  test('a token is sent URL-encoded; none from the server, none sent', async () => {
+    const api = fakeApi({ tokens: true });
+    api.once('canStream', () => api.json(200, {
+      result: 'success', uid: 'u', canStream: true, streamCount: 1, maxStreams: 3, leaseId: LEASE,
+      expiresAt: new Date(Date.now() + 90000).toISOString(), heartbeatIntervalSeconds: 30, renewalToken: 'a+b/c=',
+    }));
+    api.once('heartbeat', () => api.json(200, {
+      result: 'success', uid: 'u', leaseId: LEASE, expiresAt: new Date(Date.now() + 90000).toISOString(), heartbeatIntervalSeconds: 30,
+    }));
+    const { client } = newClient(api);
+    await client.start('u');
+    await advance(60000);
+    assert.deepEqual(api.calls.filter((c) => c.route === 'heartbeat').map((c) => c.url), [
+      `${BASE}/heartbeat/u/${LEASE}?renewalToken=a%2Bb%2Fc%3D`,
+      `${BASE}/heartbeat/u/${LEASE}`,
+    ]);
+  });
+
+  test('a new start drops the old lease\'s token', async () => {
+    const api = fakeApi({ tokens: true });
+    const { client } = newClient(api);
+    await client.start('u');
+    await advance(30000); // sends tok-0, gets tok-1
+    await client.stop();
+    api.once('canStream', () => api.json(200, {
+      result: 'success', uid: 'u', canStream: true, streamCount: 1, maxStreams: 3, leaseId: LEASE2,
+      expiresAt: new Date(Date.now() + 90000).toISOString(), heartbeatIntervalSeconds: 30,
+    }));
+    await client.start('u');
+    await advance(30000);
+    assert.equal(api.calls.filter((c) => c.route === 'heartbeat').at(-1).url, `${BASE}/heartbeat/u/${LEASE2}`);
   });
 });
 

@@ -40,6 +40,7 @@ func Run(t *testing.T, h Harness) {
 		{"StaleBindingIsHarmless", testStale},
 		{"DropKeepsTheLeaseUntilTTL", testDrop},
 		{"BadInputWritesNothing", testBadInput},
+		{"TokenHeartbeats", testTokenHeartbeats},
 	}
 	tests = append(tests, takeoverTests...)
 	for _, tc := range tests {
@@ -155,7 +156,7 @@ func testLifecycle(t *testing.T, h Harness) {
 		t.Fatalf("Connect = %+v", c)
 	}
 	e.clock.Advance(ttl - time.Second)
-	b, rn, err := e.svc.Heartbeat(ctx, id)
+	b, rn, err := e.svc.Heartbeat(ctx, id, "")
 	if err != nil || b.LeaseID != c.Lease.ID || b.UID != uid || !rn.Lease.ExpiresAt.After(c.Lease.ExpiresAt) {
 		t.Fatalf("Heartbeat = %+v, %+v, %v", b, rn, err)
 	}
@@ -170,7 +171,7 @@ func testLifecycle(t *testing.T, h Harness) {
 	if n := e.count(t, uid); n != 0 {
 		t.Fatalf("count after Disconnect = %d, want 0", n)
 	}
-	if _, _, err := e.svc.Heartbeat(ctx, id); !errors.Is(err, wsconn.ErrNotBound) || !errors.Is(err, lease.ErrLeaseExpired) {
+	if _, _, err := e.svc.Heartbeat(ctx, id, ""); !errors.Is(err, wsconn.ErrNotBound) || !errors.Is(err, lease.ErrLeaseExpired) {
 		t.Fatalf("Heartbeat after Disconnect: %v, want ErrNotBound (lease expired)", err)
 	}
 	if cl, err := e.svc.Disconnect(ctx, id); err != nil || cl.Bound {
@@ -223,7 +224,7 @@ func testResume(t *testing.T, h Harness) {
 	if n := e.count(t, uid); n != 3 {
 		t.Fatalf("count after resume = %d, want 3", n)
 	}
-	if bd, _, err := e.svc.Heartbeat(ctx, b); err != nil || bd.LeaseID != c.Lease.ID {
+	if bd, _, err := e.svc.Heartbeat(ctx, b, ""); err != nil || bd.LeaseID != c.Lease.ID {
 		t.Fatalf("Heartbeat on the new connection = %+v, %v", bd, err)
 	}
 	// Another account cannot take the lease over with its id.
@@ -284,7 +285,7 @@ func testResumeRevoked(t *testing.T, h Harness) {
 		t.Fatalf("refused resume is bound: %v", err)
 	}
 	// The kicked connection learns it on its next heartbeat.
-	if _, _, err := e.svc.Heartbeat(ctx, aID); !errors.As(err, &revoked) {
+	if _, _, err := e.svc.Heartbeat(ctx, aID, ""); !errors.As(err, &revoked) {
 		t.Fatalf("heartbeat of the kicked connection: %v, want RevokedError", err)
 	}
 }
@@ -307,7 +308,7 @@ func testStale(t *testing.T, h Harness) {
 	if n := e.count(t, uid); n != 2 {
 		t.Fatalf("count after a stale disconnect = %d, want 2", n)
 	}
-	if _, _, err := e.svc.Heartbeat(ctx, b); err != nil {
+	if _, _, err := e.svc.Heartbeat(ctx, b, ""); err != nil {
 		t.Fatalf("Heartbeat on b after a's disconnect: %v", err)
 	}
 	// b's own close ends it.
@@ -373,7 +374,7 @@ func testBadInput(t *testing.T, h Harness) {
 			}
 		}
 	}
-	if _, _, err := e.svc.Heartbeat(ctx, "bad#id"); !errors.Is(err, wsconn.ErrInvalidConnID) {
+	if _, _, err := e.svc.Heartbeat(ctx, "bad#id", ""); !errors.Is(err, wsconn.ErrInvalidConnID) {
 		t.Errorf("Heartbeat(bad id): %v", err)
 	}
 	if n := e.count(t, uid); n != 0 {

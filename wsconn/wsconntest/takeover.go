@@ -80,7 +80,7 @@ func (e *env) alive(t *testing.T, conns ...string) []string {
 	t.Helper()
 	var ok []string
 	for _, c := range conns {
-		_, _, err := e.svc.Heartbeat(context.Background(), c)
+		_, _, err := e.svc.Heartbeat(context.Background(), c, "")
 		switch {
 		case err == nil:
 			ok = append(ok, c)
@@ -121,7 +121,7 @@ func testThreeResume(t *testing.T, h Harness) {
 		t.Fatalf("count %d; want 1", n)
 	}
 	// The sockets taken over are told why.
-	_, _, err := e.svc.Heartbeat(ctx, conns[(holder+1)%3])
+	_, _, err := e.svc.Heartbeat(ctx, conns[(holder+1)%3], "")
 	var revoked *lease.RevokedError
 	if !errors.As(err, &revoked) || revoked.Reason != lease.RevokedSuperseded {
 		t.Fatalf("heartbeat of a taken-over socket: %v; want revoked (superseded)", err)
