@@ -108,3 +108,7 @@ const VCPUMemoryMB = 1769
 
 // Million scales a per-stream-hour figure to a million stream-hours.
 const Million = 1e6
+
+// DefaultMemoryMB is the api function's memory size in serverless.yml
+// (provider.memorySize), the one the load tool prices by default.
+const DefaultMemoryMB = 256
