@@ -208,4 +208,3 @@ func dropKeys(v any, drop map[string]bool) any {
 	}
 	return out
 }
-
