@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs `serverless package` offline and leaves the generated CloudFormation in
-# .serverless/cloudformation-template-update-stack.json (defaults, stage $STAGE) and
-# .serverless/with-params/ (stage prod, overridden params), for `go test ./test/deploy`.
+# .serverless/cloudformation-template-update-stack.json (defaults, stage $STAGE),
+# .serverless/with-params/ (stage prod, overridden params) and .serverless/url/ (the
+# Function URL front door, --param="gateway=url"), for `go test ./test/deploy`.
 #
 # Needs Node.js/npm and build/api.zip + build/ws.zip (made by `make package`). Installs the pinned
 # Serverless Framework v3 into .cache/serverless (git-ignored) on first use. No AWS
@@ -52,13 +53,18 @@ rm -rf .serverless
   --param="alarmTopicArn=arn:aws:sns:us-east-1:123456789012:streamlimit-alarms" \
   --param="throttleBurst=50" --param="throttleRate=100" --param="reservedConcurrency=20" \
   --package "$tmp/with-params"
+# A third with the api function behind Lambda Function URLs instead of the HTTP API
+# (sls/gateway-url.yml), for TestPackagedFunctionURL.
+"$sls" package --stage "$STAGE" --param="gateway=url" --package "$tmp/url"
 "$sls" package --stage "$STAGE"
 
 template=.serverless/cloudformation-template-update-stack.json
-if [[ ! -s "$template" || ! -s "$tmp/with-params/cloudformation-template-update-stack.json" ]]; then
-  echo "sls-package: $template or its with-params variant was not produced" >&2
-  exit 1
-fi
-mkdir -p .serverless/with-params
-cp "$tmp/with-params/cloudformation-template-update-stack.json" .serverless/with-params/
-echo "sls-package: wrote $template and .serverless/with-params/" >&2
+for variant in with-params url; do
+  if [[ ! -s "$template" || ! -s "$tmp/$variant/cloudformation-template-update-stack.json" ]]; then
+    echo "sls-package: $template or its $variant variant was not produced" >&2
+    exit 1
+  fi
+  mkdir -p ".serverless/$variant"
+  cp "$tmp/$variant/cloudformation-template-update-stack.json" ".serverless/$variant/"
+done
+echo "sls-package: wrote $template, .serverless/with-params/ and .serverless/url/" >&2

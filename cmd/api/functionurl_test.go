@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -15,7 +13,6 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
-	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/lease/leasetest"
 )
 
@@ -119,16 +116,7 @@ func mustJSON(t *testing.T, v any) json.RawMessage {
 // event) is 401 and changes nothing.
 func TestFunctionURLAdminIAM(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"STORE": "memory", "ADMIN_AUTH": "iam", "AWS_LAMBDA_FUNCTION_NAME": "streamlimit-test-api"}
-	cfg, err := config.Load(func(k string) string { return env[k] })
-	if err != nil {
-		t.Fatal(err)
-	}
-	api, err := newServer(t.Context(), cfg, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := eventHandler(api)
+	h := eventHandler(newInLambda(t, map[string]string{"ADMIN_AUTH": "iam"}))
 	listing := setPath(t, loadURLEvent(t, "heartbeat", "x"), "GET", "/streams/alice")
 
 	var public map[string]any

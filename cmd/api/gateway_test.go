@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -12,12 +13,11 @@ import (
 	"github.com/streamlimit/streamlimit/config"
 )
 
-// newGatewayLambda wires the function as main does (config.Load,
-// newServer) over the in-memory store, in Lambda, with
-// AUTH_MODE=jwt (claims from API Gateway's JWT authorizer) and ADMIN_AUTH=iam.
-func newGatewayLambda(t *testing.T) func(ev events.APIGatewayV2HTTPRequest) answer {
+// newInLambda wires the function as main does (config.Load, newServer)
+// over the in-memory store, in Lambda, with the settings of env.
+func newInLambda(t *testing.T, env map[string]string) http.Handler {
 	t.Helper()
-	env := map[string]string{"STORE": "memory", "AUTH_MODE": "jwt", "ADMIN_AUTH": "iam", "AWS_LAMBDA_FUNCTION_NAME": "streamlimit-test-api"}
+	env["STORE"], env["AWS_LAMBDA_FUNCTION_NAME"] = "memory", "streamlimit-test-api"
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +26,14 @@ func newGatewayLambda(t *testing.T) func(ev events.APIGatewayV2HTTPRequest) answ
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newLambdaHandler(api)
+	return api
+}
+
+// newGatewayLambda is the function behind the HTTP API with AUTH_MODE=jwt
+// (claims from API Gateway's JWT authorizer) and ADMIN_AUTH=iam.
+func newGatewayLambda(t *testing.T) func(ev events.APIGatewayV2HTTPRequest) answer {
+	t.Helper()
+	h := newLambdaHandler(newInLambda(t, map[string]string{"AUTH_MODE": "jwt", "ADMIN_AUTH": "iam"}))
 	return func(ev events.APIGatewayV2HTTPRequest) answer { return viaLambda(t, h, ev) }
 }
 
