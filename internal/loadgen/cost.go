@@ -46,6 +46,25 @@ type CostReport struct {
 	// Crossover is the audience (concurrent streams) above which the fleet
 	// costs less than each Lambda shape, by gateway (0: none found).
 	Crossover map[cost.Gateway]float64 `json:"crossover"`
+	// ServerPeakRSSMB is the server's peak resident memory (VmHWM) at the
+	// end of the run, in MiB (0: not measured): what a function's memory
+	// size must hold.
+	ServerPeakRSSMB float64 `json:"serverPeakRSSMB,omitempty"`
+}
+
+// peakRSS returns a process's peak resident set size (VmHWM) in MiB.
+func peakRSS(pid int) (float64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, errors.New("loadgen: no VmHWM in /proc status")
 }
 
 // serverMark is what the server had used at one moment.
@@ -154,6 +173,9 @@ func (c CostConfig) bill(m cost.Measured) *CostReport {
 	interval := time.Duration(m.IntervalSec * float64(time.Second))
 	hour := cost.HourMix(interval)
 	r := &CostReport{Measured: m, MemoryMB: memory, Crossover: map[cost.Gateway]float64{}}
+	if c.ServerPID > 0 {
+		r.ServerPeakRSSMB, _ = peakRSS(c.ServerPID)
+	}
 	for _, mix := range []cost.Mix{m.RunMix, hour} {
 		for _, g := range []cost.Gateway{cost.HTTPAPI, cost.FunctionURL} {
 			r.Bills = append(r.Bills, cost.LambdaBill(m, mix, cost.Lambda{
@@ -190,7 +212,11 @@ func (r *CostReport) write(w io.Writer) {
 	if m.OutputBytes >= 0 {
 		out = fmt.Sprintf("%.0f B", m.OutputBytes)
 	}
-	fmt.Fprintf(w, "  server CPU %s per request, output %s per request\n", cpu, out)
+	rss := ""
+	if r.ServerPeakRSSMB > 0 {
+		rss = fmt.Sprintf(", peak RSS %.0f MiB", r.ServerPeakRSSMB)
+	}
+	fmt.Fprintf(w, "  server CPU %s per request, output %s per request%s\n", cpu, out, rss)
 	hour := cost.HourMix(time.Duration(m.IntervalSec * float64(time.Second)))
 	fmt.Fprintf(w, "  %-16s %14s %14s %14s %14s\n", "", "run mix", "run mix", "1-h sessions", "1-h sessions")
 	fmt.Fprintf(w, "  %-16s %14s %14s %14s %14s\n", "", fmt.Sprintf("%.0f req/SH", m.RunMix.Requests()), "",

@@ -67,6 +67,9 @@ func TestCostLine(t *testing.T) {
 	if c.Measured.OutputBytes != 100 {
 		t.Errorf("output %.2f bytes per request, want 100", c.Measured.OutputBytes)
 	}
+	if c.ServerPeakRSSMB <= 0 {
+		t.Errorf("peak RSS %.1f MiB, want > 0", c.ServerPeakRSSMB)
+	}
 	if c.Measured.CPUMs <= 0 {
 		t.Errorf("server CPU %.3f ms per request, want > 0", c.Measured.CPUMs)
 	}
