@@ -111,4 +111,4 @@ const Million = 1e6
 
 // DefaultMemoryMB is the api function's memory size in serverless.yml
 // (provider.memorySize), the one the load tool prices by default.
-const DefaultMemoryMB = 256
+const DefaultMemoryMB = 128

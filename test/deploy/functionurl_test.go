@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/streamlimit/streamlimit/internal/cost"
 	"github.com/streamlimit/streamlimit/test/deploy"
 )
 
@@ -236,4 +237,24 @@ func dangling(tpl map[string]any) []string {
 	walk(tpl["Resources"])
 	walk(tpl["Outputs"])
 	return slices.Sorted(maps.Keys(missing))
+}
+
+// TestMemoryIsPriced: the functions' memory size in the packaged templates
+// is the one the cost model prices by default (cost.DefaultMemoryMB), so the
+// load tool's cost line and docs/BENCHMARKS.md describe what is deployed.
+func TestMemoryIsPriced(t *testing.T) {
+	t.Parallel()
+	for _, dir := range []string{"", "url"} {
+		path := filepath.Join(repoRoot, ".serverless", dir, "cloudformation-template-update-stack.json")
+		tpl := decode(t, readPackaged(t, path))
+		for id, r := range tpl["Resources"].(map[string]any) {
+			r := r.(map[string]any)
+			if r["Type"] != "AWS::Lambda::Function" {
+				continue
+			}
+			if got := r["Properties"].(map[string]any)["MemorySize"]; got != float64(cost.DefaultMemoryMB) {
+				t.Errorf("%s: %s MemorySize %v, want %d (cost.DefaultMemoryMB)", path, id, got, cost.DefaultMemoryMB)
+			}
+		}
+	}
 }
