@@ -33,8 +33,8 @@ func (t tables) plot() string {
 		{"Function URL, projected: items 3 + 4", "#2471a3", true, func(iv time.Duration) float64 {
 			return t.lambda(proj, cost.FunctionURL, iv, t.memory, 0.01).Total
 		}},
-		{"container fleet, 100,000 streams (measured)", "#1e8449", false, func(iv time.Duration) float64 {
-			return t.container(m, iv, 100_000).Total
+		{"container fleet, 1,000 streams (measured)", "#1e8449", false, func(iv time.Duration) float64 {
+			return t.container(m, iv, 1_000).Total
 		}},
 		{"container fleet, 1,000,000 streams (measured)", "#7d3c98", false, func(iv time.Duration) float64 {
 			return t.container(m, iv, 1_000_000).Total
