@@ -62,8 +62,16 @@ bench '^BenchmarkStart' 3x
   echo
   echo "# load run: 60 players, 10 s, heartbeat every 2 s, TTL 6 s, 10% crashing (scripts/load-local.sh)"
 } >>"$out"
+mkdir -p build/bench
 HEARTBEAT_INTERVAL_SECONDS=2 LEASE_TTL_SECONDS=6 WARMUP=3s scripts/load-local.sh -players 60 -uids 24 \
   -duration 10s -ramp 2s -session-min 4s -session-max 10s -pause 1s -crash 0.1 -ttl 6s -audit-every 2s -quiet \
-  >>"$out" 2>&1 || echo "# load run FAILED (exit $?)" >>"$out"
+  -json build/bench/load.json >>"$out" 2>&1 || echo "# load run FAILED (exit $?)" >>"$out"
+# The same measurement priced as one-hour sessions at 15/30/60 s heartbeats (cmd/costs;
+# docs/BENCHMARKS.md, "Cost model", has a longer run at 30 s).
+{
+  echo
+  echo "# cost of one-hour sessions from the load run's per-request figures (cmd/costs)"
+  $GO run ./cmd/costs -report build/bench/load.json || echo "# cost tables FAILED (exit $?)"
+} >>"$out" 2>&1
 echo "# load average after: $(cut -d' ' -f1-3 /proc/loadavg); took $((SECONDS - start)) s" >>"$out"
 echo "bench: results in $out ($((SECONDS - start)) s)"

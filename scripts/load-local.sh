@@ -8,7 +8,7 @@
 #   scripts/load-local.sh -players 2000 -duration 10m -crash 0.1
 #
 # Arguments go to loadgen (see `go run ./cmd/loadgen -h`); -base, -ddb-endpoint,
-# -table and -capacity are set here. Server settings come from the environment
+# -table, -capacity, -server-output and -server-pid are set here. Server settings come from the environment
 # (HEARTBEAT_INTERVAL_SECONDS, LEASE_TTL_SECONDS, MAX_STREAMS, RENEW_BELOW_SECONDS,
 # STORE=memory, ...): pass the matching -ttl/-limit to loadgen. WARMUP (30s) runs
 # 20 players first, unmeasured. Logs land in build/load-local/. Stops what it
@@ -96,4 +96,7 @@ if [[ "$warmup" != 0 && "$warmup" != 0s ]]; then
     -session-min 2s -session-max 5s -pause 1s -crash 0 -skip-final -quiet >"$dir/warmup.out" ||
     { echo "load-local: warm-up run failed (see $dir/warmup.out); going on" >&2; }
 fi
-build/loadgen -base "http://127.0.0.1:$port/dev" -capacity auto "${extra[@]}" "$@"
+# The cost line: what the server writes (its stdout and stderr files) and its CPU time,
+# measured over the run.
+build/loadgen -base "http://127.0.0.1:$port/dev" -capacity auto "${extra[@]}" \
+  -server-output "$dir/server.log,$dir/server.err" -server-pid "$server_pid" "$@"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs `serverless package` offline and leaves the generated CloudFormation in
 # .serverless/cloudformation-template-update-stack.json (defaults plus the required identity
-# provider, stage $STAGE), .serverless/with-params/ (stage prod, overridden params) and
+# provider, stage $STAGE), .serverless/with-params/ (stage prod, overridden params),
+# .serverless/url/ (the Function URL front door, --param="gateway=url"),
 # .serverless/insecure-no-auth/ (identity turned off), and the output of a run without
 # identity, which must fail, in .serverless/no-identity/, for `go test ./test/deploy`.
 #
@@ -61,6 +62,9 @@ idp=(--param="jwksUrl=https://idp.example.com/.well-known/jwks.json"
   --param="jwtAudience=api://streamlimit" --param="jwtUidClaim=uid" \
   --package "$tmp/with-params"
 "$sls" package --stage "$STAGE" --param="insecureNoAuth=true" --package "$tmp/insecure-no-auth"
+# The api function behind Lambda Function URLs instead of the HTTP API
+# (sls/gateway-url.yml), for TestPackagedFunctionURL.
+"$sls" package --stage "$STAGE" --param="gateway=url" "${idp[@]}" --package "$tmp/url"
 # Without the identity provider or the opt-out, packaging must fail: its exit status and
 # output are kept for TestPackagingNeedsIdentity.
 status=0
@@ -68,14 +72,15 @@ status=0
 "$sls" package --stage "$STAGE" "${idp[@]}"
 
 template=.serverless/cloudformation-template-update-stack.json
-if [[ ! -s "$template" || ! -s "$tmp/with-params/cloudformation-template-update-stack.json" ||
-  ! -s "$tmp/insecure-no-auth/cloudformation-template-update-stack.json" ]]; then
-  echo "sls-package: $template or its with-params or insecure-no-auth variant was not produced" >&2
-  exit 1
-fi
-mkdir -p .serverless/with-params .serverless/insecure-no-auth .serverless/no-identity
-cp "$tmp/with-params/cloudformation-template-update-stack.json" .serverless/with-params/
-cp "$tmp/insecure-no-auth/cloudformation-template-update-stack.json" .serverless/insecure-no-auth/
+for variant in with-params insecure-no-auth url; do
+  if [[ ! -s "$template" || ! -s "$tmp/$variant/cloudformation-template-update-stack.json" ]]; then
+    echo "sls-package: $template or its $variant variant was not produced" >&2
+    exit 1
+  fi
+  mkdir -p ".serverless/$variant"
+  cp "$tmp/$variant/cloudformation-template-update-stack.json" ".serverless/$variant/"
+done
+mkdir -p .serverless/no-identity
 cp "$tmp/no-identity.log" .serverless/no-identity/package.log
 echo "$status" >.serverless/no-identity/exit-status
-echo "sls-package: wrote $template, .serverless/with-params/, .serverless/insecure-no-auth/ and .serverless/no-identity/" >&2
+echo "sls-package: wrote $template, .serverless/with-params/, .serverless/insecure-no-auth/, .serverless/url/ and .serverless/no-identity/" >&2

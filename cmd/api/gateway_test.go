@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -13,13 +14,11 @@ import (
 	"github.com/streamlimit/streamlimit/internal/testenv/idp"
 )
 
-// newGatewayLambda wires the function as main does (config.Load,
-// newServer) over the in-memory store, in Lambda, with identity on by
-// default (tokens verified against p's key set) and ADMIN_AUTH=iam.
-func newGatewayLambda(t *testing.T, p *idp.Provider) func(ev events.APIGatewayV2HTTPRequest) answer {
+// newInLambda wires the function as main does (config.Load, newServer)
+// over the in-memory store, in Lambda, with the settings of env.
+func newInLambda(t *testing.T, env map[string]string) http.Handler {
 	t.Helper()
-	env := map[string]string{"STORE": "memory", "ADMIN_AUTH": "iam", "AWS_LAMBDA_FUNCTION_NAME": "streamlimit-test-api",
-		"JWKS_URL": p.JWKSURL, "JWT_ISSUER": idp.Issuer, "JWT_AUDIENCE": idp.Audience}
+	env["STORE"], env["AWS_LAMBDA_FUNCTION_NAME"] = "memory", "streamlimit-test-api"
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
@@ -28,7 +27,16 @@ func newGatewayLambda(t *testing.T, p *idp.Provider) func(ev events.APIGatewayV2
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := newLambdaHandler(api)
+	return api
+}
+
+// newGatewayLambda is the function behind the HTTP API in Lambda, with
+// identity on by default (tokens verified against p's key set) and
+// ADMIN_AUTH=iam.
+func newGatewayLambda(t *testing.T, p *idp.Provider) func(ev events.APIGatewayV2HTTPRequest) answer {
+	t.Helper()
+	h := newLambdaHandler(newInLambda(t, map[string]string{"ADMIN_AUTH": "iam",
+		"JWKS_URL": p.JWKSURL, "JWT_ISSUER": idp.Issuer, "JWT_AUDIENCE": idp.Audience}))
 	return func(ev events.APIGatewayV2HTTPRequest) answer { return viaLambda(t, h, ev) }
 }
 

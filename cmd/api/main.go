@@ -1,7 +1,9 @@
 // Command api is the streamlimit HTTP API as an AWS Lambda function behind an
-// API Gateway HTTP API (payload 2.0). It serves the very same http.Handler as
-// the local server, through aws-lambda-go-api-proxy. Build it with
-// `make package` (provided.al2023, arm64, -tags lambda.norpc).
+// API Gateway HTTP API (payload 2.0) or a Lambda Function URL (serverless.yml
+// param gateway; both send payload 2.0 events, see functionurl.go). It
+// serves the very same http.Handler as the local server, through
+// aws-lambda-go-api-proxy. Build it with `make package` (provided.al2023,
+// arm64, -tags lambda.norpc).
 package main
 
 import (
@@ -32,7 +34,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "streamlimit:", err)
 		os.Exit(1)
 	}
-	lambda.Start(newLambdaHandler(h))
+	lambda.Start(eventHandler(h))
 }
 
 // newServer wires what the HTTP Lambda serves: the lease service over the

@@ -6,7 +6,9 @@
 // With -ddb-endpoint and -table the audit reads the lease table itself
 // (one consistent Query per uid); otherwise it reads GET /streams/{uid}.
 // With -capacity (the server started with DEBUG_CAPACITY=true) it reports
-// DynamoDB calls and capacity units per operation. It prints a progress
+// DynamoDB calls and capacity units per operation, and the run's itemized
+// cost per million stream-hours (internal/cost); -server-output and
+// -server-pid add the server's output bytes and CPU time to it. It prints a progress
 // line every few seconds, the report at the end, and exits 1 when the run
 // had unexpected answers or a failed audit. Only loopback targets.
 //
@@ -29,6 +31,7 @@ import (
 	"time"
 
 	"github.com/streamlimit/streamlimit/infra/dynamo"
+	"github.com/streamlimit/streamlimit/internal/cost"
 	"github.com/streamlimit/streamlimit/internal/loadgen"
 )
 
@@ -92,7 +95,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		quiet    = fs.Bool("quiet", false, "no progress line")
 		bearer   = fs.String("bearer", "", "send Authorization: Bearer <token> with every request")
 		interval = fs.Duration("interval", 0, "heartbeat interval (default: the one the server announces)")
+		output   = fs.String("server-output", "", "comma-separated files the server's stdout/stderr go to: bytes written per request (with -capacity)")
 	)
+	fs.IntVar(&c.Cost.ServerPID, "server-pid", 0, "the server's process id: its CPU time per request, from /proc (with -capacity)")
+	fs.IntVar(&c.Cost.MemoryMB, "memory", cost.DefaultMemoryMB, "Lambda memory size (MB) the cost line prices")
+	fs.Float64Var(&c.Cost.TraceRate, "xray-rate", cost.DefaultTraceRate, "share of requests X-Ray records in the cost line (negative: tracing off)")
+	fs.Float64Var(&c.Cost.PlatformLogBytes, "platform-log-bytes", 0, "Lambda's own log bytes per invocation (0: JSON log format at system level WARN)")
 	fs.StringVar(&c.Base, "base", "http://127.0.0.1:3000/dev", "API base URL (loopback only)")
 	fs.IntVar(&c.Players, "players", 100, "players running at once")
 	fs.IntVar(&c.UIDs, "uids", 0, "accounts the players share (default players/2)")
@@ -119,6 +127,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 		return 2, fmt.Errorf("unexpected argument %q: every setting is a flag, such as -duration 30s\n%s", fs.Arg(0), usageHint)
 	}
 	c.Interval = *interval
+	for _, f := range strings.Split(*output, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			c.Cost.ServerOutput = append(c.Cost.ServerOutput, f)
+		}
+	}
 	if !*quiet {
 		c.Progress = stderr
 	}

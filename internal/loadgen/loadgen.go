@@ -95,6 +95,8 @@ type Config struct {
 	// CapacityURL, when set, is the server's GET /debug/capacity: the run
 	// reports DynamoDB calls and capacity per operation.
 	CapacityURL string
+	// Cost prices the run (needs CapacityURL): see CostConfig.
+	Cost CostConfig
 	// Header is sent with every request (e.g. Authorization).
 	Header http.Header
 	// RequestTimeout bounds one HTTP request (default 10s).
@@ -150,6 +152,9 @@ type Report struct {
 	// PerStreamHour is the model's DynamoDB cost of the run per stream-hour
 	// (writes, reads, calls), at this run's interval and session lengths.
 	PerStreamHour *PerStreamHour `json:"perStreamHour,omitempty"`
+	// Cost is the run's itemized bill per million stream-hours (with
+	// CapacityURL).
+	Cost *CostReport `json:"cost,omitempty"`
 
 	Audit Audit `json:"audit"`
 	OK    bool  `json:"ok"`
@@ -330,11 +335,13 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	start := time.Now()
 	var capBefore capacity.Snapshot
+	var markBefore, markAfter serverMark
 	if cfg.CapacityURL != "" {
 		var err error
 		if capBefore, err = r.fetchCapacity(ctx); err != nil {
 			return nil, err
 		}
+		markBefore = cfg.Cost.markServer()
 	}
 
 	playCtx, stopPlay := context.WithTimeout(ctx, cfg.Duration)
@@ -371,6 +378,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err != nil {
 			return nil, err
 		}
+		markAfter = cfg.Cost.markServer()
 		rep.Capacity = after.Sub(capBefore)
 		rep.PerStreamHour = perStreamHour(rep.Capacity, rep.StreamHours)
 	}
@@ -380,6 +388,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	rep.ElapsedSec = time.Since(start).Seconds()
 	rep.Ops = r.stats.report()
+	if rep.Capacity != nil {
+		rep.Cost = cfg.Cost.bill(measured(rep.Capacity, rep.Ops, rep.StreamHours, rep.IntervalSec, markBefore, markAfter))
+	}
 	rep.Anomalies = r.anomalies
 	for _, op := range rep.Ops {
 		for oc, n := range op.Outcomes {

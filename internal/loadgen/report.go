@@ -54,6 +54,9 @@ func (rep *Report) WriteText(w io.Writer) {
 				p.Requests, p.Calls, p.WriteUnits, p.ReadUnits)
 		}
 	}
+	if rep.Cost != nil {
+		rep.Cost.write(w)
+	}
 
 	a := rep.Audit
 	fmt.Fprintf(w, "\naudit (%s): %d sampled moments, %d store reads (%d failed)\n", rep.Reader, a.Moments, a.StoreReads, a.StoreErrors)

@@ -33,6 +33,7 @@ type OpReport struct {
 	Outcomes map[Outcome]int64 `json:"outcomes"`
 	// Errors counts answers other than 200.
 	Errors int64   `json:"errors"`
+	MeanMs float64 `json:"meanMs"`
 	P50ms  float64 `json:"p50ms"`
 	P95ms  float64 `json:"p95ms"`
 	P99ms  float64 `json:"p99ms"`
@@ -131,6 +132,11 @@ func (s *stats) report() map[string]OpReport {
 		r.P50ms, r.P95ms, r.P99ms = ms(percentileSorted(lat, .50)), ms(percentileSorted(lat, .95)), ms(percentileSorted(lat, .99))
 		if len(lat) > 0 {
 			r.MaxMs = ms(lat[len(lat)-1])
+			var sum time.Duration
+			for _, d := range lat {
+				sum += d
+			}
+			r.MeanMs = ms(sum / time.Duration(len(lat)))
 		}
 		out[name] = r
 	}

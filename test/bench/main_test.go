@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -106,6 +107,28 @@ func (l latencies) report(b *testing.B, unit time.Duration, name string) {
 	}
 	b.ReportMetric(at(0.50), "p50-"+name)
 	b.ReportMetric(at(0.99), "p99-"+name)
+	var sum time.Duration
+	for _, d := range s {
+		sum += d
+	}
+	b.ReportMetric(float64(sum)/float64(len(s))/float64(unit), "mean-"+name)
+}
+
+// processCPU is this process's CPU time so far (user + system).
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// reportCPU adds the process's CPU time per operation since start
+// (cpu-µs/op): what a Lambda function would spend on the CPU for it, at a
+// full core (docs/BENCHMARKS.md, "Lambda memory").
+func reportCPU(b *testing.B, start time.Duration, n int) {
+	b.Helper()
+	b.ReportMetric(float64(processCPU()-start)/float64(max(n, 1))/float64(time.Microsecond), "cpu-µs/op")
 }
 
 // reportCapacity adds DynamoDB calls and capacity units per operation,

@@ -34,18 +34,27 @@ func (r Route) String() string { return r.Method + " " + r.Path }
 // (`httpApi: GET /path`) and the long form (`httpApi: {method, path}`) are
 // read; other event types are ignored. The catch-all `httpApi: '*'` is
 // returned as Route{"*", "*"}. Serverless variables (`${...}`) are plain
-// strings to YAML and are not resolved.
+// strings to YAML and are not resolved: a function given by one (serverless.yml
+// reads the api function from sls/gateway-<gateway>.yml) is skipped; read
+// that file too.
 func HTTPRoutes(serverlessYAML []byte) ([]Route, error) {
 	var doc struct {
-		Functions map[string]struct {
-			Events []map[string]yaml.Node `yaml:"events"`
-		} `yaml:"functions"`
+		Functions map[string]yaml.Node `yaml:"functions"`
 	}
 	if err := yaml.Unmarshal(serverlessYAML, &doc); err != nil {
 		return nil, fmt.Errorf("parse serverless.yml: %w", err)
 	}
 	var routes []Route
-	for name, fn := range doc.Functions {
+	for name, node := range doc.Functions {
+		if node.Kind != yaml.MappingNode {
+			continue
+		}
+		var fn struct {
+			Events []map[string]yaml.Node `yaml:"events"`
+		}
+		if err := node.Decode(&fn); err != nil {
+			return nil, fmt.Errorf("function %q: %w", name, err)
+		}
 		for i, ev := range fn.Events {
 			node, ok := ev["httpApi"]
 			if !ok {
@@ -97,6 +106,10 @@ func httpAPIRoute(node *yaml.Node) (Route, error) {
 // APIFunctionLogicalID is the CloudFormation logical id that Serverless
 // Framework v3 gives the function named "api".
 const APIFunctionLogicalID = "ApiLambdaFunction"
+
+// AdminFunctionLogicalID is the logical id of the function named "admin":
+// the admin routes behind an IAM-authorized Function URL (gateway=url).
+const AdminFunctionLogicalID = "AdminLambdaFunction"
 
 // RequiredTableActions are the DynamoDB actions the lease store calls. The
 // function's role must allow each of them on the table.
@@ -526,11 +539,17 @@ type RequiredAlarm struct {
 
 // RequiredAlarms returns the alarms an operable stack has (issue 14 item 3),
 // for a table with logical id table and the functions with these logical ids
-// (Lambda Errors and Throttles of each).
-func RequiredAlarms(table string, functions []string) []RequiredAlarm {
+// (Lambda Errors and Throttles of each). With functionURL the api function's
+// front door is a Lambda Function URL (serverless.yml param gateway=url),
+// whose 5xx answers Lambda counts (Url5xxCount), else the HTTP API.
+func RequiredAlarms(table string, functions []string, functionURL bool) []RequiredAlarm {
 	stage := map[string]string{"Stage": "*"}
+	frontDoor := RequiredAlarm{"HTTP API 5xx rate", "AWS/ApiGateway", "5xx", map[string]string{"ApiId": "{HttpApi}"}, "Average"}
+	if functionURL {
+		frontDoor = RequiredAlarm{"Function URL 5xx", "AWS/Lambda", "Url5xxCount", map[string]string{"FunctionName": "{" + APIFunctionLogicalID + "}"}, "Sum"}
+	}
 	alarms := []RequiredAlarm{
-		{"HTTP API 5xx rate", "AWS/ApiGateway", "5xx", map[string]string{"ApiId": "{HttpApi}"}, "Average"},
+		frontDoor,
 		{"store errors", "", "StoreErrors", stage, "Sum"},
 		{"degraded (fail-open) grants", "", "StreamsDegraded", stage, "Sum"},
 		{"p99 latency of canStream", "", "Latency", map[string]string{"Stage": "*", "Operation": "canStream"}, "p99"},
@@ -643,14 +662,19 @@ func (c *checker) checkOperations(resources map[string]resource, conditions map[
 	for _, id := range slices.Sorted(maps.Keys(resources)) {
 		switch resources[id].Type {
 		case "AWS::Lambda::Function":
-			functions = append(functions, id)
+			// The admin function (gateway=url) serves operators, who see
+			// its errors in its answers: no alarms of its own.
+			if id != AdminFunctionLogicalID {
+				functions = append(functions, id)
+			}
 		case "AWS::CloudWatch::Alarm":
 			alarms = append(alarms, id)
 		case "AWS::CloudWatch::Dashboard":
 			dashboards = append(dashboards, id)
 		}
 	}
-	for _, want := range RequiredAlarms(table, functions) {
+	_, functionURL := resources[APIFunctionLogicalID+"Url"]
+	for _, want := range RequiredAlarms(table, functions, functionURL) {
 		if findAlarm(resources, ns, want) == "" {
 			c.addf("alarms: none on %s: %s %s %s %v", want.What, cmp.Or(want.Namespace, ns), want.Metric, want.Statistic, want.Dimensions)
 		}
@@ -692,6 +716,9 @@ func (c *checker) checkOperations(resources map[string]resource, conditions map[
 		c.checkDashboard(id, sub, ns, interval)
 	}
 	stage, ok := resources["HttpApiStage"]
+	if functionURL && !ok {
+		return // no stage to throttle: reservedConcurrency is a Function URL's only cap
+	}
 	if !ok {
 		c.addf("no HttpApiStage (the HTTP API's stage), cannot check its throttling")
 		return

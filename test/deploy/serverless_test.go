@@ -20,16 +20,26 @@ import (
 // repoRoot is the module root, relative to this package's directory.
 const repoRoot = "../.."
 
+// TestHTTPRoutesServerlessYML: the HTTP API's routes, in serverless.yml and
+// the default front door's file (sls/gateway-httpApi.yml, where the api
+// function's events are).
 func TestHTTPRoutesServerlessYML(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile(filepath.Join(repoRoot, "serverless.yml"))
-	if err != nil {
-		t.Fatal(err)
+	var got []deploy.Route
+	for _, f := range []string{"serverless.yml", filepath.Join("sls", "gateway-httpApi.yml")} {
+		b, err := os.ReadFile(filepath.Join(repoRoot, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes, err := deploy.HTTPRoutes(b)
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		got = append(got, routes...)
 	}
-	got, err := deploy.HTTPRoutes(b)
-	if err != nil {
-		t.Fatal(err)
-	}
+	slices.SortFunc(got, func(a, b deploy.Route) int {
+		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Method, b.Method))
+	})
 	// Exactly the Go router's routes, plus the catch-all that lets the
 	// handler answer unknown routes and wrong methods with its JSON errors.
 	want := []deploy.Route{{Method: "*", Path: "*"}}
@@ -40,7 +50,7 @@ func TestHTTPRoutesServerlessYML(t *testing.T) {
 		return cmp.Or(cmp.Compare(a.Path, b.Path), cmp.Compare(a.Method, b.Method))
 	})
 	if !slices.Equal(got, want) {
-		t.Errorf("HTTPRoutes(serverless.yml) =\n%v\nwant\n%v", got, want)
+		t.Errorf("HTTPRoutes(serverless.yml, sls/gateway-httpApi.yml) =\n%v\nwant\n%v", got, want)
 	}
 }
 
