@@ -176,9 +176,11 @@ var DashboardPanels = []DashboardPanel{
 		op := map[string]string{"Operation": "heartbeat"}
 		return w.Shows(ns, "Latency", "p50", op) && w.Shows(ns, "Latency", "p99", op)
 	}},
-	{"errors (StoreErrors, RequestsFailed, HTTP API 5xx, Lambda Errors in one widget)", func(w Widget, ns string, _ int) bool {
-		return w.Shows(ns, "StoreErrors", "Sum", nil) && w.Shows(ns, "RequestsFailed", "Sum", nil) &&
-			w.Shows("AWS/ApiGateway", "5xx", "Sum", map[string]string{"ApiId": "${HttpApi}"}) &&
+	{"errors (StoreErrors, RequestsFailed, the front door's 5xx, Lambda Errors in one widget)", func(w Widget, ns string, _ int) bool {
+		// The front door's 5xx: the HTTP API's, or the Function URL's (gateway=url).
+		frontDoor5xx := w.Shows("AWS/ApiGateway", "5xx", "Sum", map[string]string{"ApiId": "${HttpApi}"}) ||
+			w.Shows("AWS/Lambda", "Url5xxCount", "Sum", map[string]string{"FunctionName": "${ApiLambdaFunction}"})
+		return w.Shows(ns, "StoreErrors", "Sum", nil) && w.Shows(ns, "RequestsFailed", "Sum", nil) && frontDoor5xx &&
 			w.Shows("AWS/Lambda", "Errors", "Sum", map[string]string{"FunctionName": "*"})
 	}},
 }

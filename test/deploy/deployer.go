@@ -36,6 +36,12 @@ var ResourceTypeActions = map[string][]string{
 	"AWS::Logs::LogGroup":     {"logs:CreateLogGroup", "logs:DescribeLogGroups", "logs:PutRetentionPolicy", "logs:DeleteLogGroup", "logs:TagResource"},
 	"AWS::S3::Bucket":         {"s3:CreateBucket", "s3:PutEncryptionConfiguration", "s3:GetEncryptionConfiguration", "s3:DeleteBucket", "s3:ListBucket"},
 	"AWS::S3::BucketPolicy":   {"s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:DeleteBucketPolicy"},
+	// The renewal-token key: CloudFormation generates its value (GetRandomPassword)
+	// and resolves it into the functions' environment (GetSecretValue).
+	"AWS::SecretsManager::Secret": {"secretsmanager:CreateSecret", "secretsmanager:DescribeSecret", "secretsmanager:GetRandomPassword",
+		"secretsmanager:GetSecretValue", "secretsmanager:UpdateSecret", "secretsmanager:DeleteSecret", "secretsmanager:TagResource"},
+	// gateway=url: the api (and admin) function's URL.
+	"AWS::Lambda::Url": {"lambda:CreateFunctionUrlConfig", "lambda:GetFunctionUrlConfig", "lambda:UpdateFunctionUrlConfig", "lambda:DeleteFunctionUrlConfig"},
 }
 
 // apigatewayVerbs are the IAM actions of API Gateway's management API (v2
@@ -63,7 +69,7 @@ func serviceOf(resourceType string) string {
 	}
 	return map[string]string{
 		"ApiGatewayV2": "apigateway", "CloudWatch": "cloudwatch", "DynamoDB": "dynamodb", "IAM": "iam",
-		"Lambda": "lambda", "Logs": "logs", "S3": "s3",
+		"Lambda": "lambda", "Logs": "logs", "S3": "s3", "SecretsManager": "secretsmanager",
 	}[parts[1]]
 }
 

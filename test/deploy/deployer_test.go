@@ -26,6 +26,7 @@ func TestDeployerPolicyCoversPackagedTemplates(t *testing.T) {
 	for _, p := range []string{
 		filepath.Join(repoRoot, ".serverless", "cloudformation-template-update-stack.json"),
 		filepath.Join(repoRoot, ".serverless", "with-params", "cloudformation-template-update-stack.json"),
+		filepath.Join(repoRoot, ".serverless", "url", "cloudformation-template-update-stack.json"),
 	} {
 		templates = append(templates, readPackaged(t, p))
 	}
@@ -61,7 +62,7 @@ func TestCheckDeployerPolicyDefects(t *testing.T) {
 		want   string
 	}{
 		{"an SNS topic in the stack", string(good), append(slices.Clone(base), "AWS::SNS::Topic"), "resource type AWS::SNS::Topic: a service deploy.serviceOf does not know"},
-		{"a Function URL in the stack", string(good), append(slices.Clone(base), "AWS::Lambda::Url"), "resource type AWS::Lambda::Url: not in deploy.ResourceTypeActions"},
+		{"an unknown Lambda resource in the stack", string(good), append(slices.Clone(base), "AWS::Lambda::LayerVersion"), "resource type AWS::Lambda::LayerVersion: not in deploy.ResourceTypeActions"},
 		{"no UpdateTimeToLive", strings.Replace(string(good), `"dynamodb:UpdateTimeToLive"`, `"dynamodb:DescribeTable"`, 1), base, "the policy does not allow dynamodb:UpdateTimeToLive"},
 		{"no change sets", strings.Replace(string(good), `"cloudformation:ExecuteChangeSet",`, ``, 1), base, "the policy does not allow cloudformation:ExecuteChangeSet"},
 		{"lambda wildcard", strings.Replace(string(good), `"lambda:AddPermission",`, `"lambda:*",`, 1), base, `action "lambda:*" allows a whole service`},
