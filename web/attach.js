@@ -76,6 +76,7 @@ export class Attachment extends EventTarget {
   #pauseTimer = null;
   #pausedAt = 0; // when a player holding its lease was paused; 0 while not
   #lastError = null; // the error of the last revocation
+  #playOnShow = false; // playing when the page was hidden for the back/forward cache
   #doc;
   #win;
   #overlay = null;
@@ -98,6 +99,7 @@ export class Attachment extends EventTarget {
     this.#doc = options.document !== undefined ? options.document : globalThis.document ?? null;
     this.#win = options.window !== undefined ? options.window : globalThis.window ?? null;
     const ownPlay = media.play;
+    const hadOwnPlay = Object.prototype.hasOwnProperty.call(media, 'play');
     this.#play = options.play ?? (() => ownPlay.call(media));
     this.#pause = options.pause ?? (() => media.pause());
     this.#halt = options.halt ?? null;
@@ -107,14 +109,17 @@ export class Attachment extends EventTarget {
     // waits for the slot.
     media.play = () => this.#gatedPlay();
     this.#off.push(() => {
-      if (media.play !== ownPlay) delete media.play;
+      if (hadOwnPlay) media.play = ownPlay;
+      else delete media.play;
     });
     this.#listen(media, 'play', () => this.#onPlay());
     this.#listen(media, 'pause', () => this.#onPause());
     this.#listen(media, 'ended', () => this.release('ended'));
     this.#listen(this.#doc, 'visibilitychange', () => this.#onVisibility());
     this.#listen(this.#win, 'online', () => this.#onOnline());
+    this.#listen(this.#win, 'pageshow', (e) => this.#onPageShow(e));
     this.#off.push(this.client.on('revoked', (d) => this.#onRevoked(d)));
+    this.#off.push(this.client.on('stopped', (d) => this.#onStopped(d)));
     if (options.ui !== false && this.#doc) this.#overlay = new Overlay(this, this.#doc, media, options.ui, this.#m);
   }
 
@@ -283,6 +288,23 @@ export class Attachment extends EventTarget {
     this.#lastError = detail.error;
     this.#overlay?.showStopped(this.#explain(detail.error, detail.reason, detail), detail.reason ?? detail.error);
     this.#emit('revoked', detail);
+  }
+
+  // The client ended the lease as the page went away (pagehide). A page kept
+  // in the back/forward cache must not play on without it: paused, and when
+  // it is shown again, it asks for a slot and plays on if it was playing.
+  #onStopped({ reason, persisted }) {
+    if (reason !== 'pagehide') return;
+    this.#clearPauseTimer();
+    this.#playOnShow = Boolean(persisted) && !this.#media.paused;
+    if (!this.#media.paused) this.#pause();
+    this.#set('released');
+  }
+
+  #onPageShow(event) {
+    if (!event?.persisted || !this.#playOnShow) return;
+    this.#playOnShow = false;
+    this.#startPlaying();
   }
 
   // Back online after a lease was lost to the network: take it over again

@@ -205,10 +205,8 @@ $('setup').addEventListener('submit', (e) => {
   play();
 });
 
-// Back from the back/forward cache: the client ended the lease on pagehide.
-window.addEventListener('pageshow', (e) => {
-  if (e.persisted && sessionStorage.getItem(PLAYING_KEY)) play();
-});
+// (Back from the back/forward cache, attach() asks for a slot again and
+// plays on: the client ended the lease on pagehide.)
 
 // A reload of a playing page plays on: its device secret (and the lease id
 // noted on pagehide) prove the lease is this page's, so no second slot.

@@ -25,7 +25,9 @@ export function registerStreamLimit(videojs, name = 'streamlimit') {
 export function attachVideojs(player, options = {}) {
   const tech = player.tech({ IWillNotUseThisInPlugins: true });
   const media = tech?.el?.();
-  if (!media || typeof media.play !== 'function') throw new TypeError('attachVideojs: the player has no HTML5 media element');
+  if (!media || typeof media.play !== 'function') {
+    throw new TypeError('attachVideojs: the player has no HTML5 media element yet: call it in player.ready()');
+  }
   const ui = options.ui === false ? false : { container: player.el(), ...(typeof options.ui === 'object' ? options.ui : {}) };
   const stream = attach(media, { ...options, ui });
   player.on('dispose', () => stream.detach());

@@ -48,7 +48,7 @@ const STREAM = '(window.streamlimitDemo ?? window.example)?.stream';
 // openPlayer opens an integration's page in a browser context of its own
 // (its own localStorage: its own device), and records the page's requests.
 async function openPlayer(kind, uid, device, { api = server.api, title = 'Film on ' + device } = {}) {
-  const ctx = await stack.context({ width: 1000, height: 640 });
+  const ctx = await stack.context({ width: 1200, height: 760 });
   const page = await ctx.newPage();
   page.errors = [];
   page.on('pageerror', (err) => page.errors.push(err.message));

@@ -184,8 +184,7 @@ test('refused: play() rejects with an AbortError, the element stays paused, the 
 });
 
 // Another player of the service's account (another device).
-function setupOn(svc) {
-  const media = new FakeMedia();
+function setupOn(svc, media = new FakeMedia()) {
   const stream = attach(media, {
     uid: 'u', ui: false, document: null, window: null,
     clientOptions: { baseUrl: BASE, fetch: (u, i) => svc.fetch(u, i), storage: null, sessionStorage: null, pageLifecycle: null, random: () => 0 },
@@ -333,6 +332,29 @@ test('a lease lost to a long outage stops playback; back online, the same sessio
   assert.equal(svc.leases.size, 1);
 });
 
+test('pagehide: the client ends the lease and the video pauses; back from the bfcache it asks again and plays on', async () => {
+  const { svc, media, win, stream } = setup();
+  await media.play();
+  page.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true }));
+  assert.equal(svc.count('endStream'), 1, 'ended with a keepalive fetch, at once');
+  assert.equal(media.paused, true, 'no playing without a lease');
+  assert.equal(stream.state, 'released');
+  await settle();
+  win.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }));
+  await settle();
+  assert.equal(svc.count('canStream'), 2);
+  assert.equal(stream.state, 'playing');
+  assert.equal(media.paused, false);
+  // A page that was paused when hidden stays paused.
+  media.pause();
+  await settle();
+  page.dispatchEvent(Object.assign(new Event('pagehide'), { persisted: true }));
+  win.dispatchEvent(Object.assign(new Event('pageshow'), { persisted: true }));
+  await settle();
+  assert.equal(svc.count('canStream'), 2);
+  assert.equal(media.paused, true);
+});
+
 test('detach restores play(), ends the lease and stops listening', async () => {
   const { svc, media, stream } = setup();
   const own = media.play;
@@ -345,6 +367,14 @@ test('detach restores play(), ends the lease and stops listening', async () => {
   media.nativePlay();
   await settle();
   assert.equal(svc.count('canStream'), 1, 'no longer gated');
+
+  // A play() of the element's own (someone else's wrapper) is put back as it was.
+  const other = new FakeMedia();
+  const theirs = () => Promise.resolve('theirs');
+  other.play = theirs;
+  const s2 = setupOn(svc, other);
+  await s2.stream.detach();
+  assert.equal(other.play, theirs);
 });
 
 test('adapters: hls.js stops and starts loading; Shaka and video.js find their element', async () => {
