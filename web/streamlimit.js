@@ -483,12 +483,12 @@ export class StreamLimitClient extends EventTarget {
   // A closing (or bfcache-bound) page cannot await a fetch: a keepalive fetch
   // outlives it, and unlike a beacon it carries the Authorization header (the
   // last token the provider gave: a provider's promise would not settle in a
-  // page going away). The lease id is also noted in sessionStorage, which survives a reload:
-  // the next start() ends it first, and if that end gets no answer, sends
-  // the lease id as proof with its canStream (as the device secret is), so
-  // the reloaded page takes over a lease the first end did not end instead of
-  // needing a second slot. (A late end then ends nothing: a lease taken
-  // over lives on under a new id.)
+  // page going away). The lease id is also noted in sessionStorage, which
+  // survives a reload: the next start() ends it first, and if that end gets
+  // no answer, sends the lease id as proof with its canStream (as the device
+  // secret is), so the reloaded page takes over a lease the first end did
+  // not end instead of needing a second slot. (A late end then ends nothing:
+  // a lease taken over lives on under a new id.)
   #onPageHide(event) {
     const lease = this.#lease;
     if (this.#state !== 'playing' || !lease) return;
@@ -566,7 +566,8 @@ export class StreamLimitClient extends EventTarget {
     }
     if (res.ok && data) return data;
     if (res.status === 401 && !token) {
-      data = { ...data, message: 'This service requires an access token and none was sent: give the client a token option (' + (data?.message || 'HTTP 401') + ')' };
+      const why = this.#token ? 'the token option gave none' : 'give the client a token option';
+      data = { ...data, message: 'This service requires an access token and none was sent: ' + why + ' (' + (data?.message || 'HTTP 401') + ')' };
     }
     throw new StreamLimitError(data?.message || 'HTTP ' + res.status, {
       status: res.status,

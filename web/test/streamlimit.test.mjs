@@ -799,7 +799,7 @@ describe('token provider (identity on)', () => {
       && /requires an access token and none was sent: give the client a token option/.test(err.message));
     assert.equal(api.count('denied'), 1, 'no provider, nothing to refresh');
     const withNull = newClient(api, { token: async () => null, fetch: guarded(api, () => 'valid') });
-    await assert.rejects(withNull.client.start('u'), (err) => /none was sent/.test(err.message));
+    await assert.rejects(withNull.client.start('u'), (err) => /none was sent: the token option gave none/.test(err.message));
     assert.equal(api.count('denied'), 2, 'a provider with no token: one request, not two');
   });
 
