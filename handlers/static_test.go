@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -24,6 +25,8 @@ var testStatic = fstest.MapFS{
 	"demo.css":         {Data: []byte("body { margin: 0 }")},
 	"streamlimit.js":   {Data: []byte("export class StreamLimitClient {}")},
 	"streamlimit.d.ts": {Data: []byte("export declare class StreamLimitClient {}")},
+	"testcard.mp4":     {Data: []byte("\x00\x00\x00\x18ftypiso5 fragmented video")},
+	"testcard.m3u8":    {Data: []byte("#EXTM3U\n#EXT-X-ENDLIST\n")},
 	"embed.go":         {Data: []byte("package web")}, // not a served type
 	"sub/x.js":         {Data: []byte("nested")},      // only top-level files are served
 }
@@ -32,26 +35,45 @@ var testStatic = fstest.MapFS{
 // exchange against the spec (TestOpenAPIWalk).
 func walkStatic(t *testing.T, h *harness) {
 	t.Helper()
-	for _, c := range []struct{ path, file, ctype string }{
-		{"/dev/", "index.html", "text/html; charset=utf-8"},
-		{"/dev/client/index.html", "index.html", "text/html; charset=utf-8"},
-		{"/dev/client/streamlimit.js", "streamlimit.js", "text/javascript; charset=utf-8"},
-		{"/dev/client/streamlimit.d.ts", "streamlimit.d.ts", "text/plain; charset=utf-8"},
-		{"/dev/client/demo.js", "demo.js", "text/javascript; charset=utf-8"},
-		{"/dev/client/demo.css", "demo.css", "text/css; charset=utf-8"},
+	for _, c := range []staticGet{
+		{"/dev/", "index.html", "text/html; charset=utf-8", ""},
+		{"/dev/client/index.html", "index.html", "text/html; charset=utf-8", ""},
+		{"/dev/client/streamlimit.js", "streamlimit.js", "text/javascript; charset=utf-8", ""},
+		{"/dev/client/streamlimit.d.ts", "streamlimit.d.ts", "text/plain; charset=utf-8", ""},
+		{"/dev/client/demo.js", "demo.js", "text/javascript; charset=utf-8", ""},
+		{"/dev/client/demo.css", "demo.css", "text/css; charset=utf-8", ""},
+		{"/dev/client/testcard.m3u8", "testcard.m3u8", "application/vnd.apple.mpegurl", ""},
+		{"/dev/client/testcard.mp4", "testcard.mp4", "video/mp4", ""},
+		// The playlist names byte ranges of the video: a part of it, 206.
+		{"/dev/client/testcard.mp4", "testcard.mp4", "video/mp4", "bytes=4-11"},
 	} {
-		h.getStatic(c.path, c.file, c.ctype)
+		h.getStatic(c)
 	}
 	for _, p := range []string{"/dev/client/nope.js", "/dev/client/embed.go"} {
 		h.do(call{method: "GET", path: p, status: 404, code: "not_found"})
 	}
 }
 
-// getStatic gets path, checks it is file with ctype, and validates the
-// exchange against the spec.
-func (h *harness) getStatic(path, file, ctype string) {
+// staticGet is one GET of a static file: path serves file as ctype; with a
+// Range header (rng, "bytes=a-b"), only those bytes, 206.
+type staticGet struct{ path, file, ctype, rng string }
+
+// getStatic gets c.path, checks the answer is c.file (or the range of it)
+// with c.ctype, and validates the exchange against the spec.
+func (h *harness) getStatic(c staticGet) {
 	h.t.Helper()
-	resp, err := h.srv.Client().Get(h.srv.URL + path)
+	path := c.path
+	req, _ := http.NewRequest(http.MethodGet, h.srv.URL+path, nil)
+	want, status := testStatic[c.file].Data, http.StatusOK
+	if c.rng != "" {
+		req.Header.Set("Range", c.rng)
+		var from, to int
+		if _, err := fmt.Sscanf(c.rng, "bytes=%d-%d", &from, &to); err != nil {
+			h.t.Fatalf("range %q: %v", c.rng, err)
+		}
+		want, status = want[from:to+1], http.StatusPartialContent
+	}
+	resp, err := h.srv.Client().Do(req)
 	if err != nil {
 		h.t.Fatalf("GET %s: %v", path, err)
 	}
@@ -60,12 +82,13 @@ func (h *harness) getStatic(path, file, ctype string) {
 	if err != nil {
 		h.t.Fatalf("GET %s: %v", path, err)
 	}
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != ctype || string(data) != string(testStatic[file].Data) {
-		h.t.Fatalf("GET %s: %d %q %q, want 200 %q with %s", path, resp.StatusCode, resp.Header.Get("Content-Type"), data, ctype, file)
+	if resp.StatusCode != status || resp.Header.Get("Content-Type") != c.ctype || string(data) != string(want) {
+		h.t.Fatalf("GET %s (Range %q): %d %q %q, want %d %q with %q", path, c.rng, resp.StatusCode, resp.Header.Get("Content-Type"), data, status, c.ctype, want)
 	}
 
 	opts := &openapi3filter.Options{IncludeResponseStatus: true, MultiError: true}
 	vreq, _ := http.NewRequest(http.MethodGet, localOrigin+path, nil)
+	vreq.Header = req.Header.Clone()
 	route, params, err := h.router.FindRoute(vreq)
 	if err != nil {
 		h.t.Fatalf("GET %s: the spec has no route for it: %v", path, err)

@@ -1,16 +1,16 @@
 // The demo player at {prefix}/ (http://localhost:3000/dev/ with `make run`):
-// a video-player mock driven by the streamlimit browser client. Query
-// parameters: uid (the account), title, api (another API base URL).
-import { StreamLimitClient } from './streamlimit.js';
+// a real <video> (the test stream testcard.mp4) driven by attach(), the
+// streamlimit client's player integration. Query parameters: uid (the
+// account), title, device (this device's name), api (another API base URL).
+import { attach } from './attach.js';
+import { deviceLabel, sessionLabel } from './device.js';
 
 const params = new URLSearchParams(location.search);
 // This script is served at {base}/client/demo.js: the API is {base}.
 const apiBase = params.get('api') || new URL('..', import.meta.url).href.replace(/\/$/, '');
-const client = new StreamLimitClient({ baseUrl: apiBase });
-window.streamlimitDemo = { client, apiBase };
-
-const PLAYING_KEY = 'streamlimit.demo.playing'; // sessionStorage: resume after a reload
 const UID_KEY = 'streamlimit.demo.uid';
+const NAME_KEY = 'streamlimit.demo.deviceName';
+const PLAYING_KEY = 'streamlimit.demo.playing'; // sessionStorage: play on after a reload
 
 const $ = (id) => document.getElementById(id);
 const el = (tag, props = {}, ...children) => {
@@ -19,13 +19,30 @@ const el = (tag, props = {}, ...children) => {
   return e;
 };
 
-let playStartedAt = 0;
-let renewals = 0;
-let known = { streamCount: null, maxStreams: null };
-
 $('uid').value = params.get('uid') || localStorage.getItem(UID_KEY) || 'demo-viewer';
-$('title').value = params.get('title') || 'The Demo Film';
-$('device').textContent = client.deviceId;
+$('title').value = params.get('title') || 'Test card';
+$('device-name').value = params.get('device') ?? localStorage.getItem(NAME_KEY) ?? '';
+
+const video = $('video');
+const stream = attach(video, {
+  baseUrl: apiBase,
+  uid: () => $('uid').value.trim(),
+  title: () => $('title').value.trim() || undefined,
+  // With AUTH_MODE=jwt: the token pasted under "Identity" (an app asks its sign-in).
+  token: () => $('token').value.trim() || null,
+  deviceName: $('device-name').value.trim() || undefined,
+});
+const client = stream.client;
+window.streamlimitDemo = { client, stream, apiBase, video };
+
+let renewals = 0;
+const known = { streamCount: null, maxStreams: null };
+
+function showDevice() {
+  $('device').textContent = deviceLabel({ userAgent: navigator.userAgent, name: $('device-name').value }) || client.deviceId;
+  $('device').title = client.deviceId;
+}
+showDevice();
 
 function setState(state) {
   document.body.dataset.state = state;
@@ -49,26 +66,25 @@ function showUsage(streamCount, maxStreams) {
   $('usage').dataset.count = n ?? '';
 }
 
-function shortAgent(ua = '') {
-  const browser = ua.match(/(HeadlessChrome|Edg|Firefox|Chrome|Safari)\/(\d+)/);
-  const os = ua.match(/Windows|Android|iPhone|iPad|Mac OS X|Linux|CrOS/);
-  if (!browser) return ua.slice(0, 40);
-  return `${browser[1]} ${browser[2]}${os ? ' · ' + os[0].replace('Mac OS X', 'macOS') : ''}`;
-}
-
-function deviceItem(s) {
+function sessionItem(s) {
   const mine = s.deviceId && s.deviceId === client.deviceId;
   const li = el('li', { className: mine ? 'mine' : '' },
-    el('strong', {}, s.deviceId || 'unnamed device'),
-    mine ? el('em', {}, ' this device') : '',
+    el('strong', {}, sessionLabel(s)),
+    mine ? el('em', {}, 'this device') : el('button', { type: 'button', className: 'kick', textContent: 'Stop', onclick: () => kick(s) }),
     el('span', {}, s.client?.title ? `“${s.client.title}”` : ''),
-    el('small', {}, `${shortAgent(s.client?.userAgent)} · since ${clock(new Date(s.createdAt))}`));
-  li.dataset.device = s.deviceId || '';
+    el('small', {}, `since ${clock(new Date(s.createdAt))}`));
+  li.dataset.session = s.session;
   return li;
 }
 
-function renderList(list, sessions) {
-  list.replaceChildren(...(sessions.length ? sessions.map(deviceItem) : [el('li', { className: 'empty' }, 'none')]));
+async function kick(s) {
+  try {
+    await client.endSession(currentUid(), s.session);
+    log(`stopped ${sessionLabel(s)}`);
+  } catch (err) {
+    log(`could not stop ${sessionLabel(s)}: ${err.code ?? err.message}`);
+  }
+  refreshSessions();
 }
 
 let refreshing = false;
@@ -77,7 +93,7 @@ async function refreshSessions() {
   refreshing = true;
   try {
     const r = await client.sessions(currentUid());
-    renderList($('sessions'), r.streams);
+    $('sessions').replaceChildren(...(r.streams.length ? r.streams.map(sessionItem) : [el('li', { className: 'empty' }, 'none')]));
     showUsage(r.streamCount, r.maxStreams);
   } catch {
     // the heartbeat line says when the service is unreachable
@@ -92,45 +108,20 @@ function currentUid() {
 
 async function play() {
   if (!$('setup').reportValidity()) return;
-  const uid = currentUid();
-  localStorage.setItem(UID_KEY, uid);
-  setState('starting');
-  const title = $('title').value.trim();
-  try {
-    const r = await client.start(uid, { client: title ? { title } : undefined });
-    showUsage(r.streamCount, r.maxStreams);
-    if (r.granted) {
-      sessionStorage.setItem(PLAYING_KEY, uid);
-      playStartedAt = Date.now();
-      $('playing-title').textContent = title || 'Untitled';
-      setState('playing');
-      log(`granted${r.lease.resumed ? ' (resumed)' : ''}: lease ${r.lease.leaseId.slice(0, 8)}…`);
-    } else {
-      sessionStorage.removeItem(PLAYING_KEY);
-      $('refused-title').textContent = `All ${r.maxStreams} streams of this account are in use`;
-      renderList($('others'), r.streams);
-      setState('refused');
-      log(`refused: ${r.streamCount} of ${r.maxStreams} in use`);
-    }
-  } catch (err) {
-    if (err.name === 'AbortError') return;
-    sessionStorage.removeItem(PLAYING_KEY);
-    // lease_revoked: the lease this player last held was revoked meanwhile
-    // (the client forgets it: playing again asks afresh).
-    showRevoked(err.code === 'lease_revoked'
-      ? explain(err.code, err.reason, err.message) + ` (${err.reason})`
-      : `Could not start: ${err.message}`, err.reason);
-    setState('revoked');
-    log(`start failed: ${err.code ?? err.name}${err.reason ? ' / ' + err.reason : ''}`);
-  }
-  refreshSessions();
+  localStorage.setItem(UID_KEY, currentUid());
+  localStorage.setItem(NAME_KEY, $('device-name').value.trim());
+  // attach asks for the slot first; a refusal shows on the player. A play
+  // without a click (a reload playing on) may only start muted.
+  video.play().catch((err) => {
+    if (err.name !== 'NotAllowedError') return;
+    video.muted = true;
+    video.play().catch(() => {});
+  });
 }
 
 async function stop() {
-  const state = document.body.dataset.state;
-  if (state !== 'playing' && state !== 'starting') return;
   sessionStorage.removeItem(PLAYING_KEY);
-  const r = await client.stop();
+  const r = await stream.release('stop');
   setState('stopped');
   $('heartbeat').dataset.status = 'none';
   $('heartbeat').textContent = 'stopped';
@@ -139,27 +130,42 @@ async function stop() {
   refreshSessions();
 }
 
-const reasons = {
-  lease_expired: 'The lease has ended: it expired, or was ended on another device.',
-  lease_lost: 'The service could not be reached before the lease ran out.',
-  lease_revoked: 'This stream was ended from another device or by the service.',
-};
-// lease_revoked, by its reason.
-const revocations = {
-  superseded: 'This stream continues in another player or tab of yours.',
-  kicked: 'This stream was ended from another device of the account.',
-  evicted_oldest: 'This stream made room for a newer one on this account.',
-  admin: 'This stream was ended by the service.',
-};
-
-function explain(error, reason, message) {
-  return (error === 'lease_revoked' && revocations[reason]) || reasons[error] || message;
-}
-
-function showRevoked(text, reason) {
-  $('revoked-reason').textContent = text;
-  $('revoked-reason').dataset.reason = reason ?? '';
-}
+stream.on('acquiring', () => setState('starting'));
+stream.on('granted', (r) => {
+  sessionStorage.setItem(PLAYING_KEY, currentUid());
+  $('now-playing').textContent = $('title').value.trim() || 'Untitled';
+  showUsage(r.streamCount, r.maxStreams);
+  setState('playing');
+  log(`granted${r.lease.resumed ? ' (resumed)' : ''}: lease ${r.lease.leaseId.slice(0, 8)}…`);
+  refreshSessions();
+});
+stream.on('refused', (r) => {
+  sessionStorage.removeItem(PLAYING_KEY);
+  showUsage(r.streamCount, r.maxStreams);
+  setState('refused');
+  log(`refused: ${r.streamCount} of ${r.maxStreams} in use`);
+  refreshSessions();
+});
+stream.on('error', ({ error }) => {
+  sessionStorage.removeItem(PLAYING_KEY);
+  setState('revoked');
+  log(`start failed: ${error.code ?? error.name}${error.reason ? ' / ' + error.reason : ''}`);
+});
+stream.on('revoked', ({ error, reason }) => {
+  sessionStorage.removeItem(PLAYING_KEY);
+  document.body.classList.remove('offline');
+  $('heartbeat').dataset.status = 'stopped';
+  $('heartbeat').textContent = `stopped · ${error}`;
+  setState('revoked');
+  log(`revoked: ${error}${reason ? ' / ' + reason : ''}`);
+  refreshSessions();
+});
+stream.on('released', ({ reason }) => {
+  if (reason !== 'stop') {
+    setState('stopped');
+    log(`slot given back (${reason})`);
+  }
+});
 
 client.on('renewed', ({ streamCount }) => {
   renewals++;
@@ -171,7 +177,6 @@ client.on('renewed', ({ streamCount }) => {
   showUsage(streamCount);
   refreshSessions();
 });
-
 client.on('retrying', ({ attempt, delayMs, status }) => {
   document.body.classList.add('offline');
   const hb = $('heartbeat');
@@ -180,46 +185,28 @@ client.on('retrying', ({ attempt, delayMs, status }) => {
   log(`heartbeat failed (${status || 'network'}); retry ${attempt}`);
 });
 
-client.on('revoked', ({ error, reason, message }) => {
-  sessionStorage.removeItem(PLAYING_KEY);
-  document.body.classList.remove('offline');
-  $('heartbeat').dataset.status = 'stopped';
-  $('heartbeat').textContent = `stopped · ${error}`;
-  showRevoked(explain(error, reason, message) + (reason ? ` (${reason})` : ''), reason);
-  setState('revoked');
-  log(`revoked: ${error}${reason ? ' / ' + reason : ''}`);
-  refreshSessions();
-});
-
-// Every second: the lease countdown and the mock video's clock.
+// Four times a second: the lease countdown and the video's clock.
 function tick() {
   const lease = client.lease;
   $('countdown').textContent = lease
     ? `expires in ${Math.max(0, Math.ceil((lease.expiresAt - Date.now()) / 1000))} s · renewed every ${lease.heartbeatIntervalSeconds} s`
     : '–';
-  if (document.body.dataset.state === 'playing') {
-    const secs = Math.floor((Date.now() - playStartedAt) / 1000);
-    $('elapsed').textContent = `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, '0')}`;
-    $('progress-bar').style.width = `${((secs % 600) / 600) * 100}%`;
-  }
+  const secs = Math.floor(video.currentTime);
+  $('elapsed').textContent = `${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, '0')}`;
 }
 setInterval(tick, 250);
 setInterval(refreshSessions, 3000);
 
 $('play').addEventListener('click', play);
-$('retry').addEventListener('click', play);
-$('restart').addEventListener('click', play);
-$('play-again').addEventListener('click', play);
 $('stop').addEventListener('click', stop);
+$('device-name').addEventListener('change', showDevice);
 $('setup').addEventListener('submit', (e) => {
   e.preventDefault();
   play();
 });
 
-// Back from the back/forward cache: the client ended the lease on pagehide.
-window.addEventListener('pageshow', (e) => {
-  if (e.persisted && sessionStorage.getItem(PLAYING_KEY)) play();
-});
+// (Back from the back/forward cache, attach() asks for a slot again and
+// plays on: the client ended the lease on pagehide.)
 
 // A reload of a playing page plays on: its device secret (and the lease id
 // noted on pagehide) prove the lease is this page's, so no second slot.

@@ -1,5 +1,7 @@
 // Type declarations of streamlimit.js, the streamlimit browser client.
 
+export { deviceLabel, describeUserAgent, sessionLabel } from './device.js';
+
 /** localStorage key of the per-browser device id: a label, not a proof. */
 export const DEVICE_ID_KEY: 'streamlimit.deviceId';
 /**
@@ -9,14 +11,34 @@ export const DEVICE_ID_KEY: 'streamlimit.deviceId';
  * URL, and the server stores only its hash.
  */
 export const DEVICE_SECRET_KEY: 'streamlimit.deviceSecret';
-/** sessionStorage key of a lease ended by a beacon on pagehide. */
+/** sessionStorage key of a lease ended by a keepalive fetch on pagehide. */
 export const PENDING_END_KEY: 'streamlimit.pendingEnd';
 
 /** What a player tells about itself; shown to the account's other devices. */
 export interface ClientInfo {
+  /**
+   * The device as others see it. By default the client sends a readable
+   * label here (deviceLabel: the device name, browser and OS, "Living room
+   * TV · Chrome 131 on Windows"); a listing may also hold a raw User-Agent
+   * (the server's fallback): show sessions with sessionLabel.
+   */
   userAgent?: string;
+  /** What is playing. */
   title?: string;
 }
+
+/** What start() may say about the player. */
+export interface StartClientInfo extends ClientInfo {
+  /** This device's name for the label (overrides the deviceName option); not sent as such. */
+  deviceName?: string;
+}
+
+/**
+ * Asked for the access token before each request. `refresh` is true after
+ * the service answered 401 to the last one: get a fresh token (this is asked
+ * once per request). Return null or undefined for none.
+ */
+export type TokenProvider = (context: { refresh: boolean }) => string | null | undefined | Promise<string | null | undefined>;
 
 /** A live session of the account, as the API lists it (never its lease id). */
 export interface Session {
@@ -75,6 +97,14 @@ export interface EndResult {
   error?: unknown;
 }
 
+export interface EndSessionResult {
+  result: 'success';
+  uid: string;
+  session: string;
+  removedStream: boolean;
+  streamCount: number;
+}
+
 export interface StreamsResult {
   result: 'success';
   uid: string;
@@ -113,6 +143,15 @@ export interface EventMap {
 export interface Options {
   /** The API base, with the stage prefix if any: `http://localhost:3000/dev`. */
   baseUrl: string;
+  /**
+   * The access token provider, when the service checks identity
+   * (AUTH_MODE=jwt): its token is sent as `Authorization: Bearer <token>`
+   * with every request. A provider that throws is a retryable failure
+   * (`token_error`). The end sent on pagehide carries the last token it gave.
+   */
+  token?: TokenProvider;
+  /** A name for this device in the label others see ("Living room TV"). */
+  deviceName?: string;
   /** Fixed device id (a label); by default one is kept in localStorage (DEVICE_ID_KEY). */
   deviceId?: string;
   /**
@@ -138,7 +177,6 @@ export interface Options {
   requestTimeoutMs?: number;
   // Injected for tests or non-browser hosts; default to the browser's.
   fetch?: typeof fetch;
-  sendBeacon?: (url: string, data?: BodyInit | null) => boolean;
   /** Where the device id and device secret are kept (localStorage); null for none (new ones per client). */
   storage?: Pick<Storage, 'getItem' | 'setItem'> | null;
   sessionStorage?: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'> | null;
@@ -150,7 +188,7 @@ export interface Options {
 /** An answer of the API that is not a success, or a failed request (status 0). */
 export class StreamLimitError extends Error {
   readonly status: number;
-  /** The API's error code, `network_error`, `invalid_state` or `http_<status>`. */
+  /** The API's error code (`unauthorized` on a 401), `network_error`, `token_error`, `invalid_state` or `http_<status>`. */
   readonly code: string;
   /** With `lease_revoked`: why (see RevokedReason). */
   readonly reason?: RevokedReason | string;
@@ -174,10 +212,18 @@ export class StreamLimitClient extends EventTarget {
    * lease was revoked meanwhile; the next start() does not send it again) or
    * an AbortError (stop() meanwhile).
    */
-  start(uid: string, options?: { deviceId?: string; client?: ClientInfo }): Promise<StartResult>;
+  start(uid: string, options?: { deviceId?: string; client?: StartClientInfo }): Promise<StartResult>;
   /** endStream; no heartbeat is sent after this call starts. */
   stop(): Promise<EndResult>;
+  /** The account's live sessions (GET /streams/{uid}). */
   sessions(uid: string): Promise<StreamsResult>;
+  /**
+   * Ends another session of the account by its handle (a Session's
+   * `session`; never a lease id): "stop watching on that device". Its player
+   * learns it at its next heartbeat (410 lease_revoked, reason kicked).
+   * Throws a TypeError for anything but a handle.
+   */
+  endSession(uid: string, session: string): Promise<EndSessionResult>;
   /** Stops heartbeating and listening for pagehide, without ending the lease. */
   dispose(): void;
 }

@@ -1,14 +1,19 @@
 // streamlimit browser client: asks the streamlimit API for a stream slot,
 // keeps the lease alive while the player plays and gives the slot back when it
 // stops or the tab closes. Dependency-free ES module; see streamlimit.d.ts for
-// the types and README.md ("Browser client") for the lifecycle.
+// the types and README.md for the lifecycle. attach.js drives a <video> (or
+// video.js, hls.js, Shaka Player) with it.
 //
-//   const sl = new StreamLimitClient({ baseUrl: 'https://api.example.com' });
+//   const sl = new StreamLimitClient({ baseUrl: 'https://api.example.com', token: getAccessToken });
 //   sl.on('revoked', () => player.pause());
 //   const r = await sl.start('alice', { client: { title: 'Film' } });
 //   if (!r.granted) showWhoIsWatching(r.streams);
 //   ...
 //   await sl.stop();
+
+import { deviceLabel } from './device.js';
+
+export { deviceLabel, describeUserAgent, sessionLabel } from './device.js';
 
 /** localStorage key of the per-browser device id (a label, not a proof). */
 export const DEVICE_ID_KEY = 'streamlimit.deviceId';
@@ -18,7 +23,7 @@ export const DEVICE_ID_KEY = 'streamlimit.deviceId';
  * body, never in a URL; the server stores only its hash.
  */
 export const DEVICE_SECRET_KEY = 'streamlimit.deviceSecret';
-/** sessionStorage key of a lease ended by a beacon on pagehide (see start). */
+/** sessionStorage key of a lease ended by a keepalive fetch on pagehide (see start). */
 export const PENDING_END_KEY = 'streamlimit.pendingEnd';
 
 // A device id the server accepts: the uid rules (not only dots).
@@ -27,6 +32,8 @@ const DEVICE_ID_PATTERN = /^(?!\.+$)[A-Za-z0-9._:@+=-]{1,128}$/;
 const DEVICE_SECRET_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
 const DEVICE_SECRET_BYTES = 24;
 const LEASE_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+// A session handle of the listing (never a lease id).
+const SESSION_PATTERN = /^[0-9a-f]{16}$/;
 // Statuses worth retrying: the request may succeed later.
 const RETRYABLE = new Set([408, 425, 429, 500, 502, 503, 504]);
 
@@ -145,7 +152,8 @@ function bound(fn, self) {
 export class StreamLimitClient extends EventTarget {
   #o;
   #fetch;
-  #beacon;
+  #token = null; // the token provider, if any
+  #lastToken = null; // its last answer: what a pagehide end can send at once
   #local;
   #session;
   #random;
@@ -173,7 +181,10 @@ export class StreamLimitClient extends EventTarget {
     this.#o = { ...DEFAULTS, ...options, baseUrl: String(options.baseUrl).replace(/\/+$/, '') };
     const g = globalThis;
     this.#fetch = options.fetch ?? bound(g.fetch, g);
-    this.#beacon = options.sendBeacon ?? bound(g.navigator?.sendBeacon, g.navigator);
+    if (options.token !== undefined && options.token !== null && typeof options.token !== 'function') {
+      throw new TypeError('StreamLimitClient: token must be a function returning the access token (or a promise of it)');
+    }
+    this.#token = options.token ?? null;
     this.#local = options.storage !== undefined ? options.storage : safeStorage('localStorage');
     this.#session = options.sessionStorage !== undefined ? options.sessionStorage : safeStorage('sessionStorage');
     this.#random = options.random ?? Math.random;
@@ -249,7 +260,7 @@ export class StreamLimitClient extends EventTarget {
       const held = this.#held?.uid === uid ? this.#held.leaseId : undefined;
       const body = JSON.stringify({
         deviceId: device, deviceSecret: this.#secret(),
-        ...(held ? { leaseId: held } : {}), ...(client ? { client } : {}),
+        ...(held ? { leaseId: held } : {}), client: this.#describe(client),
       });
       const path = '/canStream/' + encodeURIComponent(uid);
       let data;
@@ -326,8 +337,6 @@ export class StreamLimitClient extends EventTarget {
       return r;
     } catch (error) {
       // #held keeps the lease: the next start() proves it still holds it.
-      // The page may be going away: a beacon still has a chance.
-      this.#sendBeacon(this.#url('/endStream/' + encodeURIComponent(lease.uid) + '/' + lease.leaseId));
       return { removedStream: false, error };
     }
   }
@@ -337,11 +346,40 @@ export class StreamLimitClient extends EventTarget {
     return this.#call('/streams/' + encodeURIComponent(uid), { method: 'GET' });
   }
 
+  /**
+   * Ends another session of account uid by its handle (`session` of a
+   * listing or a refusal; never a lease id): "stop watching on that device".
+   * Its slot is free at once; its player learns it at its next heartbeat
+   * (410 lease_revoked, reason kicked). Rejects with a StreamLimitError
+   * (404 session_not_found when no live session has that handle).
+   */
+  async endSession(uid, session) {
+    if (!SESSION_PATTERN.test(String(session))) {
+      throw new TypeError('StreamLimitClient.endSession: a session handle is 16 hex digits (the listing\'s `session`)');
+    }
+    return this.#call('/streams/' + encodeURIComponent(uid) + '/' + session + '/end', { keepalive: true });
+  }
+
   /** Stops heartbeating and removes the pagehide listener (no endStream). */
   dispose() {
     this.#halt();
     this.#pageTarget?.removeEventListener('pagehide', this.#pageHide);
     this.#pageTarget = null;
+  }
+
+  // What canStream says of this player: the app's client fields and, unless
+  // the app gives client.userAgent, a readable device label (the deviceName
+  // option, browser and OS: "Living room TV · Chrome 131 on Windows") in
+  // client.userAgent, so listings and refusals show it instead of a raw
+  // User-Agent or a device id.
+  #describe(client) {
+    const { deviceName, ...out } = client ?? {};
+    if (!out.userAgent) {
+      const label = deviceLabel({ userAgent: globalThis.navigator?.userAgent, name: deviceName ?? this.#o.deviceName });
+      if (label) out.userAgent = label;
+    }
+    for (const k of Object.keys(out)) if (!out[k]) delete out[k];
+    return Object.keys(out).length ? out : undefined;
   }
 
   // --- heartbeats -----------------------------------------------------------
@@ -448,13 +486,15 @@ export class StreamLimitClient extends EventTarget {
 
   // --- page lifecycle -------------------------------------------------------
 
-  // A closing (or bfcache-bound) page cannot await a fetch: a beacon outlives
-  // it. The lease id is also noted in sessionStorage, which survives a reload:
-  // the next start() ends it first, and if that end gets no answer, sends
-  // the lease id as proof with its canStream (as the device secret is), so
-  // the reloaded page takes over a lease the beacon did not end instead of
-  // needing a second slot. (A late beacon then ends nothing: a lease taken
-  // over lives on under a new id.)
+  // A closing (or bfcache-bound) page cannot await a fetch: a keepalive fetch
+  // outlives it, and unlike a beacon it carries the Authorization header (the
+  // last token the provider gave: a provider's promise would not settle in a
+  // page going away). The lease id is also noted in sessionStorage, which
+  // survives a reload: the next start() ends it first, and if that end gets
+  // no answer, sends the lease id as proof with its canStream (as the device
+  // secret is), so the reloaded page takes over a lease the first end did
+  // not end instead of needing a second slot. (A late end then ends nothing:
+  // a lease taken over lives on under a new id.)
   #onPageHide(event) {
     const lease = this.#lease;
     if (this.#state !== 'playing' || !lease) return;
@@ -464,21 +504,21 @@ export class StreamLimitClient extends EventTarget {
     try {
       this.#session?.setItem(PENDING_END_KEY, url);
     } catch {
-      // storage full or blocked: the beacon alone has to do
+      // storage full or blocked: the keepalive fetch alone has to do
     }
-    this.#sendBeacon(url);
+    this.#endKeepalive(url);
     this.#emit('stopped', { reason: 'pagehide', persisted: Boolean(event?.persisted), lease });
   }
 
-  #sendBeacon(url) {
-    let queued = false;
+  // #endKeepalive sends an endStream that outlives the page, at once (no
+  // await before the fetch: the page may be gone at the next task).
+  #endKeepalive(url) {
+    if (!this.#fetch) return;
+    const headers = this.#lastToken ? { Authorization: 'Bearer ' + this.#lastToken } : undefined;
     try {
-      queued = this.#beacon ? this.#beacon(url) : false;
+      this.#fetch(url, { method: 'POST', keepalive: true, headers }).catch(() => {});
     } catch {
-      queued = false;
-    }
-    if (!queued && this.#fetch) {
-      this.#fetch(url, { method: 'POST', keepalive: true }).catch(() => {});
+      // a keepalive quota exceeded throws at once: the TTL frees the slot
     }
   }
 
@@ -495,9 +535,9 @@ export class StreamLimitClient extends EventTarget {
     const [uid, leaseId, more] = url.slice(prefix.length).split('/');
     let answered = false;
     try {
-      answered = (await this.#raw(url, { method: 'POST', timeout: this.#o.requestTimeoutMs })).ok;
+      answered = (await this.#send(url, { method: 'POST', timeout: this.#o.requestTimeoutMs })).res.ok;
     } catch {
-      // best effort: the beacon probably arrived, and the lease expires anyway
+      // best effort: the pagehide end probably arrived, and the lease expires anyway
     }
     if (answered) {
       if (leaseId) this.#forget(leaseId);
@@ -523,7 +563,7 @@ export class StreamLimitClient extends EventTarget {
   // #call sends one request and returns the JSON body of a 2xx answer; any
   // other outcome is a StreamLimitError.
   async #call(path, { method = 'POST', body, headers, signal, keepalive, timeout = this.#o.requestTimeoutMs } = {}) {
-    const res = await this.#raw(this.#url(path), { method, body, headers, signal, keepalive, timeout });
+    const { res, token } = await this.#send(this.#url(path), { method, body, headers, signal, keepalive, timeout });
     let data = null;
     try {
       data = await res.json();
@@ -531,12 +571,51 @@ export class StreamLimitClient extends EventTarget {
       data = null;
     }
     if (res.ok && data) return data;
+    if (res.status === 401 && !token) {
+      const why = this.#token ? 'the token option gave none' : 'give the client a token option';
+      data = { ...data, message: 'This service requires an access token and none was sent: ' + why + ' (' + (data?.message || 'HTTP 401') + ')' };
+    }
     throw new StreamLimitError(data?.message || 'HTTP ' + res.status, {
       status: res.status,
       code: data?.error || 'http_' + res.status,
       reason: data?.reason,
       retryAfterMs: parseRetryAfter(res.headers?.get?.('Retry-After')),
     });
+  }
+
+  // #send is #raw with the token provider's token as a Bearer
+  // Authorization header; a 401 asks the provider for a fresh token and, if
+  // it gives another one, sends once more. Resolves with the answer and the
+  // token sent (or null).
+  async #send(url, init) {
+    let token = await this.#getToken(false);
+    let res = await this.#raw(url, { ...init, headers: withBearer(init.headers, token) });
+    if (res.status === 401 && this.#token) {
+      const fresh = await this.#getToken(true);
+      if (fresh && fresh !== token) {
+        token = fresh;
+        res = await this.#raw(url, { ...init, headers: withBearer(init.headers, token) });
+      }
+    }
+    return { res, token };
+  }
+
+  // #getToken asks the provider (if any) for a token; refresh says the last
+  // one was refused. A provider that fails is a retryable error (status 0):
+  // an identity provider's blip must not stop a playing stream.
+  async #getToken(refresh) {
+    if (!this.#token) return null;
+    let token;
+    try {
+      token = await this.#token({ refresh });
+    } catch (cause) {
+      throw new StreamLimitError('The token provider failed: ' + (cause?.message ?? cause), { code: 'token_error', cause });
+    }
+    if (token !== null && token !== undefined && typeof token !== 'string') {
+      throw new StreamLimitError('The token provider gave a ' + typeof token + ', not a string', { code: 'token_error' });
+    }
+    this.#lastToken = token || null;
+    return this.#lastToken;
   }
 
   async #raw(url, { method, body, headers, signal, keepalive, timeout }) {
@@ -559,6 +638,10 @@ export class StreamLimitClient extends EventTarget {
   #emit(type, detail) {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
+}
+
+function withBearer(headers, token) {
+  return token ? { ...headers, Authorization: 'Bearer ' + token } : headers;
 }
 
 function safeStorage(name) {

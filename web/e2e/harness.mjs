@@ -3,12 +3,14 @@
 // playwright-core. Every process started here is killed when the tests end,
 // pass or fail, and when the runner is interrupted.
 import { spawn, spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const outDir = path.join(repoRoot, 'test-output', 'e2e');
@@ -172,9 +174,11 @@ export class Server {
     return { status: res.status, body: await res.json() };
   }
 
-  // The live sessions of uid, as the API lists them.
-  async sessions(uid) {
-    const { status, body } = await this.json('/streams/' + encodeURIComponent(uid));
+  // The live sessions of uid, as the API lists them (with identity on, pass
+  // a token for uid).
+  async sessions(uid, token) {
+    const init = token ? { headers: { Authorization: 'Bearer ' + token } } : undefined;
+    const { status, body } = await this.json('/streams/' + encodeURIComponent(uid), init);
     if (status !== 200) throw new Error(`GET /streams/${uid}: ${status} ${JSON.stringify(body)}`);
     return body;
   }
@@ -185,5 +189,80 @@ export class Server {
       .filter((l) => l.startsWith('{'))
       .map((l) => { try { return JSON.parse(l); } catch { return null; } })
       .filter((r) => r && r.msg === 'request');
+  }
+}
+
+// mintJwt signs an HS256 JWT for uid (claim sub), valid for an hour: what
+// `streamctl token` makes, for a server with AUTH_MODE=jwt and secret.
+export function mintJwt(secret, uid) {
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const unsigned = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64({ sub: uid, iat: now, exp: now + 3600 });
+  return unsigned + '.' + crypto.createHmac('sha256', secret).update(unsigned).digest('base64url');
+}
+
+// Stack is what an end-to-end test file runs against: DynamoDB Local, the
+// local server built from this tree (leases of ttl seconds, heartbeats every
+// interval seconds, at most max streams an account) and Chromium. Each test
+// opens browser contexts with context() and closeContexts() closes them, so
+// no player of one test heartbeats (or ends a lease) during the next.
+export class Stack {
+  constructor({ name, ttl, interval, max }) {
+    Object.assign(this, { name, ttl, interval, max });
+    this.contexts = new Set();
+    this.uidSeq = 0;
+  }
+
+  // env is the server's environment for a table of its own, plus extra.
+  env(table, extra = {}) {
+    return {
+      DYNAMODB_ENDPOINT: this.dynamo.endpoint, AWS_REGION: 'us-east-1', CREATE_TABLE: 'true', TABLE_NAME: table,
+      MAX_STREAMS: String(this.max), LEASE_TTL_SECONDS: String(this.ttl), HEARTBEAT_INTERVAL_SECONDS: String(this.interval),
+      ...extra,
+    };
+  }
+
+  // newServer makes (does not start) another server on the same DynamoDB
+  // Local, writing its log to test-output/e2e/<name>.log.
+  async newServer(name, extra) {
+    return new Server({ bin: this.build.bin, port: await freePort(), logFile: path.join(outDir, name + '.log'), env: this.env('e2e_' + name, extra) });
+  }
+
+  async start() {
+    fs.mkdirSync(outDir, { recursive: true });
+    this.build = buildServer();
+    this.dynamo = await startDynamo();
+    this.server = await this.newServer(this.name + '-server');
+    await this.server.start();
+    this.browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  }
+
+  async stop() {
+    await this.browser?.close().catch(() => {});
+    await this.server?.stop();
+    await this.dynamo?.stop();
+    this.build?.cleanup();
+  }
+
+  // context opens a browser context (its own localStorage: its own device).
+  // Reduced motion spares the CPU of a machine running several headless
+  // pages (and steadies screenshots).
+  async context(viewport = { width: 1200, height: 720 }) {
+    const ctx = await this.browser.newContext({ viewport, reducedMotion: 'reduce' });
+    this.contexts.add(ctx);
+    return ctx;
+  }
+
+  async closeContexts() {
+    for (const ctx of this.contexts) await ctx.close().catch(() => {});
+    this.contexts.clear();
+  }
+
+  forget(ctx) {
+    this.contexts.delete(ctx);
+  }
+
+  newUid(name) {
+    return `e2e-${name}-${process.pid}-${++this.uidSeq}`;
   }
 }

@@ -97,17 +97,15 @@ async function advance(ms) {
 
 function newClient(api, extra = {}) {
   const page = new EventTarget();
-  const beacons = [];
   const client = new StreamLimitClient({
     baseUrl: BASE + '/', fetch: api.fetch, storage: memoryStorage(), sessionStorage: memoryStorage(),
-    pageLifecycle: page, sendBeacon: (url) => { beacons.push({ url, at: Date.now() - T0 }); return true; },
-    random: () => 0, ...extra,
+    pageLifecycle: page, random: () => 0, ...extra,
   });
   const events = [];
   for (const type of ['granted', 'refused', 'renewed', 'retrying', 'revoked', 'stopped']) {
     client.on(type, (detail) => events.push({ type, at: Date.now() - T0, detail }));
   }
-  return { client, page, beacons, events, of: (type) => events.filter((e) => e.type === type) };
+  return { client, page, events, of: (type) => events.filter((e) => e.type === type) };
 }
 
 beforeEach(() => {
@@ -457,41 +455,50 @@ describe('the end of a lease', () => {
 });
 
 describe('pagehide', () => {
-  test('sends a beacon, notes the lease and stops heartbeating', async () => {
+  test('ends the lease with a keepalive fetch sent at once, notes the lease and stops heartbeating', async () => {
     const api = fakeApi({ interval: 30 });
     const session = memoryStorage();
-    const { client, page, beacons, of } = newClient(api, { sessionStorage: session });
+    const { client, page, of } = newClient(api, { sessionStorage: session });
     await client.start('u');
     await advance(10000);
     page.dispatchEvent(new Event('pagehide'));
-    assert.deepEqual(beacons, [{ url: `${BASE}/endStream/u/${LEASE}`, at: 10000 }]);
+    // Sent within the event's own task: nothing awaited before the fetch.
+    const end = api.calls.filter((c) => c.route === 'endStream');
+    assert.deepEqual(end.map((c) => [c.url, c.at - T0, c.init.method, c.init.keepalive]),
+      [[`${BASE}/endStream/u/${LEASE}`, 10000, 'POST', true]]);
+    assert.equal(end[0].init.headers, undefined, 'no token provider: a simple request, no preflight');
     assert.equal(session.getItem(PENDING_END_KEY), `${BASE}/endStream/u/${LEASE}`);
     assert.equal(client.state, 'stopped');
     assert.equal(of('stopped')[0].detail.reason, 'pagehide');
     await advance(300000);
     assert.equal(api.count('heartbeat'), 0);
-    assert.equal(api.count('endStream'), 0, 'the beacon, not fetch, ends it');
+    assert.equal(api.count('endStream'), 1);
   });
 
-  test('falls back to a keepalive fetch when the beacon is refused', async () => {
+  test('a keepalive fetch that throws at once (quota) is swallowed', async () => {
     const api = fakeApi();
-    const { client, page } = newClient(api, { sendBeacon: () => false });
+    let sync = true;
+    const fetch = (url, init) => {
+      if (sync && init.keepalive && url.includes('/endStream/')) throw new TypeError('keepalive quota exceeded');
+      return api.fetch(url, init);
+    };
+    const { client, page, of } = newClient(api, { fetch });
     await client.start('u');
     page.dispatchEvent(new Event('pagehide'));
-    await settle();
-    const end = api.calls.filter((c) => c.route === 'endStream');
-    assert.equal(end.length, 1);
-    assert.equal(end[0].init.keepalive, true);
+    sync = false;
+    assert.equal(of('stopped').length, 1);
+    assert.equal(client.state, 'stopped');
   });
 
   test('does nothing when not playing', async () => {
     const api = fakeApi();
-    const { page, beacons } = newClient(api);
+    const { page } = newClient(api);
     page.dispatchEvent(new Event('pagehide'));
-    assert.equal(beacons.length, 0);
+    await settle();
+    assert.equal(api.calls.length, 0);
   });
 
-  test('after a reload, start() ends the beaconed lease before canStream', async () => {
+  test('after a reload, start() ends the noted lease before canStream', async () => {
     const api = fakeApi();
     const session = memoryStorage();
     const storage = memoryStorage();
@@ -501,7 +508,9 @@ describe('pagehide', () => {
     // The reloaded page: same storages, new client.
     const after = newClient(api, { sessionStorage: session, storage });
     await after.client.start('u');
-    assert.deepEqual(api.calls.map((c) => c.route), ['canStream', 'endStream', 'canStream']);
+    // The pagehide end, then the reloaded page's own end of the noted lease.
+    assert.deepEqual(api.calls.map((c) => c.route), ['canStream', 'endStream', 'endStream', 'canStream']);
+    assert.equal(api.calls[1].url, api.calls[2].url);
     assert.equal(session.getItem(PENDING_END_KEY), null);
     assert.equal(after.client.deviceId, before.client.deviceId);
   });
@@ -559,19 +568,17 @@ describe('device secret (proof of possession)', () => {
     assert.equal('deviceSecret' in a.client, false, 'not exposed on the client');
   });
 
-  test('never appears in a URL, a header, a beacon or sessionStorage', async () => {
+  test('never appears in a URL, a header, a keepalive end or sessionStorage', async () => {
     const api = fakeApi({ interval: 30 });
     const storage = memoryStorage();
     const session = memoryStorage();
-    const urls = [];
-    const sendBeacon = (url, data) => { urls.push(url, String(data ?? '')); return false; }; // refused: the keepalive fetch follows
-    const { client, page } = newClient(api, { storage, sessionStorage: session, sendBeacon });
+    const { client, page } = newClient(api, { storage, sessionStorage: session });
     await client.start('u', { client: { title: 'Film' } });
     api.down('heartbeat', 1);
     await advance(61000); // heartbeats, a retry
     await client.sessions('u');
     api.down('endStream', 1);
-    await client.stop(); // endStream fails: a beacon
+    await client.stop(); // endStream fails
     await client.start('u');
     page.dispatchEvent(new Event('pagehide'));
     const after = newClient(api, { storage, sessionStorage: session }); // reload
@@ -588,7 +595,6 @@ describe('device secret (proof of possession)', () => {
       if (c.route !== 'canStream') assert.ok(!String(c.init.body ?? '').includes(secret), `secret in the body of ${c.url}`);
       assert.equal(new URL(c.url).search, '', `a query string: ${c.url}`);
     }
-    for (const u of urls) assert.ok(!u.includes(secret), `secret in beacon ${u}`);
     for (const [k, v] of session.map) assert.ok(!v.includes(secret), `secret in sessionStorage ${k}`);
   });
 
@@ -723,7 +729,7 @@ describe('resumed leases', () => {
     assert.deepEqual(bodiesOf(api).map((b) => b.leaseId), [undefined, LEASE, undefined]);
   });
 
-  test('after a reload whose pending end failed, canStream carries the beaconed lease id', async () => {
+  test('after a reload whose pending end failed, canStream carries the noted lease id', async () => {
     const api = fakeApi();
     const session = memoryStorage();
     const storage = memoryStorage();
@@ -734,7 +740,7 @@ describe('resumed leases', () => {
     api.down('endStream', 1);
     api.once('canStream', resumedGrant(api, LEASE2));
     const r = await after.client.start('u');
-    assert.deepEqual(api.calls.map((c) => c.route), ['canStream', 'endStream', 'canStream']);
+    assert.deepEqual(api.calls.map((c) => c.route), ['canStream', 'endStream', 'endStream', 'canStream']);
     const [first, second] = bodiesOf(api);
     assert.equal(second.leaseId, LEASE);
     assert.equal(second.deviceSecret, first.deviceSecret);
@@ -753,5 +759,230 @@ describe('resumed leases', () => {
     await after.client.start('u');
     assert.equal(bodiesOf(api)[1].leaseId, undefined);
     assert.equal(bodiesOf(api)[1].deviceSecret, bodiesOf(api)[0].deviceSecret);
+  });
+});
+
+describe('token provider (identity on)', () => {
+  // A fake API that requires "Bearer <valid>" and answers 401 otherwise.
+  function guarded(api, valid) {
+    return async (url, init = {}) => {
+      if (init.headers?.Authorization !== 'Bearer ' + valid()) {
+        api.calls.push({ route: 'denied', url, at: Date.now(), init });
+        return api.json(401, { result: 'error', error: 'unauthorized', message: 'A valid credential is required.' }, { 'WWW-Authenticate': 'Bearer' });
+      }
+      return api.fetch(url, init);
+    };
+  }
+  const auth = (c) => c.init.headers?.Authorization;
+
+  test('is asked before each request and its token sent as a Bearer header', async () => {
+    const api = fakeApi({ interval: 30 });
+    const asked = [];
+    let n = 0;
+    const token = async ({ refresh }) => { asked.push({ refresh, at: Date.now() - T0 }); return 'tok' + ++n; };
+    const { client } = newClient(api, { token });
+    await client.start('u');
+    await advance(30000);
+    await client.sessions('u');
+    await client.stop();
+    assert.deepEqual(api.calls.map((c) => [c.route, auth(c)]),
+      [['canStream', 'Bearer tok1'], ['heartbeat', 'Bearer tok2'], ['streams', 'Bearer tok3'], ['endStream', 'Bearer tok4']]);
+    assert.deepEqual(asked.map((a) => a.refresh), [false, false, false, false]);
+    assert.equal(asked[1].at, 30000, 'asked when the heartbeat is sent, not before');
+    // The token does not change the body: still text/plain, no preflight beyond the header's own.
+    assert.match(api.calls[0].init.headers['Content-Type'], /^text\/plain/);
+  });
+
+  test('a 401 asks for a fresh token once and sends again', async () => {
+    const api = fakeApi({ interval: 30 });
+    let current = 'old';
+    const asked = [];
+    const token = async ({ refresh }) => {
+      asked.push(refresh);
+      if (refresh) current = 'new';
+      return current;
+    };
+    const { client, of } = newClient(api, { token, fetch: guarded(api, () => 'new') });
+    const r = await client.start('u');
+    assert.equal(r.granted, true);
+    assert.deepEqual(asked, [false, true]);
+    assert.deepEqual(api.calls.map((c) => [c.route, auth(c)]), [['denied', 'Bearer old'], ['canStream', 'Bearer new']]);
+    await advance(30000);
+    assert.equal(api.count('heartbeat'), 1);
+    assert.equal(of('renewed').length, 1);
+  });
+
+  test('a second 401 is not retried again: start() rejects with unauthorized', async () => {
+    const api = fakeApi();
+    let asked = 0;
+    const { client } = newClient(api, { token: async () => 'expired' + ++asked, fetch: guarded(api, () => 'valid') });
+    await assert.rejects(client.start('u'), (err) => err instanceof StreamLimitError
+      && err.status === 401 && err.code === 'unauthorized' && !err.retryable && /valid credential/.test(err.message));
+    assert.equal(asked, 2);
+    assert.equal(api.count('denied'), 2);
+    assert.equal(client.state, 'idle');
+  });
+
+  test('a refresh that gives the same token, or none, is not sent again', async () => {
+    const api = fakeApi();
+    for (const token of [async () => 'same', async ({ refresh }) => (refresh ? null : 'old')]) {
+      api.calls.length = 0;
+      const { client } = newClient(api, { token, fetch: guarded(api, () => 'valid') });
+      await assert.rejects(client.start('u'), (err) => err.code === 'unauthorized');
+      assert.equal(api.count('denied'), 1);
+    }
+  });
+
+  test('a 401 on a heartbeat after a failed refresh stops the player (revoked, unauthorized)', async () => {
+    const api = fakeApi({ interval: 30 });
+    let valid = 'a';
+    const { client, of } = newClient(api, { token: async () => 'a', fetch: guarded(api, () => valid) });
+    await client.start('u');
+    valid = 'b'; // the identity provider moved on; this app's provider did not
+    await advance(30000);
+    assert.equal(api.count('denied'), 1, 'the refresh gave the same token: not sent again');
+    assert.equal(of('revoked')[0].detail.error, 'unauthorized');
+    assert.equal(of('revoked')[0].detail.status, 401);
+    await advance(300000);
+    assert.equal(api.count('denied'), 1, 'then silence');
+  });
+
+  test('no token at all: a clear message naming the token option', async () => {
+    const api = fakeApi();
+    const { client } = newClient(api, { fetch: guarded(api, () => 'valid') });
+    await assert.rejects(client.start('u'), (err) => err.code === 'unauthorized' && err.status === 401
+      && /requires an access token and none was sent: give the client a token option/.test(err.message));
+    assert.equal(api.count('denied'), 1, 'no provider, nothing to refresh');
+    const withNull = newClient(api, { token: async () => null, fetch: guarded(api, () => 'valid') });
+    await assert.rejects(withNull.client.start('u'), (err) => /none was sent: the token option gave none/.test(err.message));
+    assert.equal(api.count('denied'), 2, 'a provider with no token: one request, not two');
+  });
+
+  test('a failing provider is a retryable error: start() retries it, a heartbeat backs off', async () => {
+    const api = fakeApi({ interval: 30 });
+    let fail = 1;
+    const token = async () => {
+      if (fail-- > 0) throw new Error('IdP unreachable');
+      return 'tok';
+    };
+    const { client, of } = newClient(api, { token });
+    const started = client.start('u');
+    await advance(1000);
+    assert.equal((await started).granted, true);
+    assert.equal(api.count('canStream'), 1, 'the failed attempt sent nothing');
+    fail = 1;
+    await advance(30000);
+    const retry = of('retrying');
+    assert.equal(retry.length, 1);
+    assert.equal(retry[0].detail.error, 'token_error');
+    await advance(1000);
+    assert.equal(of('renewed').length, 1, 'renewed once the provider answers');
+    assert.equal(client.state, 'playing');
+  });
+
+  test('rejects a token option that is not a function, and a provider answering a non-string', async () => {
+    assert.throws(() => new StreamLimitClient({ baseUrl: BASE, token: 'abc' }), /token must be a function/);
+    const api = fakeApi();
+    const { client } = newClient(api, { token: async () => 42, startAttempts: 1 });
+    await assert.rejects(client.start('u'), (err) => err.code === 'token_error' && /number/.test(err.message));
+  });
+
+  test('pagehide ends the lease at once with the last token, not awaiting the provider', async () => {
+    const api = fakeApi({ interval: 30 });
+    let n = 0;
+    let slow = false;
+    const token = () => (slow ? new Promise(() => {}) : Promise.resolve('tok' + ++n));
+    const { client, page } = newClient(api, { token });
+    await client.start('u');
+    await advance(30000); // the heartbeat got tok2
+    slow = true; // a provider that would not answer in a closing page
+    page.dispatchEvent(new Event('pagehide'));
+    const end = api.calls.at(-1);
+    assert.equal(end.route, 'endStream');
+    assert.equal(end.init.keepalive, true);
+    assert.deepEqual(end.init.headers, { Authorization: 'Bearer tok2' });
+  });
+
+  test('the reloaded page ends the noted lease with a token too', async () => {
+    const api = fakeApi();
+    const session = memoryStorage();
+    const storage = memoryStorage();
+    const before = newClient(api, { sessionStorage: session, storage, token: async () => 'tok' });
+    await before.client.start('u');
+    before.page.dispatchEvent(new Event('pagehide'));
+    const after = newClient(api, { sessionStorage: session, storage, token: async () => 'tok' });
+    await after.client.start('u');
+    assert.deepEqual(api.calls.map((c) => [c.route, auth(c)]),
+      [['canStream', 'Bearer tok'], ['endStream', 'Bearer tok'], ['endStream', 'Bearer tok'], ['canStream', 'Bearer tok']]);
+  });
+});
+
+describe('stopping another device', () => {
+  test('endSession ends a session by its handle; the listing and the refusal carry handles', async () => {
+    const api = fakeApi();
+    api.once('streams', () => api.json(200, { result: 'success', uid: 'u', session: '2ffe19b86c7e6cc6', removedStream: true, streamCount: 2 }));
+    const { client } = newClient(api, { token: async () => 'tok' });
+    const r = await client.endSession('u', '2ffe19b86c7e6cc6');
+    assert.equal(r.removedStream, true);
+    const call = api.calls[0];
+    assert.equal(call.url, `${BASE}/streams/u/2ffe19b86c7e6cc6/end`);
+    assert.equal(call.init.method, 'POST');
+    assert.equal(call.init.headers.Authorization, 'Bearer tok');
+  });
+
+  test('endSession refuses anything but a handle (never a lease id) and sends nothing', async () => {
+    const api = fakeApi();
+    const { client } = newClient(api);
+    for (const bad of [LEASE, '2ffe19b8', '../end', '', undefined]) {
+      await assert.rejects(client.endSession('u', bad), TypeError);
+    }
+    assert.equal(api.calls.length, 0);
+  });
+
+  test('an unknown handle rejects with session_not_found', async () => {
+    const api = fakeApi();
+    api.once('streams', () => api.json(404, { result: 'error', error: 'session_not_found', message: 'No live session.' }));
+    const { client } = newClient(api);
+    await assert.rejects(client.endSession('u', '0123456789abcdef'), (err) => err.status === 404 && err.code === 'session_not_found');
+  });
+});
+
+describe('device labels', () => {
+  const CHROME_LINUX = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+  const withAgent = async (ua, fn) => {
+    const had = Object.getOwnPropertyDescriptor(globalThis, 'navigator');
+    Object.defineProperty(globalThis, 'navigator', { value: { userAgent: ua }, configurable: true });
+    try {
+      await fn();
+    } finally {
+      if (had) Object.defineProperty(globalThis, 'navigator', had);
+      else delete globalThis.navigator;
+    }
+  };
+
+  test('canStream carries a readable label (device name, browser, OS) as client.userAgent', async () => {
+    await withAgent(CHROME_LINUX, async () => {
+      const api = fakeApi();
+      const { client } = newClient(api, { deviceName: 'Living room TV' });
+      await client.start('u', { client: { title: 'Film' } });
+      await client.stop();
+      await client.start('u', { client: { deviceName: 'Kitchen' } }); // per start
+      await client.stop();
+      await client.start('u', { client: { userAgent: 'MyTVApp/2.1' } }); // the app's own
+      assert.deepEqual(bodiesOf(api).map((b) => b.client), [
+        { title: 'Film', userAgent: 'Living room TV · Chrome 131 on Linux' },
+        { userAgent: 'Kitchen · Chrome 131 on Linux' },
+        { userAgent: 'MyTVApp/2.1' },
+      ]);
+    });
+  });
+
+  test('without a User-Agent or a name, no client is sent (the server keeps its header fallback)', async () => {
+    await withAgent(undefined, async () => {
+      const api = fakeApi();
+      const { client } = newClient(api);
+      await client.start('u');
+      assert.equal('client' in bodiesOf(api)[0], false);
+    });
   });
 });
