@@ -159,7 +159,7 @@ export class StreamLimitClient extends EventTarget {
   #random;
   #state = 'idle';
   #lease = null; // the public lease object
-  #token = null; // the renewal token of the last grant or heartbeat: sent back with the next heartbeat
+  #renewal = null; // the renewal token of the last grant or heartbeat: sent back with the next heartbeat
   #deadline = 0; // local time (ms) after which the lease must be taken as lost
   #gen = 0; // bumped by every start, stop and pagehide: stale callbacks compare it
   #timer = null;
@@ -304,7 +304,7 @@ export class StreamLimitClient extends EventTarget {
         resumed: data.resumed === true,
       };
       this.#held = { uid, leaseId: data.leaseId };
-      this.#token = data.renewalToken ?? null;
+      this.#renewal = data.renewalToken ?? null;
       this.#setDeadline(sentAt);
       this.#state = 'playing';
       this.#failures = 0;
@@ -400,7 +400,7 @@ export class StreamLimitClient extends EventTarget {
     try {
       const timeout = Math.min(this.#o.requestTimeoutMs, lease.heartbeatIntervalSeconds * 1000);
       // The renewal token lets the server answer without a write while the lease has ample time left.
-      const query = this.#token ? '?renewalToken=' + encodeURIComponent(this.#token) : '';
+      const query = this.#renewal ? '?renewalToken=' + encodeURIComponent(this.#renewal) : '';
       data = await this.#call('/heartbeat/' + encodeURIComponent(lease.uid) + '/' + lease.leaseId + query, { signal: ctl.signal, timeout });
     } catch (err) {
       if (gen !== this.#gen) return; // stopped meanwhile: say nothing, send nothing
@@ -413,7 +413,7 @@ export class StreamLimitClient extends EventTarget {
     this.#failures = 0;
     lease.expiresAt = new Date(data.expiresAt);
     if (data.streamCount !== undefined) lease.streamCount = data.streamCount; // heartbeats usually carry none
-    this.#token = data.renewalToken ?? null;
+    this.#renewal = data.renewalToken ?? null;
     lease.heartbeatIntervalSeconds = data.heartbeatIntervalSeconds || lease.heartbeatIntervalSeconds;
     this.#setDeadline(sentAt);
     this.#emit('renewed', { lease, streamCount: data.streamCount });
@@ -476,7 +476,7 @@ export class StreamLimitClient extends EventTarget {
     this.#inflight?.abort();
     this.#inflight = null;
     this.#lease = null;
-    this.#token = null;
+    this.#renewal = null;
   }
 
   // #forget drops the held lease if it is still leaseId.

@@ -3,7 +3,6 @@
 // playwright-core. Every process started here is killed when the tests end,
 // pass or fail, and when the runner is interrupted.
 import { spawn, spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
 import { once } from 'node:events';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -192,13 +191,12 @@ export class Server {
   }
 }
 
-// mintJwt signs an HS256 JWT for uid (claim sub), valid for an hour: what
-// `streamctl token` makes, for a server with AUTH_MODE=jwt and secret.
-export function mintJwt(secret, uid) {
-  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
-  const now = Math.floor(Date.now() / 1000);
-  const unsigned = b64({ alg: 'HS256', typ: 'JWT' }) + '.' + b64({ sub: uid, iat: now, exp: now + 3600 });
-  return unsigned + '.' + crypto.createHmac('sha256', secret).update(unsigned).digest('base64url');
+// devToken asks the local identity provider the server started (DEV_ISSUER,
+// `make run AUTH=jwks`) on port for a token of uid (RS256, valid an hour).
+export async function devToken(port, uid) {
+  const r = await fetch(`http://127.0.0.1:${port}/token/${encodeURIComponent(uid)}`);
+  if (!r.ok) throw new Error(`local identity provider: ${r.status} ${await r.text()}`);
+  return (await r.text()).trim();
 }
 
 // Stack is what an end-to-end test file runs against: DynamoDB Local, the

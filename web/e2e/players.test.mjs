@@ -7,10 +7,9 @@
 // Screenshots go to test-output/e2e/.
 import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import crypto from 'node:crypto';
 import path from 'node:path';
 
-import { Stack, mintJwt, outDir, sleep, waitFor } from './harness.mjs';
+import { Stack, devToken, freePort, outDir, sleep, waitFor } from './harness.mjs';
 import { serveExamples } from '../examples/serve.mjs';
 
 const TTL = 8;
@@ -157,12 +156,14 @@ for (const kind of Object.keys(PAGES)) {
 }
 
 test('identity on: a missing token is a clear message; with one the player plays, sends it, and its closed page frees the slot', { timeout: 120000 }, async () => {
-  const secret = crypto.randomBytes(32).toString('base64');
-  const jwt = await stack.newServer('players-jwt-server', { AUTH_MODE: 'jwt', JWT_HS256_SECRET: secret });
+  // The local identity provider of `make run AUTH=jwks` (DEV_ISSUER): the
+  // server verifies its RS256 tokens against its key set, as when deployed.
+  const issuerPort = await freePort();
+  const jwt = await stack.newServer('players-jwt-server', { AUTH_MODE: 'jwt', DEV_ISSUER: 'true', DEV_ISSUER_PORT: String(issuerPort) });
   await jwt.start();
   try {
     const uid = newUid('jwt');
-    const token = mintJwt(secret, uid);
+    const token = await devToken(issuerPort, uid);
     // hls.js from the examples' origin: cross-origin, so every request with
     // the Authorization header is preflighted, the pagehide end included.
     const { page } = await openPlayer('hlsjs', uid, 'TV', { api: jwt.api });
