@@ -146,7 +146,7 @@ func TestIdentityOverHTTP(t *testing.T) {
 		t.Fatalf("x's calls with y's lease and handle changed the table:\n%s\nwas\n%s", after, before)
 	}
 	// Y is untouched and still in control, with either of its tokens.
-	ctlCall(t, "POST", s.api+"/heartbeat/y/"+yLease, y, "").expect(t, 200, map[string]any{"streamCount": 2})
+	ctlCall(t, "POST", s.api+"/heartbeat/y/"+yLease, y, "").expect(t, 200, map[string]any{"leaseId": yLease})
 	ctlCall(t, "POST", s.api+"/endStream/y/"+ySecond, y, "").expect(t, 200, map[string]any{"removedStream": true, "streamCount": 1})
 	acquire(t, s, "x", "phone", x).expect(t, 200, map[string]any{"canStream": true, "streamCount": 1})
 }
@@ -189,7 +189,7 @@ func TestIdentityKeyRotation(t *testing.T) {
 		t.Fatalf("a withdrawn key's token changed the table:\n%s\nwas\n%s", after, before)
 	}
 	kept := bearerOf(p2.Signed(t, p2.KID(issuer.ES256), "bob", time.Now(), time.Hour))
-	ctlCall(t, "POST", s2.api+"/heartbeat/bob/"+lease, kept, "").expect(t, 200, map[string]any{"streamCount": 1})
+	ctlCall(t, "POST", s2.api+"/heartbeat/bob/"+lease, kept, "").expect(t, 200, map[string]any{"leaseId": lease})
 }
 
 // TestIdentityOverWebSocket: the local WebSocket checks tokens as HTTP
