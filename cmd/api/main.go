@@ -18,6 +18,9 @@ import (
 
 	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 	"github.com/streamlimit/streamlimit/config"
+	"github.com/streamlimit/streamlimit/handlers"
+	"github.com/streamlimit/streamlimit/internal/stores"
+	"github.com/streamlimit/streamlimit/web"
 )
 
 func main() {
@@ -46,14 +49,18 @@ func newServer(ctx context.Context, cfg config.Config, metrics io.Writer, log *s
 	if err != nil {
 		return nil, err
 	}
-	svc, _, err := wire.Service(ctx, cfg, nil)
+	obs, trace, err := wire.Observability(cfg, metrics, log)
 	if err != nil {
 		return nil, err
 	}
-	return wire.HTTP(svc, wire.API{
-		Config: cfg, Prefix: cfg.Prefix(), Logger: log, MetricsOutput: metrics,
-		Identity: identity, Admin: admin,
-	})
+	svc, _, err := stores.Service(ctx, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	hc := handlers.ConfigFrom(cfg)
+	hc.Logger, hc.Observer, hc.Trace, hc.Static = log, obs, trace, web.FS()
+	hc.Identity, hc.Admin = identity, admin
+	return handlers.NewServer(svc, hc), nil
 }
 
 // newLambdaHandler returns the Lambda handler that serves h for API Gateway

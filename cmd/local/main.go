@@ -18,8 +18,11 @@ import (
 
 	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 	"github.com/streamlimit/streamlimit/config"
+	"github.com/streamlimit/streamlimit/handlers"
+	"github.com/streamlimit/streamlimit/internal/stores"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
 	"github.com/streamlimit/streamlimit/observe/capacity"
+	"github.com/streamlimit/streamlimit/web"
 	"github.com/streamlimit/streamlimit/wsapi/sockets"
 	"github.com/streamlimit/streamlimit/wsconn"
 	"github.com/streamlimit/streamlimit/wsconn/dynamoconns"
@@ -107,7 +110,7 @@ func newServer(ctx context.Context, cfg config.Config, getenv func(string) strin
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	svc, client, err := wire.Service(ctx, cfg, calls)
+	svc, client, err := stores.Service(ctx, cfg, calls)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -118,12 +121,8 @@ func newServer(ctx context.Context, cfg config.Config, getenv func(string) strin
 	socks := sockets.New(ws, sockets.Config{
 		StoreTimeout: cfg.StoreTimeout, Logger: log, Observer: obs, Identity: identity, AllowedOrigins: cfg.AllowedOrigins,
 	})
-	h, err := wire.HTTP(svc, wire.API{
-		Config: cfg, Prefix: prefix, Logger: log, Observer: obs, Trace: trace,
-		Identity: identity, Admin: admin, WebSocket: socks,
-	})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return h, socks, meter, nil
+	hc := handlers.ConfigFrom(cfg)
+	hc.Logger, hc.Observer, hc.Trace, hc.Static = log, obs, trace, web.FS()
+	hc.Identity, hc.Admin, hc.WebSocket = identity, admin, socks
+	return handlers.NewServer(svc, hc), socks, meter, nil
 }

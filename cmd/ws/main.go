@@ -16,7 +16,6 @@ import (
 
 	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/internal/stores"
-	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/wsapi"
 	"github.com/streamlimit/streamlimit/wsconn"
@@ -59,13 +58,9 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 		// authorizer on $connect must name the account.
 		identity = authorizerUID
 	}
-	store, client, err := stores.Open(ctx, cfg, nil)
+	svc, client, err := stores.Service(ctx, cfg, nil)
 	if err != nil {
 		return nil, err
-	}
-	svc, err := lease.New(store, cfg.LeaseOptions()...)
-	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
 	}
 	ws, err := wsconn.New(svc, dynamoconns.Open(client, cfg.TableName))
 	if err != nil {

@@ -1,12 +1,14 @@
 // Package stores opens the lease store a configuration names: DynamoDB (the
-// client from infra/dynamo, traced when X-Ray is on) or memory. The binaries
-// that keep leases (cmd/local, cmd/api, cmd/ws) open it here; the ones that
-// serve WebSockets open their connection bindings over the same client with
-// dynamoconns.Open.
+// client from infra/dynamo, traced when X-Ray is on) or memory, and the
+// lease service over it (Service). The binaries that keep leases (cmd/local,
+// cmd/api, cmd/ws) and the tests that run the API outside cmd/ (test/bench,
+// test/faults) open them here; the ones that serve WebSockets open their
+// connection bindings over the same client with dynamoconns.Open.
 package stores
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -49,4 +51,20 @@ func Open(ctx context.Context, c config.Config, obs dynamostore.Observer) (lease
 		opts = append(opts, dynamostore.WithAutoCreate(client))
 	}
 	return dynamostore.New(client, opts...), client, nil
+}
+
+// Service opens the lease store c names (Open) and builds the lease service
+// over it with config.LeaseOptions, as every binary does; client is the
+// store's DynamoDB client (nil in memory), for the binaries that also keep
+// WebSocket bindings (dynamoconns.Open). obs, when set, sees every DynamoDB
+// call of the lease store.
+func Service(ctx context.Context, c config.Config, obs dynamostore.Observer) (svc *lease.Service, client *dynamodb.Client, err error) {
+	store, client, err := Open(ctx, c, obs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if svc, err = lease.New(store, c.LeaseOptions()...); err != nil {
+		return nil, nil, fmt.Errorf("configuration: %w", err)
+	}
+	return svc, client, nil
 }

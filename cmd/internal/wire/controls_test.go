@@ -14,6 +14,8 @@ import (
 	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 	"github.com/streamlimit/streamlimit/config"
+	"github.com/streamlimit/streamlimit/handlers"
+	"github.com/streamlimit/streamlimit/internal/stores"
 	"github.com/streamlimit/streamlimit/lease"
 )
 
@@ -36,14 +38,13 @@ func newApp(t *testing.T, env map[string]string, gw *wire.Gateway) (app, error) 
 	if err != nil {
 		return app{}, err
 	}
-	svc, _, err := wire.Service(context.Background(), c, nil)
+	svc, _, err := stores.Service(context.Background(), c, nil)
 	if err != nil {
 		return app{}, err
 	}
-	h, err := wire.HTTP(svc, wire.API{
-		Config: c, Prefix: "/dev", Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Identity: identity, Admin: admin,
-	})
-	return app{h, svc}, err
+	hc := handlers.ConfigFrom(c)
+	hc.Logger, hc.Identity, hc.Admin = slog.New(slog.NewTextHandler(io.Discard, nil)), identity, admin
+	return app{handlers.NewServer(svc, hc), svc}, nil
 }
 
 // TestModesNeedTheirVerifier: jwt mode without a secret and iam admin mode
