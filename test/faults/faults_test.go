@@ -14,13 +14,13 @@ import (
 	"time"
 
 	"github.com/streamlimit/streamlimit/config"
+	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/infra/dynamo"
 	"github.com/streamlimit/streamlimit/internal/loadgen"
-	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/internal/stores"
-	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
 	"github.com/streamlimit/streamlimit/internal/testenv/faultproxy"
+	"github.com/streamlimit/streamlimit/lease"
 )
 
 // Settings shared by the fault tests: a compressed heartbeat and a TTL long
