@@ -10,12 +10,10 @@ import (
 
 // observed names the operation of one route (path as in the route table,
 // "" for the catch-all) in the request's observe.Request, with the matched
-// pattern and the path's uid, and wraps h with Config.Trace when set.
+// pattern and the path's uid, and has the Observer trace h under it.
 func (s *server) observed(path string, h http.Handler) http.Handler {
 	op := operationOf(path)
-	if s.cfg.Trace != nil {
-		h = s.cfg.Trace(op, h)
-	}
+	h = s.obs.Trace(op, h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := observe.From(r.Context())
 		rec.Operation, rec.Route, rec.UID = op, r.Pattern, r.PathValue("uid")

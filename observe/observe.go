@@ -1,7 +1,11 @@
 // Package observe is what streamlimit tells its operators about each HTTP
-// request and each WebSocket event (Observer.StartEvent): one structured log line (log/slog, JSON), CloudWatch Embedded
-// Metric Format (EMF) metrics, and the per-request Request record that
-// handlers fill in and tracing (X-Ray, in infra) reads.
+// request and each WebSocket event (Observer.StartEvent): one record per
+// request (Request), with one operation name, and its sinks: one
+// structured log line (log/slog, JSON), CloudWatch Embedded Metric Format
+// (EMF) metrics, the trace (Tracer: X-Ray, in infra/xray) and any other
+// Sink (the DynamoDB capacity counters of observe/capacity, which also
+// attribute each DynamoDB call to the operation of the record in its
+// context).
 //
 // The record travels in the request's context: the HTTP middleware creates
 // it, the route names the operation, the handler states its Decision, and
@@ -81,6 +85,9 @@ type Request struct {
 	StoreError bool
 	// TraceID is the X-Ray trace id when the request was traced and sampled.
 	TraceID string
+
+	// endTrace ends an event's trace (Observer.StartEvent, Finish).
+	endTrace func()
 }
 
 type ctxKey struct{}

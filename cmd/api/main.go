@@ -49,7 +49,7 @@ func newServer(ctx context.Context, cfg config.Config, metrics io.Writer, log *s
 	if err != nil {
 		return nil, err
 	}
-	obs, trace, err := wire.Observability(cfg, metrics, log)
+	obs, err := wire.Observability(cfg, metrics, log)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func newServer(ctx context.Context, cfg config.Config, metrics io.Writer, log *s
 		return nil, err
 	}
 	hc := handlers.ConfigFrom(cfg)
-	hc.Logger, hc.Observer, hc.Trace, hc.Static = log, obs, trace, web.FS()
+	hc.Logger, hc.Observer, hc.Static = log, obs, web.FS()
 	hc.Identity, hc.Admin = identity, admin
 	return handlers.NewServer(svc, hc), nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/internal/stores"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
+	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/observe/capacity"
 	"github.com/streamlimit/streamlimit/web"
 	"github.com/streamlimit/streamlimit/wsapi/sockets"
@@ -55,7 +56,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return err
 	}
 	if meter != nil {
-		h = withCapacity(meter, prefix, h)
+		h = withCapacity(meter, h)
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -96,17 +97,20 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 // DEBUG_CAPACITY=true, meter counts the DynamoDB calls.
 func newServer(ctx context.Context, cfg config.Config, getenv func(string) string, prefix string, stderr io.Writer, log *slog.Logger) (http.Handler, *sockets.Sockets, *capacity.Meter, error) {
 	meter := debugCapacity(getenv)
-	var calls dynamostore.Observer
+	var (
+		calls dynamostore.Observer
+		sinks []observe.Sink
+	)
 	if meter != nil {
-		calls = meter.Observe
+		calls, sinks = meter.Observe, []observe.Sink{meter}
 	}
 	identity, admin, err := wire.Access(cfg, nil)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	// One Observer for HTTP requests and WebSocket messages: the same log
-	// stream, EMF lines and uid hashes.
-	obs, trace, err := wire.Observability(cfg, stderr, log)
+	// One Observer for HTTP requests and WebSocket events: the same log
+	// stream, EMF lines, uid hashes, traces and capacity counters.
+	obs, err := wire.Observability(cfg, stderr, log, sinks...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -122,7 +126,7 @@ func newServer(ctx context.Context, cfg config.Config, getenv func(string) strin
 		StoreTimeout: cfg.StoreTimeout, Logger: log, Observer: obs, Identity: identity, AllowedOrigins: cfg.AllowedOrigins,
 	})
 	hc := handlers.ConfigFrom(cfg)
-	hc.Logger, hc.Observer, hc.Trace, hc.Static = log, obs, trace, web.FS()
+	hc.Logger, hc.Observer, hc.Static = log, obs, web.FS()
 	hc.Identity, hc.Admin, hc.WebSocket = identity, admin, socks
 	return handlers.NewServer(svc, hc), socks, meter, nil
 }

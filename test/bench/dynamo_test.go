@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
+	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/observe/capacity"
 )
 
@@ -256,7 +257,7 @@ func contention(b *testing.B, budget time.Duration) {
 			go func() {
 				defer wg.Done()
 				<-start
-				ctx, cancel := context.WithTimeout(capacity.WithOp(context.Background(), "canStream"), budget)
+				ctx, cancel := context.WithTimeout(observe.NewContext(context.Background(), &observe.Request{Operation: "canStream"}), budget)
 				defer cancel()
 				t0 := time.Now()
 				d, err := svc.CanStream(ctx, uid, lease.Request{DeviceID: fmt.Sprint("dev", k)})

@@ -16,6 +16,7 @@ import (
 	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
+	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/observe/capacity"
 )
 
@@ -79,10 +80,10 @@ func newTable(b *testing.B) string {
 // storeTimeout is the server's default per-request store budget.
 const storeTimeout = 1500 * time.Millisecond
 
-// opCtx is one request's context: the handler's store budget, labelled
-// with the operation for the capacity meter.
+// opCtx is one request's context: the handler's store budget, and a
+// record naming the operation, for the capacity meter.
 func opCtx(op string) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(capacity.WithOp(context.Background(), op), storeTimeout)
+	return context.WithTimeout(observe.NewContext(context.Background(), &observe.Request{Operation: op}), storeTimeout)
 }
 
 // uniq returns a uid no other benchmark iteration uses.
