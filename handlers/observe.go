@@ -44,25 +44,6 @@ func decided(r *http.Request, decision string) { observe.From(r.Context()).Decis
 // decidedGrant reports a canStream answer.
 func decidedGrant(r *http.Request, d lease.Decision) {
 	rec := observe.From(r.Context())
-	switch {
-	case d.Degraded:
-		// Fail-open: the store failed and the lease was never written.
-		rec.Decision, rec.StoreError = observe.Degraded, true
-	case !d.Granted:
-		rec.Decision = observe.Refused
-	case d.Resumed:
-		rec.Decision = observe.Resumed
-	default:
-		rec.Decision = observe.Granted
-	}
+	rec.Grant(d.Granted, d.Resumed, d.Degraded)
 	rec.Reclaimed, rec.Evicted = d.Reclaimed, len(d.Evicted)
-}
-
-// decidedEnd reports an endStream answer.
-func decidedEnd(r *http.Request, removed bool) {
-	if removed {
-		decided(r, observe.Ended)
-	} else {
-		decided(r, observe.NotLive)
-	}
 }

@@ -50,6 +50,10 @@ const (
 	Ended = "ended"
 	// NotLive: endStream found nothing live to end (a repeat, or expired).
 	NotLive = "not_live"
+	// Kept: a connection lost without a close (a local socket dropped, or
+	// closed by a server stopping) left its lease live, for its player to
+	// resume until it expires.
+	Kept = "kept"
 )
 
 // Request is what one HTTP request did. The middleware creates it and puts
@@ -73,6 +77,9 @@ type Request struct {
 	Status int
 	// Decision is one of the decisions above, when the handler reached one.
 	Decision string
+	// Reason says why an event that is not a request happened: how a
+	// WebSocket connection closed.
+	Reason string
 	// Reclaimed counts expired leases (crashed players) a grant deleted.
 	Reclaimed int
 	// Evicted counts live leases revoked to admit a grant (evict_oldest).
@@ -88,6 +95,32 @@ type Request struct {
 
 	// endTrace ends an event's trace (Observer.StartEvent, Finish).
 	endTrace func()
+}
+
+// Grant records the outcome of a grant (canStream, a WebSocket $connect):
+// Refused, Resumed or Granted; Degraded for a fail-open grant, which is a
+// store error too.
+func (r *Request) Grant(granted, resumed, degraded bool) {
+	switch {
+	case degraded:
+		// Fail-open: the store failed and the lease was never written.
+		r.Decision, r.StoreError = Degraded, true
+	case !granted:
+		r.Decision = Refused
+	case resumed:
+		r.Decision = Resumed
+	default:
+		r.Decision = Granted
+	}
+}
+
+// End records the outcome of an end (endStream, a WebSocket $disconnect):
+// Ended when it removed a live lease, else NotLive.
+func (r *Request) End(removed bool) {
+	r.Decision = NotLive
+	if removed {
+		r.Decision = Ended
+	}
 }
 
 type ctxKey struct{}

@@ -189,6 +189,9 @@ func (o *Observer) Finish(ctx context.Context, rec *Request, latency time.Durati
 	if rec.Decision != "" {
 		attrs = append(attrs, slog.String("decision", rec.Decision))
 	}
+	if rec.Reason != "" {
+		attrs = append(attrs, slog.String("reason", rec.Reason))
+	}
 	if rec.UID != "" {
 		if o.plain {
 			attrs = append(attrs, slog.String("uid", rec.UID))

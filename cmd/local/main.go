@@ -24,6 +24,7 @@ import (
 	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/observe/capacity"
 	"github.com/streamlimit/streamlimit/web"
+	"github.com/streamlimit/streamlimit/wsapi"
 	"github.com/streamlimit/streamlimit/wsapi/sockets"
 	"github.com/streamlimit/streamlimit/wsconn"
 	"github.com/streamlimit/streamlimit/wsconn/dynamoconns"
@@ -123,7 +124,8 @@ func newServer(ctx context.Context, cfg config.Config, getenv func(string) strin
 		return nil, nil, nil, fmt.Errorf("configuration: %w", err)
 	}
 	socks := sockets.New(ws, sockets.Config{
-		StoreTimeout: cfg.StoreTimeout, Logger: log, Observer: obs, Identity: identity, AllowedOrigins: cfg.AllowedOrigins,
+		Events:   wsapi.Events{StoreTimeout: cfg.StoreTimeout, Logger: log, Observer: obs},
+		Identity: identity, AllowedOrigins: cfg.AllowedOrigins,
 	})
 	hc := handlers.ConfigFrom(cfg)
 	hc.Logger, hc.Observer, hc.Static = log, obs, web.FS()

@@ -15,8 +15,8 @@ import (
 	"os"
 
 	"github.com/streamlimit/streamlimit/auth"
+	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 	"github.com/streamlimit/streamlimit/internal/stores"
-	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/wsapi"
 	"github.com/streamlimit/streamlimit/wsconn"
 	"github.com/streamlimit/streamlimit/wsconn/dynamoconns"
@@ -44,9 +44,10 @@ func main() {
 
 // newHandler wires the WebSocket API from the environment: the stores, the
 // lease service (config.LeaseOptions, as every binary), the connection
-// service and the API Gateway transport, each event logged and counted (EMF
-// lines on metrics) as HTTP requests are; nothing of the HTTP API. conns
-// nil means the real management API.
+// service and the API Gateway transport, each event logged, counted (EMF
+// lines on metrics) and, in Lambda with X-Ray on, traced as a subsegment of
+// the function's segment, as HTTP requests are; nothing of the HTTP API.
+// conns nil means the real management API.
 func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logger, metrics io.Writer, conns wsapi.Connections) (func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error), error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -71,11 +72,13 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 			return nil, err
 		}
 	}
+	obs, err := wire.Observability(cfg, metrics, log)
+	if err != nil {
+		return nil, err
+	}
 	return wsapi.NewGateway(ws, conns, wsapi.GatewayConfig{
-		StoreTimeout: cfg.StoreTimeout,
-		Logger:       log,
-		Observer:     observe.New(observe.ConfigFrom(cfg, log, metrics)),
-		Identity:     identity,
+		Events:   wsapi.Events{StoreTimeout: cfg.StoreTimeout, Logger: log, Observer: obs},
+		Identity: identity,
 	}), nil
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/streamlimit/streamlimit/internal/stores"
 	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
 	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/wsapi"
 	"github.com/streamlimit/streamlimit/wsapi/sockets"
 	"github.com/streamlimit/streamlimit/wsconn"
 	"github.com/streamlimit/streamlimit/wsconn/dynamoconns"
@@ -335,7 +336,7 @@ func TestSameTableEffects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	socks := sockets.New(ws, sockets.Config{StoreTimeout: cfg.StoreTimeout})
+	socks := sockets.New(ws, sockets.Config{Events: wsapi.Events{StoreTimeout: cfg.StoreTimeout}})
 	hc := handlers.ConfigFrom(cfg)
 	hc.Prefix, hc.WebSocket = "/dev", socks
 	srv := httptest.NewServer(handlers.NewServer(svc, hc))
