@@ -115,11 +115,11 @@ func newServer(ctx context.Context, cfg config.Config, getenv func(string) strin
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	svc, client, err := stores.Service(ctx, cfg, calls)
+	svc, store, err := stores.Service(ctx, cfg, calls)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ws, err := wsconn.New(svc, dynamoconns.Open(client, cfg.TableName))
+	ws, err := wsconn.New(svc, dynamoconns.Beside(store))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("configuration: %w", err)
 	}

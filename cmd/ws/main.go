@@ -59,11 +59,11 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 		// authorizer on $connect must name the account.
 		identity = authorizerUID
 	}
-	svc, client, err := stores.Service(ctx, cfg, nil)
+	svc, store, err := stores.Service(ctx, cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	ws, err := wsconn.New(svc, dynamoconns.Open(client, cfg.TableName))
+	ws, err := wsconn.New(svc, dynamoconns.Beside(store))
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}

@@ -328,11 +328,11 @@ func TestSameTableEffects(t *testing.T) {
 	}
 	// The local side, wired as cmd/local wires it: the HTTP API with the
 	// local sockets mounted at /dev/ws.
-	svc, client, err := stores.Service(context.Background(), cfg, nil)
+	svc, store, err := stores.Service(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws, err := wsconn.New(svc, dynamoconns.Open(client, cfg.TableName))
+	ws, err := wsconn.New(svc, dynamoconns.Beside(store))
 	if err != nil {
 		t.Fatal(err)
 	}

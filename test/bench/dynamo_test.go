@@ -136,7 +136,7 @@ func BenchmarkOp(b *testing.B) {
 // BenchmarkStoreCall runs each DynamoDB store method alone.
 func BenchmarkStoreCall(b *testing.B) {
 	newStore := func(b *testing.B, m *capacity.Meter) *dynamostore.Store {
-		return dynamostore.New(localDynamo(b), dynamostore.WithTable(newTable(b)), dynamostore.WithObserver(m.Observe))
+		return dynamostore.New(dynamostore.Observed(localDynamo(b), m.Observe), dynamostore.WithTable(newTable(b)))
 	}
 	commit := func(ctx context.Context, s *dynamostore.Store, uid string, version int64) (lease.Lease, error) {
 		now := time.Now().Truncate(time.Millisecond)

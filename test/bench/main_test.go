@@ -124,7 +124,7 @@ func reportCapacity(b *testing.B, m *capacity.Meter, op string, n int) {
 // whose calls m counts.
 func observedService(b *testing.B, m *capacity.Meter, opts ...lease.Option) *lease.Service {
 	b.Helper()
-	store := dynamostore.New(localDynamo(b), dynamostore.WithTable(newTable(b)), dynamostore.WithObserver(m.Observe))
+	store := dynamostore.New(dynamostore.Observed(localDynamo(b), m.Observe), dynamostore.WithTable(newTable(b)))
 	svc, err := lease.New(store, opts...)
 	if err != nil {
 		b.Fatal(err)
