@@ -12,10 +12,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
+	"github.com/streamlimit/streamlimit/cmd/internal/cli"
 	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/handlers"
@@ -31,12 +30,13 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "streamlimit:", err)
-		os.Exit(1)
-	}
+	cli.Main(func(ctx context.Context) int {
+		if err := run(ctx, os.Getenv, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "streamlimit:", err)
+			return 1
+		}
+		return 0
+	})
 }
 
 // run starts the server and blocks until ctx is done, then shuts down
