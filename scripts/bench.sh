@@ -6,10 +6,8 @@
 #   BENCH_OUT   where to write (test-output/bench.txt)
 #   BENCH_COUNT -count for the Go benchmarks (1; use 5+ for benchstat)
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-# shellcheck source=scripts/lib/ddb-local.sh
-. scripts/lib/ddb-local.sh
+# shellcheck source=scripts/lib/stack.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/stack.sh"
 GO="${GO:-go}"
 out="${BENCH_OUT:-test-output/bench.txt}"
 count="${BENCH_COUNT:-1}"

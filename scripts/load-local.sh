@@ -14,10 +14,8 @@
 # 20 players first, unmeasured. Logs land in build/load-local/. Stops what it
 # started, and only that.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
-# shellcheck source=scripts/lib/ddb-local.sh
-. scripts/lib/ddb-local.sh
+# shellcheck source=scripts/lib/stack.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/stack.sh"
 GO="${GO:-go}"
 dir="$root/build/load-local"
 mkdir -p "$dir"

@@ -80,6 +80,14 @@ type DynamoDBAPI interface {
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 }
 
+// TableAPI is the subset of the DynamoDB client that CreateTable calls:
+// the SDK's table waiter polls DescribeTable.
+type TableAPI interface {
+	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
+	dynamodb.DescribeTableAPIClient
+}
+
 // Store is the DynamoDB lease.Store.
 type Store struct {
 	api        DynamoDBAPI

@@ -1,7 +1,10 @@
 # shellcheck shell=bash
-# Sourced by the scripts that start a DynamoDB Local of their own on a free
-# loopback port (bench.sh, load-local.sh); they set $root (the repository) and
-# stop $ddb_pid on exit. DynamoDB Local comes from .cache/ (`make ddb-local`).
+# Sourced by the scripts that start a local stack of their own on free loopback
+# ports (bench.sh, load-local.sh): sets $root (the repository) and goes there,
+# and starts DynamoDB Local (from .cache/, `make ddb-local`), whose $ddb_pid the
+# script stops on exit.
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
 
 # listening PORT: true when something accepts TCP connections on 127.0.0.1:PORT.
 listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
