@@ -48,7 +48,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
 	prefix := cfg.Prefix()
-	h, socks, meter, err := newServer(ctx, cfg, getenv, prefix, stderr, log)
+	h, socks, meter, err := newServer(ctx, cfg, getenv, stderr, log)
 	if err != nil {
 		return err
 	}
@@ -94,9 +94,10 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 
 // newServer wires what the local server serves: the lease service over the
 // configured stores, the HTTP API with its logs and EMF metrics on stderr,
-// and the local stand-in of the WebSocket API at GET {prefix}/ws. With
-// DEBUG_CAPACITY=true, meter counts the DynamoDB calls.
-func newServer(ctx context.Context, cfg config.Config, getenv func(string) string, prefix string, stderr io.Writer, log *slog.Logger) (http.Handler, *sockets.Sockets, *capacity.Meter, error) {
+// and the local stand-in of the WebSocket API at GET {prefix}/ws, both
+// observed by one Observer. With DEBUG_CAPACITY=true, meter counts the
+// requests, events and DynamoDB calls per operation.
+func newServer(ctx context.Context, cfg config.Config, getenv func(string) string, stderr io.Writer, log *slog.Logger) (http.Handler, *sockets.Sockets, *capacity.Meter, error) {
 	meter := debugCapacity(getenv)
 	var (
 		calls dynamostore.Observer
