@@ -147,7 +147,7 @@ func (s *server) endStream(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		decidedEnd(r, rel.Removed)
+		observe.From(r.Context()).End(rel.Removed)
 		return endStreamResponse{Result: "success", UID: uid, RemovedStream: rel.Removed, StreamCount: rel.StreamCount}, nil
 	})
 }

@@ -10,12 +10,10 @@ import (
 
 // observed names the operation of one route (path as in the route table,
 // "" for the catch-all) in the request's observe.Request, with the matched
-// pattern and the path's uid, and wraps h with Config.Trace when set.
+// pattern and the path's uid, and has the Observer trace h under it.
 func (s *server) observed(path string, h http.Handler) http.Handler {
 	op := operationOf(path)
-	if s.cfg.Trace != nil {
-		h = s.cfg.Trace(op, h)
-	}
+	h = s.obs.Trace(op, h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := observe.From(r.Context())
 		rec.Operation, rec.Route, rec.UID = op, r.Pattern, r.PathValue("uid")
@@ -46,25 +44,6 @@ func decided(r *http.Request, decision string) { observe.From(r.Context()).Decis
 // decidedGrant reports a canStream answer.
 func decidedGrant(r *http.Request, d lease.Decision) {
 	rec := observe.From(r.Context())
-	switch {
-	case d.Degraded:
-		// Fail-open: the store failed and the lease was never written.
-		rec.Decision, rec.StoreError = observe.Degraded, true
-	case !d.Granted:
-		rec.Decision = observe.Refused
-	case d.Resumed:
-		rec.Decision = observe.Resumed
-	default:
-		rec.Decision = observe.Granted
-	}
+	rec.Grant(d.Granted, d.Resumed, d.Degraded)
 	rec.Reclaimed, rec.Evicted = d.Reclaimed, len(d.Evicted)
-}
-
-// decidedEnd reports an endStream answer.
-func decidedEnd(r *http.Request, removed bool) {
-	if removed {
-		decided(r, observe.Ended)
-	} else {
-		decided(r, observe.NotLive)
-	}
 }

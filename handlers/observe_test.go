@@ -42,10 +42,23 @@ func observedAPI(t *testing.T, clock *leasetest.Clock, down *atomic.Bool, trace 
 	t.Helper()
 	out := &observetest.Buffer{}
 	svc := leasetest.NewService(t, failingStore{memstore.New(), down}, clock, lease.WithMaxStreams(2))
-	obs := observe.New(observe.Config{Logger: slog.New(slog.NewJSONHandler(out, nil)), Metrics: out, Stage: "test"})
-	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev", Observer: obs, Trace: trace}))
+	oc := observe.Config{Logger: slog.New(slog.NewJSONHandler(out, nil)), Metrics: out, Stage: "test"}
+	if trace != nil {
+		oc.Tracer = traceFunc(trace)
+	}
+	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev", Observer: observe.New(oc)}))
 	t.Cleanup(srv.Close)
 	return srv, out
+}
+
+// traceFunc is an observe.Tracer that wraps every route with a function
+// (the HTTP API begins no event traces).
+type traceFunc func(string, http.Handler) http.Handler
+
+func (f traceFunc) Trace(op string, next http.Handler) http.Handler { return f(op, next) }
+
+func (traceFunc) Begin(ctx context.Context, _ *observe.Request) (context.Context, func()) {
+	return ctx, func() {}
 }
 
 func post(t *testing.T, url string) (int, map[string]any) {

@@ -32,14 +32,12 @@ type Config struct {
 	// when Observer is nil, one line per request, which carries the
 	// request's error if it had one.
 	Logger *slog.Logger
-	// Observer writes each request's log line and metrics (nil: one on
-	// Logger, uids hashed with a random key, no metrics).
+	// Observer writes each request's log line and metrics and, when it has
+	// a Tracer, traces every route under its uid-free operation name
+	// (canStream, heartbeat, streams.end, ...). The handler reports its
+	// decision in the request's observe.Request. Nil: one on Logger, uids
+	// hashed with a random key, no metrics, no tracing.
 	Observer *observe.Observer
-	// Trace, when set, wraps every route's handler with the route's
-	// uid-free operation name (canStream, heartbeat, streams.end, ...), for
-	// tracing (xray.XRay.Trace). The handler reports its decision in the
-	// request's observe.Request. Nil: no tracing.
-	Trace func(operation string, next http.Handler) http.Handler
 	// Identity, when set, binds every account route to the caller: the
 	// account it names must be the path's {uid} (else 403 forbidden), and
 	// a request it cannot identify is answered 401. Nil: no check.

@@ -1,7 +1,11 @@
 // Package observe is what streamlimit tells its operators about each HTTP
-// request and each WebSocket event (Observer.StartEvent): one structured log line (log/slog, JSON), CloudWatch Embedded
-// Metric Format (EMF) metrics, and the per-request Request record that
-// handlers fill in and tracing (X-Ray, in infra) reads.
+// request and each WebSocket event (Observer.StartEvent): one record per
+// request (Request), with one operation name, and its sinks: one
+// structured log line (log/slog, JSON), CloudWatch Embedded Metric Format
+// (EMF) metrics, the trace (Tracer: X-Ray, in infra/xray) and any other
+// Sink (the DynamoDB capacity counters of observe/capacity, which also
+// attribute each DynamoDB call to the operation of the record in its
+// context).
 //
 // The record travels in the request's context: the HTTP middleware creates
 // it, the route names the operation, the handler states its Decision, and
@@ -46,6 +50,10 @@ const (
 	Ended = "ended"
 	// NotLive: endStream found nothing live to end (a repeat, or expired).
 	NotLive = "not_live"
+	// Kept: a connection lost without a close (a local socket dropped, or
+	// closed by a server stopping) left its lease live, for its player to
+	// resume until it expires.
+	Kept = "kept"
 )
 
 // Request is what one HTTP request did. The middleware creates it and puts
@@ -69,6 +77,9 @@ type Request struct {
 	Status int
 	// Decision is one of the decisions above, when the handler reached one.
 	Decision string
+	// Reason says why an event that is not a request happened: how a
+	// WebSocket connection closed.
+	Reason string
 	// Reclaimed counts expired leases (crashed players) a grant deleted.
 	Reclaimed int
 	// Evicted counts live leases revoked to admit a grant (evict_oldest).
@@ -81,6 +92,35 @@ type Request struct {
 	StoreError bool
 	// TraceID is the X-Ray trace id when the request was traced and sampled.
 	TraceID string
+
+	// endTrace ends an event's trace (Observer.StartEvent, Finish).
+	endTrace func()
+}
+
+// Grant records the outcome of a grant (canStream, a WebSocket $connect):
+// Refused, Resumed or Granted; Degraded for a fail-open grant, which is a
+// store error too.
+func (r *Request) Grant(granted, resumed, degraded bool) {
+	switch {
+	case degraded:
+		// Fail-open: the store failed and the lease was never written.
+		r.Decision, r.StoreError = Degraded, true
+	case !granted:
+		r.Decision = Refused
+	case resumed:
+		r.Decision = Resumed
+	default:
+		r.Decision = Granted
+	}
+}
+
+// End records the outcome of an end (endStream, a WebSocket $disconnect):
+// Ended when it removed a live lease, else NotLive.
+func (r *Request) End(removed bool) {
+	r.Decision = NotLive
+	if removed {
+		r.Decision = Ended
+	}
 }
 
 type ctxKey struct{}

@@ -44,6 +44,29 @@ type Config struct {
 	UIDKey []byte
 	// Now is the metrics clock (time.Now if nil).
 	Now func() time.Time
+	// Tracer, when set, traces every request and event (X-Ray: see
+	// Tracer). Nil: nothing is traced.
+	Tracer Tracer
+	// Sinks are told of every finished record, after its log line and
+	// metrics (observe/capacity's Meter).
+	Sinks []Sink
+}
+
+// Tracer is the trace sink of the records: infra/xray's XRay. Trace wraps
+// one HTTP route so that each request is traced under the route's
+// operation; the request's record, complete when next returns, is written
+// into the trace. Begin starts the trace of an event that is not an HTTP
+// request (a WebSocket $connect, message or $disconnect) and returns the
+// end that Finish calls once the record is complete. Both put the trace in
+// the context, so the DynamoDB calls made under it are traced within it.
+type Tracer interface {
+	Trace(operation string, next http.Handler) http.Handler
+	Begin(ctx context.Context, rec *Request) (context.Context, func())
+}
+
+// Sink is told of every finished record, after its log line and metrics.
+type Sink interface {
+	Finished(rec *Request)
 }
 
 // ConfigFrom is the Observer configuration the environment asks for
@@ -62,8 +85,10 @@ func ConfigFrom(c config.Config, log *slog.Logger, metrics io.Writer) Config {
 	return oc
 }
 
-// Observer turns finished requests into one log line and one EMF metrics
-// document each. It is safe for concurrent use.
+// Observer owns the record of every request and event: it starts it
+// (Start, StartEvent), traces it (Trace, and StartEvent with a Tracer) and,
+// once finished, writes its log line and its EMF metrics document and tells
+// its sinks (Finish). It is safe for concurrent use.
 type Observer struct {
 	log     *slog.Logger
 	emf     *emfWriter
@@ -73,13 +98,15 @@ type Observer struct {
 	uidKey  []byte
 	now     func() time.Time
 	dimSets [][]string
+	tracer  Tracer
+	sinks   []Sink
 }
 
 // New returns an Observer.
 func New(c Config) *Observer {
 	o := &Observer{
 		log: c.Logger, ns: c.Namespace, stage: c.Stage, plain: c.PlainUID,
-		uidKey: c.UIDKey, now: c.Now,
+		uidKey: c.UIDKey, now: c.Now, tracer: c.Tracer, sinks: c.Sinks,
 		dimSets: [][]string{{DimStage, DimOperation}, {DimStage}},
 	}
 	if o.log == nil {
@@ -110,13 +137,27 @@ func (o *Observer) Start(r *http.Request) (*http.Request, *Request) {
 	return r.WithContext(NewContext(r.Context(), rec)), rec
 }
 
+// Trace wraps next, the handler of one HTTP route named operation, with the
+// Tracer, when there is one.
+func (o *Observer) Trace(operation string, next http.Handler) http.Handler {
+	if o.tracer == nil {
+		return next
+	}
+	return o.tracer.Trace(operation, next)
+}
+
 // StartEvent returns ctx with a new Request for one event that is not an
-// HTTP request (a WebSocket message or $connect / $disconnect): id names
-// it, kind takes the place of the HTTP method ("WS"), operation names it in
-// logs and metrics. Finish writes it like a request's.
+// HTTP request (a WebSocket message or $connect / $disconnect), traced when
+// there is a Tracer: id names it, kind takes the place of the HTTP method
+// ("WS"), operation names it in logs, metrics and the trace. Finish writes
+// it like a request's.
 func (o *Observer) StartEvent(ctx context.Context, id, kind, operation string) (context.Context, *Request) {
 	rec := &Request{ID: id, Method: kind, Operation: operation, Route: operation}
-	return NewContext(ctx, rec), rec
+	ctx = NewContext(ctx, rec)
+	if o.tracer != nil {
+		ctx, rec.endTrace = o.tracer.Begin(ctx, rec)
+	}
+	return ctx, rec
 }
 
 // HashUID returns the keyed hash under which uid is logged.
@@ -126,11 +167,16 @@ func (o *Observer) HashUID(uid string) string {
 	return hex.EncodeToString(m.Sum(nil)[:8])
 }
 
-// Finish writes the request's log line and its metrics. The line is at
-// level WARN for a store failure (a 503, or a fail-open grant), ERROR for
-// any other error (a bug, answered 500), INFO otherwise; it carries the
-// error, so each error is logged once.
+// Finish ends the trace of an event, writes the record's log line and its
+// metrics, and tells the sinks. The line is at level WARN for a store
+// failure (a 503, or a fail-open grant), ERROR for any other error (a bug,
+// answered 500), INFO otherwise; it carries the error, so each error is
+// logged once.
 func (o *Observer) Finish(ctx context.Context, rec *Request, latency time.Duration) {
+	if end := rec.endTrace; end != nil {
+		rec.endTrace = nil
+		end()
+	}
 	ms := float64(latency.Microseconds()) / 1000
 	attrs := []slog.Attr{
 		slog.String("request_id", rec.ID),
@@ -142,6 +188,9 @@ func (o *Observer) Finish(ctx context.Context, rec *Request, latency time.Durati
 	}
 	if rec.Decision != "" {
 		attrs = append(attrs, slog.String("decision", rec.Decision))
+	}
+	if rec.Reason != "" {
+		attrs = append(attrs, slog.String("reason", rec.Reason))
 	}
 	if rec.UID != "" {
 		if o.plain {
@@ -172,6 +221,9 @@ func (o *Observer) Finish(ctx context.Context, rec *Request, latency time.Durati
 	o.log.LogAttrs(ctx, level, "request", attrs...)
 	if o.emf != nil && rec.Operation != "" {
 		o.emitMetrics(ctx, rec, ms)
+	}
+	for _, s := range o.sinks {
+		s.Finished(rec)
 	}
 }
 

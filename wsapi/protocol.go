@@ -100,35 +100,28 @@ func operationOf(routeKey string) string {
 // OperationOf names the local sockets' events as the gateway's are named.
 func OperationOf(routeKey string) string { return operationOf(routeKey) }
 
-// connected records a $connect's outcome in the event's record.
-func connected(ctx context.Context, uid string, c wsconn.Connected) {
+// Connected records a $connect's outcome (the local socket's upgrade
+// request's) in the record of ctx, as a canStream's.
+func Connected(ctx context.Context, uid string, c wsconn.Connected) {
 	rec := observe.From(ctx)
 	rec.UID = uid
-	switch {
-	case !c.Granted:
-		rec.Decision = observe.Refused
-	case c.Resumed:
-		rec.Decision = observe.Resumed
-	default:
-		rec.Decision = observe.Granted
-	}
+	rec.Grant(c.Granted, c.Resumed, false)
 }
 
-// Closed records a $disconnect's (or a local socket's close) outcome in
-// the event's record.
-func Closed(ctx context.Context, c wsconn.Closed, err error) { closed(ctx, c, err) }
-
-func closed(ctx context.Context, c wsconn.Closed, err error) {
+// Closed records a $disconnect's (or a local socket's end) outcome in the
+// record of ctx: the lease ended, or not live (wsconn.Service.Disconnect),
+// or kept for a resume (wsconn.Service.Drop, kept set), or the error.
+func Closed(ctx context.Context, c wsconn.Closed, kept bool, err error) {
 	rec := observe.From(ctx)
 	rec.UID = c.Binding.UID
 	switch {
 	case err != nil:
 		e, _, _ := errorOf(err)
 		apierr.Record(ctx, err, e.Status)
-	case c.Release.Removed:
-		rec.Decision = observe.Ended
+	case kept:
+		rec.Decision = observe.Kept
 	default:
-		rec.Decision = observe.NotLive
+		rec.End(c.Release.Removed)
 	}
 }
 
@@ -180,9 +173,12 @@ func Reply(ctx context.Context, ws *wsconn.Service, connID string, body []byte) 
 	if m.Action != actionHeartbeat {
 		return errorReply(wsUnknownAction), ""
 	}
-	b, rn, err := ws.Heartbeat(ctx, connID, m.RenewalToken)
+	// The event is a heartbeat from here on: its store calls are counted
+	// and traced as such.
 	rec := observe.From(ctx)
-	rec.Operation, rec.Route, rec.UID = opHeartbeat, opHeartbeat, b.UID
+	rec.Operation, rec.Route = opHeartbeat, opHeartbeat
+	b, rn, err := ws.Heartbeat(ctx, connID, m.RenewalToken)
+	rec.UID = b.UID
 	if err != nil {
 		e, body, _ := errorOf(err)
 		apierr.Record(ctx, err, e.Status) // logged once, in the event's line

@@ -18,8 +18,12 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/awslabs/aws-lambda-go-api-proxy/httpadapter"
 
+	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 	"github.com/streamlimit/streamlimit/config"
+	"github.com/streamlimit/streamlimit/handlers"
+	"github.com/streamlimit/streamlimit/internal/stores"
+	"github.com/streamlimit/streamlimit/web"
 )
 
 func main() {
@@ -51,14 +55,18 @@ func newServer(ctx context.Context, cfg config.Config, metrics io.Writer, log *s
 	if err != nil {
 		return nil, err
 	}
-	svc, _, err := wire.Service(ctx, cfg, nil)
+	obs, err := wire.Observability(cfg, metrics, log)
 	if err != nil {
 		return nil, err
 	}
-	return wire.HTTP(svc, wire.API{
-		Config: cfg, Prefix: cfg.Prefix(), Logger: log, MetricsOutput: metrics,
-		Verifier: identity, Admin: admin,
-	})
+	svc, _, err := stores.Service(ctx, cfg, nil)
+	if err != nil {
+		return nil, err
+	}
+	hc := handlers.ConfigFrom(cfg)
+	hc.Logger, hc.Observer, hc.Static = log, obs, web.FS()
+	hc.Identity, hc.Admin = auth.Bearer(identity), admin
+	return handlers.NewServer(svc, hc), nil
 }
 
 // newLambdaHandler returns the Lambda handler that serves h for API Gateway

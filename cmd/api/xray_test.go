@@ -8,19 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
-
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/internal/testenv/observetest"
 )
-
-// invocation returns the context the Lambda runtime gives an invocation:
-// its request id and its X-Ray trace header (aws-lambda-go stores the
-// header under the string key "x-amzn-trace-id").
-func invocation(requestID, traceHeader string) context.Context {
-	ctx := lambdacontext.NewContext(context.Background(), &lambdacontext.LambdaContext{AwsRequestID: requestID})
-	return context.WithValue(ctx, "x-amzn-trace-id", traceHeader)
-}
 
 // TestLambdaTracesUnderTheFunctionSegment: in Lambda the handler never
 // begins a segment of its own (that would start a separate trace): each
@@ -48,7 +38,7 @@ func TestLambdaTracesUnderTheFunctionSegment(t *testing.T) {
 	handle := newLambdaHandler(api)
 
 	const root, parent = "1-6af58726-5e9f0c651de4d666d4dd26a2", "53995c3f42cd8ad8"
-	resp, err := handle(invocation("lambda-req-1", "Root="+root+";Parent="+parent+";Sampled=1"), loadEvent(t, "canStream-post-json", ""))
+	resp, err := handle(observetest.Invocation("lambda-req-1", "Root="+root+";Parent="+parent+";Sampled=1"), loadEvent(t, "canStream-post-json", ""))
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("canStream: %d %v %s", resp.StatusCode, err, resp.Body)
 	}
@@ -64,24 +54,15 @@ func TestLambdaTracesUnderTheFunctionSegment(t *testing.T) {
 		t.Errorf("Lambda answer carries a trace header: %v", resp.Headers)
 	}
 
-	if _, err := handle(invocation("lambda-req-2", "Root=1-6af58727-5e9f0c651de4d666d4dd26a3;Parent=53995c3f42cd8ad9;Sampled=0"),
+	if _, err := handle(observetest.Invocation("lambda-req-2", "Root=1-6af58727-5e9f0c651de4d666d4dd26a3;Parent=53995c3f42cd8ad9;Sampled=0"),
 		loadEvent(t, "canStream-post-json", "")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := handle(invocation("lambda-req-3", "Root="+root+";Parent="+parent+";Sampled=1"), loadEvent(t, "healthz", "")); err != nil {
+	if _, err := handle(observetest.Invocation("lambda-req-3", "Root="+root+";Parent="+parent+";Sampled=1"), loadEvent(t, "healthz", "")); err != nil {
 		t.Fatal(err)
 	}
 	daemon.WaitFor(t, 10*time.Second, "healthz", func(s observetest.Segment) bool { return s.Annotations["operation"] == "healthz" })
-	docs, err := daemon.Segments()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range docs {
-		if d.Type != "subsegment" || d.ParentID != parent {
-			t.Errorf("a document that is not a subsegment of the function segment: %s %q parent %q", d.Type, d.Name, d.ParentID)
-		}
-	}
-	if len(docs) != 2 {
+	if docs := daemon.SubsegmentsOf(t, parent); len(docs) != 2 {
 		t.Errorf("%d documents; want 2 (the unsampled invocation sends none)", len(docs))
 	}
 

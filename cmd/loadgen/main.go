@@ -25,24 +25,23 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/streamlimit/streamlimit/cmd/internal/cli"
 	"github.com/streamlimit/streamlimit/infra/dynamo"
 	"github.com/streamlimit/streamlimit/internal/cost"
 	"github.com/streamlimit/streamlimit/internal/loadgen"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	code, err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "loadgen:", err)
-	}
-	os.Exit(code)
+	cli.Main(func(ctx context.Context) int {
+		code, err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadgen:", err)
+		}
+		return code
+	})
 }
 
 // about is the help text before the flags.

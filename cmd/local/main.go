@@ -12,26 +12,32 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
+	"github.com/streamlimit/streamlimit/auth"
+	"github.com/streamlimit/streamlimit/cmd/internal/cli"
 	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 	"github.com/streamlimit/streamlimit/config"
+	"github.com/streamlimit/streamlimit/handlers"
+	"github.com/streamlimit/streamlimit/internal/stores"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
+	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/observe/capacity"
+	"github.com/streamlimit/streamlimit/web"
+	"github.com/streamlimit/streamlimit/wsapi"
 	"github.com/streamlimit/streamlimit/wsapi/sockets"
 	"github.com/streamlimit/streamlimit/wsconn"
 	"github.com/streamlimit/streamlimit/wsconn/dynamoconns"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "streamlimit:", err)
-		os.Exit(1)
-	}
+	cli.Main(func(ctx context.Context) int {
+		if err := run(ctx, os.Getenv, os.Stdout, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, "streamlimit:", err)
+			return 1
+		}
+		return 0
+	})
 }
 
 // run starts the server and blocks until ctx is done, then shuts down
@@ -53,7 +59,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		defer stopIssuer()
 	}
 	prefix := cfg.Prefix()
-	h, socks, meter, err := newServer(ctx, cfg, getenv, prefix, stderr, log)
+	h, socks, meter, err := newServer(ctx, cfg, getenv, stderr, log)
 	if err != nil {
 		return err
 	}
@@ -62,7 +68,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		return err
 	}
 	if meter != nil {
-		h = withCapacity(meter, prefix, h)
+		h = withCapacity(meter, h)
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -99,41 +105,42 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 
 // newServer wires what the local server serves: the lease service over the
 // configured stores, the HTTP API with its logs and EMF metrics on stderr,
-// and the local stand-in of the WebSocket API at GET {prefix}/ws. With
-// DEBUG_CAPACITY=true, meter counts the DynamoDB calls.
-func newServer(ctx context.Context, cfg config.Config, getenv func(string) string, prefix string, stderr io.Writer, log *slog.Logger) (http.Handler, *sockets.Sockets, *capacity.Meter, error) {
+// and the local stand-in of the WebSocket API at GET {prefix}/ws, both
+// observed by one Observer. With DEBUG_CAPACITY=true, meter counts the
+// requests, events and DynamoDB calls per operation.
+func newServer(ctx context.Context, cfg config.Config, getenv func(string) string, stderr io.Writer, log *slog.Logger) (http.Handler, *sockets.Sockets, *capacity.Meter, error) {
 	meter := debugCapacity(getenv)
-	var calls dynamostore.Observer
+	var (
+		calls dynamostore.Observer
+		sinks []observe.Sink
+	)
 	if meter != nil {
-		calls = meter.Observe
+		calls, sinks = meter.Observe, []observe.Sink{meter}
 	}
 	verifier, admin, err := wire.Access(ctx, cfg, nil, log)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	// One Observer for HTTP requests and WebSocket messages: the same log
-	// stream, EMF lines and uid hashes.
-	obs, trace, err := wire.Observability(cfg, stderr, log)
+	// One Observer for HTTP requests and WebSocket events: the same log
+	// stream, EMF lines, uid hashes, traces and capacity counters.
+	obs, err := wire.Observability(cfg, stderr, log, sinks...)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	svc, client, err := wire.Service(ctx, cfg, calls)
+	svc, store, err := stores.Service(ctx, cfg, calls)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	ws, err := wsconn.New(svc, dynamoconns.Open(client, cfg.TableName))
+	ws, err := wsconn.New(svc, dynamoconns.Beside(store))
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("configuration: %w", err)
 	}
 	socks := sockets.New(ws, sockets.Config{
-		StoreTimeout: cfg.StoreTimeout, Logger: log, Observer: obs, Verifier: verifier, AllowedOrigins: cfg.AllowedOrigins,
+		Events:   wsapi.Events{StoreTimeout: cfg.StoreTimeout, Logger: log, Observer: obs},
+		Verifier: verifier, AllowedOrigins: cfg.AllowedOrigins,
 	})
-	h, err := wire.HTTP(svc, wire.API{
-		Config: cfg, Prefix: prefix, Logger: log, Observer: obs, Trace: trace,
-		Verifier: verifier, Admin: admin, WebSocket: socks,
-	})
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	return h, socks, meter, nil
+	hc := handlers.ConfigFrom(cfg)
+	hc.Logger, hc.Observer, hc.Static = log, obs, web.FS()
+	hc.Identity, hc.Admin, hc.WebSocket = auth.Bearer(verifier), admin, socks
+	return handlers.NewServer(svc, hc), socks, meter, nil
 }

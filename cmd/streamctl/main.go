@@ -18,16 +18,15 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/streamlimit/streamlimit/cmd/internal/cli"
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/infra/dynamo"
 	"github.com/streamlimit/streamlimit/lease"
@@ -35,10 +34,7 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	os.Exit(code)
+	cli.Main(func(ctx context.Context) int { return run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr) })
 }
 
 // Exit codes.
@@ -396,42 +392,43 @@ func revoke(ctx context.Context, e *env, args []string) error {
 }
 
 func setLimit(ctx context.Context, e *env, args []string) error {
-	uid := args[0]
 	n, err := strconv.Atoi(args[1])
 	if err != nil {
 		return usageError(fmt.Sprintf("limit %q is not a whole number", args[1]))
 	}
-	if err := e.svc.SetLimit(ctx, uid, n); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.out, "%s: maxStreams %d (own limit), from the next canStream\n", uid, n)
-	return nil
+	return e.setOwn(args[0], "maxStreams", n, "limit", e.svc.SetLimit(ctx, args[0], n))
 }
 
 func clearLimit(ctx context.Context, e *env, args []string) error {
-	uid := args[0]
-	if err := e.svc.ClearLimit(ctx, uid); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.out, "%s: maxStreams %d (the default)\n", uid, e.svc.MaxStreams())
-	return nil
+	return e.cleared(args[0], "maxStreams", e.svc.MaxStreams(), e.svc.ClearLimit(ctx, args[0]))
 }
 
 func setPolicy(ctx context.Context, e *env, args []string) error {
-	uid, p := args[0], lease.Policy(args[1])
-	if err := e.svc.SetPolicy(ctx, uid, p); err != nil {
-		return err
-	}
-	fmt.Fprintf(e.out, "%s: policy %s (own policy), from the next canStream\n", uid, p)
-	return nil
+	p := lease.Policy(args[1])
+	return e.setOwn(args[0], "policy", p, "policy", e.svc.SetPolicy(ctx, args[0], p))
 }
 
 func clearPolicy(ctx context.Context, e *env, args []string) error {
-	uid := args[0]
-	if err := e.svc.ClearPolicy(ctx, uid); err != nil {
+	return e.cleared(args[0], "policy", e.svc.Policy(), e.svc.ClearPolicy(ctx, args[0]))
+}
+
+// setOwn reports an account's own setting (its limit or policy), set by
+// the call that returned err.
+func (e *env) setOwn(uid, name string, value any, what string, err error) error {
+	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.out, "%s: policy %s (the default)\n", uid, e.svc.Policy())
+	fmt.Fprintf(e.out, "%s: %s %v (own %s), from the next canStream\n", uid, name, value, what)
+	return nil
+}
+
+// cleared reports an account's setting back at the deployment's default
+// def, by the call that returned err.
+func (e *env) cleared(uid, name string, def any, err error) error {
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.out, "%s: %s %v (the default)\n", uid, name, def)
 	return nil
 }
 

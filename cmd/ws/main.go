@@ -15,9 +15,8 @@ import (
 	"os"
 
 	"github.com/streamlimit/streamlimit/auth"
+	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 	"github.com/streamlimit/streamlimit/internal/stores"
-	"github.com/streamlimit/streamlimit/lease"
-	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/wsapi"
 	"github.com/streamlimit/streamlimit/wsconn"
 	"github.com/streamlimit/streamlimit/wsconn/dynamoconns"
@@ -45,9 +44,10 @@ func main() {
 
 // newHandler wires the WebSocket API from the environment: the stores, the
 // lease service (config.LeaseOptions, as every binary), the connection
-// service and the API Gateway transport, each event logged and counted (EMF
-// lines on metrics) as HTTP requests are; nothing of the HTTP API. conns
-// nil means the real management API.
+// service and the API Gateway transport, each event logged, counted (EMF
+// lines on metrics) and, in Lambda with X-Ray on, traced as a subsegment of
+// the function's segment, as HTTP requests are; nothing of the HTTP API.
+// conns nil means the real management API.
 func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logger, metrics io.Writer, conns wsapi.Connections) (func(context.Context, events.APIGatewayWebsocketProxyRequest) (events.APIGatewayProxyResponse, error), error) {
 	cfg, err := config.Load(getenv)
 	if err != nil {
@@ -62,15 +62,11 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
-	store, client, err := stores.Open(ctx, cfg, nil)
+	svc, store, err := stores.Service(ctx, cfg, nil)
 	if err != nil {
 		return nil, err
 	}
-	svc, err := lease.New(store, cfg.LeaseOptions()...)
-	if err != nil {
-		return nil, fmt.Errorf("configuration: %w", err)
-	}
-	ws, err := wsconn.New(svc, dynamoconns.Open(client, cfg.TableName))
+	ws, err := wsconn.New(svc, dynamoconns.Beside(store))
 	if err != nil {
 		return nil, fmt.Errorf("configuration: %w", err)
 	}
@@ -79,10 +75,12 @@ func newHandler(ctx context.Context, getenv func(string) string, log *slog.Logge
 			return nil, err
 		}
 	}
+	obs, err := wire.Observability(cfg, metrics, log)
+	if err != nil {
+		return nil, err
+	}
 	return wsapi.NewGateway(ws, conns, wsapi.GatewayConfig{
-		StoreTimeout: cfg.StoreTimeout,
-		Logger:       log,
-		Observer:     observe.New(observe.ConfigFrom(cfg, log, metrics)),
-		Verifier:     verifier,
+		Events:   wsapi.Events{StoreTimeout: cfg.StoreTimeout, Logger: log, Observer: obs},
+		Verifier: verifier,
 	}), nil
 }

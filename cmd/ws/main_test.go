@@ -24,12 +24,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/coder/websocket"
 
-	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 	"github.com/streamlimit/streamlimit/config"
+	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/infra/dynamo"
+	"github.com/streamlimit/streamlimit/internal/stores"
 	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
 	"github.com/streamlimit/streamlimit/internal/testenv/idp"
 	"github.com/streamlimit/streamlimit/lease"
+	"github.com/streamlimit/streamlimit/wsapi"
 	"github.com/streamlimit/streamlimit/wsapi/sockets"
 	"github.com/streamlimit/streamlimit/wsconn"
 	"github.com/streamlimit/streamlimit/wsconn/dynamoconns"
@@ -337,20 +339,18 @@ func TestSameTableEffects(t *testing.T) {
 	}
 	// The local side, wired as cmd/local wires it: the HTTP API with the
 	// local sockets mounted at /dev/ws.
-	svc, client, err := wire.Service(context.Background(), cfg, nil)
+	svc, store, err := stores.Service(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ws, err := wsconn.New(svc, dynamoconns.Open(client, cfg.TableName))
+	ws, err := wsconn.New(svc, dynamoconns.Beside(store))
 	if err != nil {
 		t.Fatal(err)
 	}
-	socks := sockets.New(ws, sockets.Config{StoreTimeout: cfg.StoreTimeout})
-	local, err := wire.HTTP(svc, wire.API{Config: cfg, Prefix: "/dev", Logger: slog.New(slog.DiscardHandler), WebSocket: socks})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(local)
+	socks := sockets.New(ws, sockets.Config{Events: wsapi.Events{StoreTimeout: cfg.StoreTimeout}})
+	hc := handlers.ConfigFrom(cfg)
+	hc.Prefix, hc.WebSocket = "/dev", socks
+	srv := httptest.NewServer(handlers.NewServer(svc, hc))
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { _ = socks.Close(context.Background()) })
 	api := srv.URL + "/dev"
@@ -503,7 +503,7 @@ func leases(t *testing.T, vars map[string]string) *lease.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, _, err := wire.Service(context.Background(), cfg, nil)
+	svc, _, err := stores.Service(context.Background(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

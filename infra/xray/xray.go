@@ -1,5 +1,6 @@
-// Package xray traces HTTP requests and the AWS calls made while serving
-// them with AWS X-Ray.
+// Package xray traces HTTP requests, WebSocket events and the AWS calls
+// made while serving them with AWS X-Ray: it is the Tracer of the
+// observe records (observe.Config.Tracer).
 package xray
 
 import (
@@ -120,6 +121,49 @@ func ignoreMissingContext() error {
 	return sdk.Configure(sdk.Config{ContextMissingStrategy: ctxmissing.NewDefaultIgnoreErrorStrategy()})
 }
 
+// XRay is the Tracer of the request records.
+var _ observe.Tracer = (*XRay)(nil)
+
+// begin starts tracing one request or event named operation: a subsegment
+// of the function's segment in Lambda (nothing without the invocation's
+// trace context), else a segment of its own, continuing the trace of the
+// HTTP request r when r carries a trace header. seg is nil when nothing is
+// traced.
+func (x *XRay) begin(ctx context.Context, operation string, r *http.Request) (context.Context, *sdk.Segment) {
+	ctx = context.WithValue(ctx, sdk.RecorderContextKey{}, x.recorder)
+	switch {
+	case x.lambda:
+		// Under the facade segment the SDK builds from the invocation's
+		// trace header; without one (no Lambda context) nothing is traced.
+		return sdk.BeginSubsegment(ctx, operation)
+	case r != nil && r.Header.Get(sdk.TraceIDHeaderKey) != "":
+		return sdk.NewSegmentFromHeader(ctx, x.service, r, header.FromString(r.Header.Get(sdk.TraceIDHeaderKey)))
+	}
+	return sdk.BeginSegmentWithSampling(ctx, x.service, r, nil)
+}
+
+// end writes what the finished record rec says into seg and closes it: the
+// status, the annotations operation, stage and decision, and the error
+// behind a 5xx as a fault.
+func (x *XRay) end(seg *sdk.Segment, operation string, rec *observe.Request) {
+	status := rec.Status
+	if status == 0 {
+		status = http.StatusOK // nothing written: net/http answers 200
+	}
+	sdk.HttpCaptureResponse(seg, status)
+	_ = seg.AddAnnotation("operation", operation)
+	if x.stage != "" {
+		_ = seg.AddAnnotation("stage", x.stage)
+	}
+	if rec.Decision != "" {
+		_ = seg.AddAnnotation("decision", rec.Decision)
+	}
+	if rec.Err != nil {
+		_ = seg.AddError(rec.Err)
+	}
+	seg.Close(nil)
+}
+
 // Trace wraps next, one route of the API, so that each request is traced
 // under the uid-free operation name: a segment per request locally, a
 // subsegment of the function's segment in Lambda. When the request ends it
@@ -128,18 +172,7 @@ func ignoreMissingContext() error {
 // error behind a 5xx as a fault.
 func (x *XRay) Trace(operation string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := context.WithValue(r.Context(), sdk.RecorderContextKey{}, x.recorder)
-		var seg *sdk.Segment
-		switch {
-		case x.lambda:
-			// Under the facade segment the SDK builds from the invocation's
-			// trace header; without one (no Lambda context) nothing is traced.
-			ctx, seg = sdk.BeginSubsegment(ctx, operation)
-		case r.Header.Get(sdk.TraceIDHeaderKey) != "":
-			ctx, seg = sdk.NewSegmentFromHeader(ctx, x.service, r, header.FromString(r.Header.Get(sdk.TraceIDHeaderKey)))
-		default:
-			ctx, seg = sdk.BeginSegmentWithSampling(ctx, x.service, r, nil)
-		}
+		ctx, seg := x.begin(r.Context(), operation, r)
 		if seg == nil {
 			next.ServeHTTP(w, r)
 			return
@@ -169,24 +202,35 @@ func (x *XRay) Trace(operation string, next http.Handler) http.Handler {
 			}
 		}()
 		next.ServeHTTP(w, r.WithContext(ctx))
-
-		status := rec.Status
-		if status == 0 {
-			status = http.StatusOK // nothing written: net/http answers 200
-		}
-		sdk.HttpCaptureResponse(seg, status)
-		_ = seg.AddAnnotation("operation", operation)
-		if x.stage != "" {
-			_ = seg.AddAnnotation("stage", x.stage)
-		}
-		if rec.Decision != "" {
-			_ = seg.AddAnnotation("decision", rec.Decision)
-		}
-		if rec.Err != nil {
-			_ = seg.AddError(rec.Err)
-		}
-		seg.Close(nil)
+		x.end(seg, operation, rec)
 	})
+}
+
+// Begin starts the trace of one event that is not an HTTP request (a
+// WebSocket $connect, message or $disconnect): a subsegment of the
+// function's segment in Lambda, named by rec's operation, a segment
+// locally. The
+// returned end, called once rec is complete (observe.Observer.Finish),
+// records it as Trace does a request's, under the operation rec then has
+// (a message turns out to be a heartbeat once read), and closes the trace.
+func (x *XRay) Begin(ctx context.Context, rec *observe.Request) (context.Context, func()) {
+	ctx, seg := x.begin(ctx, rec.Operation, nil)
+	if seg == nil {
+		return ctx, func() {}
+	}
+	seg.Lock()
+	if seg.Sampled {
+		rec.TraceID = seg.TraceID
+	}
+	seg.Unlock()
+	return ctx, func() {
+		if x.lambda {
+			seg.Lock()
+			seg.Name = rec.Operation // a subsegment is named by its operation
+			seg.Unlock()
+		}
+		x.end(seg, rec.Operation, rec)
+	}
 }
 
 // sdkLogger forwards the X-Ray SDK's warnings and errors to slog.

@@ -1,6 +1,7 @@
 package xray_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -102,5 +103,40 @@ func BenchmarkTrace(b *testing.B) {
 		r := httptest.NewRequest("POST", "/dev/canStream/someone", nil)
 		r = r.WithContext(observe.NewContext(r.Context(), &observe.Request{Status: 200, Decision: "granted"}))
 		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+}
+
+// An event (not an HTTP request) is traced from Begin to the end it
+// returns: locally one segment, annotated from the finished record, under
+// the operation the record has then (a message read as a heartbeat), with
+// its trace id in the record; in Lambda without the invocation's trace
+// context, nothing.
+func TestBeginTracesEvents(t *testing.T) {
+	daemon := observetest.NewDaemon(t)
+	x, err := xray.New(xray.Config{DaemonAddress: daemon.Addr(), Stage: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &observe.Request{Operation: "ws.message"}
+	_, end := x.Begin(context.Background(), rec)
+	rec.Operation, rec.Decision, rec.Status = "ws.heartbeat", "renewed", http.StatusOK
+	end()
+	seg := daemon.WaitFor(t, 10*time.Second, "of the event", func(observetest.Segment) bool { return true })
+	if seg.Name != "streamlimit" || seg.Type != "" || seg.InProgress || seg.TraceID != rec.TraceID {
+		t.Errorf("segment %q type %q in progress %v trace %s; want a closed segment of trace %s", seg.Name, seg.Type, seg.InProgress, seg.TraceID, rec.TraceID)
+	}
+	if seg.Annotations["operation"] != "ws.heartbeat" || seg.Annotations["decision"] != "renewed" || seg.Annotations["stage"] != "test" {
+		t.Errorf("annotations %v", seg.Annotations)
+	}
+
+	lambda, err := xray.New(xray.Config{DaemonAddress: daemon.Addr(), Lambda: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = &observe.Request{Operation: "ws.connect"}
+	_, end = lambda.Begin(context.Background(), rec)
+	end()
+	if rec.TraceID != "" {
+		t.Errorf("Lambda mode without a Lambda context traced %s", rec.TraceID)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/streamlimit/streamlimit/internal/loadgen"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/memstore"
+	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/observe/capacity"
 )
 
@@ -30,7 +31,10 @@ func TestCostLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api := handlers.NewServer(svc, handlers.Config{Prefix: "/dev"})
+	// The capacity counters are a sink of each request's record, as in
+	// cmd/local with DEBUG_CAPACITY=true.
+	m := capacity.New()
+	api := handlers.NewServer(svc, handlers.Config{Prefix: "/dev", Observer: observe.New(observe.Config{Sinks: []observe.Sink{m}})})
 	out, err := os.Create(filepath.Join(t.TempDir(), "server.err"))
 	if err != nil {
 		t.Fatal(err)
@@ -44,10 +48,9 @@ func TestCostLine(t *testing.T) {
 		mu.Unlock()
 		api.ServeHTTP(w, r)
 	})
-	m := capacity.New()
 	mux := http.NewServeMux()
 	mux.Handle("GET /debug/capacity", m)
-	mux.Handle("/", capacity.Middleware(m, "/dev", logged))
+	mux.Handle("/", logged)
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 

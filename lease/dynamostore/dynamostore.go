@@ -12,6 +12,11 @@
 //     seconds, the table's TTL attribute), createdAt and renewedAt (N, epoch
 //     milliseconds), optional deviceId, ua and title.
 //
+// The WebSocket variant's connection bindings live in the same table, each
+// in a partition of its own that no account can have (see Binding). This
+// package is the one place that reads and writes the items: the tools
+// audit the table through ReadAccount.
+//
 // A grant is one TransactWriteItems: put the lease (attribute_not_exists),
 // delete the expired leases it read (expiresAt unchanged) and move the account
 // version (version unchanged). Two racing grants read the same version and
@@ -64,13 +69,23 @@ const (
 	pingUID     = "#ping" // not a valid uid, so never an account
 )
 
-// DynamoDBAPI is the subset of the DynamoDB client the store calls.
+// DynamoDBAPI is the subset of the DynamoDB client the store calls
+// (PutItem: only for connection bindings).
 type DynamoDBAPI interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+}
+
+// TableAPI is the subset of the DynamoDB client that CreateTable calls:
+// the SDK's table waiter polls DescribeTable.
+type TableAPI interface {
+	CreateTable(ctx context.Context, in *dynamodb.CreateTableInput, optFns ...func(*dynamodb.Options)) (*dynamodb.CreateTableOutput, error)
+	UpdateTimeToLive(ctx context.Context, in *dynamodb.UpdateTimeToLiveInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateTimeToLiveOutput, error)
+	dynamodb.DescribeTableAPIClient
 }
 
 // Store is the DynamoDB lease.Store.

@@ -2,25 +2,27 @@ package dynamostore
 
 import (
 	"context"
+	"reflect"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
 )
 
-// Call describes one DynamoDB request the store made, for an Observer.
+// Call describes one DynamoDB request, for an Observer.
 type Call struct {
-	// Op is the DynamoDB API name: Query, GetItem, UpdateItem, DeleteItem
-	// or TransactWriteItems.
+	// Op is the DynamoDB API name: Query, GetItem, PutItem, UpdateItem,
+	// DeleteItem or TransactWriteItems (or any other the client made).
 	Op string
 	// Items is how many items a TransactWriteItems wrote or checked (its
 	// capacity is 2 write units per item of at most 1 KB); 1 otherwise.
 	Items int
 	// Consistent reports a strongly consistent read (Query, GetItem).
 	Consistent bool
-	// Capacity is the consumed capacity DynamoDB reported (the store asks
-	// for ReturnConsumedCapacity TOTAL when observed). Error answers carry
+	// Capacity is the consumed capacity DynamoDB reported (an observed
+	// client asks for ReturnConsumedCapacity TOTAL). Error answers carry
 	// none, although a failed conditional write is billed on AWS.
 	Capacity []types.ConsumedCapacity
 	// Duration is how long the call took, SDK retries included.
@@ -29,100 +31,91 @@ type Call struct {
 	Err error
 }
 
-// Observer receives every DynamoDB call the store makes, with the context of
-// the store method that made it (so callers can attribute calls to their own
+// Observer receives every DynamoDB call of an observed client, with the
+// context of the call (so callers can attribute calls to their own
 // operations through context values). It must be safe for concurrent use
 // and fast: it runs on the request path.
 type Observer func(ctx context.Context, c Call)
 
-// WithObserver makes the store ask DynamoDB for ReturnConsumedCapacity TOTAL
-// on every call and report each call to obs: request counts and capacity per
-// operation for benchmarks and load tests. It changes nothing else.
-func WithObserver(obs Observer) Option {
-	return func(s *Store) {
-		if obs != nil {
-			s.api = observed{DynamoDBAPI: s.api, obs: obs}
-		}
+// Observed returns a copy of client whose every call asks DynamoDB for
+// ReturnConsumedCapacity TOTAL (on a copy of its input) and is reported to
+// obs: request counts and capacity per operation for benchmarks and load
+// tests. It changes nothing else. Every store over the copy is observed:
+// the lease store, the connection bindings (Binding) and the table's
+// creation alike. A nil obs returns client itself.
+func Observed(client *dynamodb.Client, obs Observer) *dynamodb.Client {
+	if obs == nil {
+		return client
 	}
-}
-
-// observed wraps the DynamoDB client, adding ReturnConsumedCapacity to each
-// input (on a copy) and reporting each call. A method of DynamoDBAPI not
-// overridden here passes through unobserved.
-type observed struct {
-	DynamoDBAPI
-	obs Observer
-}
-
-// observe makes one call with ReturnConsumedCapacity TOTAL set on a copy of
-// its input (through total) and reports it.
-func observe[In, Out any](o observed, ctx context.Context, op string, items int, consistent *bool, in *In,
-	total func(*In), call func(*In) (*Out, error), capacity func(*Out) []types.ConsumedCapacity) (*Out, error) {
-	cp := *in
-	total(&cp)
-	start := time.Now()
-	out, err := call(&cp)
-	var cc []types.ConsumedCapacity
-	if out != nil {
-		cc = capacity(out)
-	}
-	o.obs(ctx, Call{
-		Op: op, Items: items, Consistent: aws.ToBool(consistent), Capacity: cc,
-		Duration: time.Since(start), Err: err,
+	return dynamodb.New(client.Options(), func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+			return st.Initialize.Add(observer(obs), middleware.Before)
+		})
 	})
-	return out, err
 }
 
-const total = types.ReturnConsumedCapacityTotal
+// observer is the middleware of an observed client: it asks for the
+// consumed capacity before the call and reports the call after it.
+func observer(obs Observer) middleware.InitializeMiddleware {
+	return middleware.InitializeMiddlewareFunc("streamlimit.ObserveCalls", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+		c := Call{Op: middleware.GetOperationName(ctx), Items: 1}
+		in.Parameters = withCapacity(in.Parameters, &c)
+		start := time.Now()
+		out, md, err := next.HandleInitialize(ctx, in)
+		c.Capacity, c.Duration, c.Err = consumed(out.Result), time.Since(start), err
+		obs(ctx, c)
+		return out, md, err
+	})
+}
 
-func one(c *types.ConsumedCapacity) []types.ConsumedCapacity {
-	if c == nil {
+// withCapacity returns a copy of a call's input that asks for
+// ReturnConsumedCapacity TOTAL, when the input has that field (every item,
+// query and transaction call does), and notes in c what the input says of
+// the call's cost: a consistent read, the items of a transaction. Any other
+// input is returned as it is.
+func withCapacity(params any, c *Call) any {
+	v := reflect.ValueOf(params)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
+		return params
+	}
+	cp := reflect.New(v.Elem().Type())
+	cp.Elem().Set(v.Elem())
+	in := cp.Elem()
+	rcc := in.FieldByName("ReturnConsumedCapacity")
+	if !rcc.IsValid() {
+		return params
+	}
+	rcc.Set(reflect.ValueOf(types.ReturnConsumedCapacityTotal))
+	if consistent, ok := field(in, "ConsistentRead").(*bool); ok {
+		c.Consistent = aws.ToBool(consistent)
+	}
+	if items, ok := field(in, "TransactItems").([]types.TransactWriteItem); ok {
+		c.Items = len(items)
+	}
+	return cp.Interface()
+}
+
+// consumed is the consumed capacity a call's output reports.
+func consumed(result any) []types.ConsumedCapacity {
+	v := reflect.ValueOf(result)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
 		return nil
 	}
-	return []types.ConsumedCapacity{*c}
+	switch cc := field(v.Elem(), "ConsumedCapacity").(type) {
+	case []types.ConsumedCapacity:
+		return cc
+	case *types.ConsumedCapacity:
+		if cc != nil {
+			return []types.ConsumedCapacity{*cc}
+		}
+	}
+	return nil
 }
 
-func (o observed) Query(ctx context.Context, in *dynamodb.QueryInput, optFns ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
-	return observe(o, ctx, "Query", 1, in.ConsistentRead, in,
-		func(c *dynamodb.QueryInput) { c.ReturnConsumedCapacity = total },
-		func(c *dynamodb.QueryInput) (*dynamodb.QueryOutput, error) {
-			return o.DynamoDBAPI.Query(ctx, c, optFns...)
-		},
-		func(out *dynamodb.QueryOutput) []types.ConsumedCapacity { return one(out.ConsumedCapacity) })
-}
-
-func (o observed) GetItem(ctx context.Context, in *dynamodb.GetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
-	return observe(o, ctx, "GetItem", 1, in.ConsistentRead, in,
-		func(c *dynamodb.GetItemInput) { c.ReturnConsumedCapacity = total },
-		func(c *dynamodb.GetItemInput) (*dynamodb.GetItemOutput, error) {
-			return o.DynamoDBAPI.GetItem(ctx, c, optFns...)
-		},
-		func(out *dynamodb.GetItemOutput) []types.ConsumedCapacity { return one(out.ConsumedCapacity) })
-}
-
-func (o observed) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
-	return observe(o, ctx, "UpdateItem", 1, nil, in,
-		func(c *dynamodb.UpdateItemInput) { c.ReturnConsumedCapacity = total },
-		func(c *dynamodb.UpdateItemInput) (*dynamodb.UpdateItemOutput, error) {
-			return o.DynamoDBAPI.UpdateItem(ctx, c, optFns...)
-		},
-		func(out *dynamodb.UpdateItemOutput) []types.ConsumedCapacity { return one(out.ConsumedCapacity) })
-}
-
-func (o observed) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
-	return observe(o, ctx, "DeleteItem", 1, nil, in,
-		func(c *dynamodb.DeleteItemInput) { c.ReturnConsumedCapacity = total },
-		func(c *dynamodb.DeleteItemInput) (*dynamodb.DeleteItemOutput, error) {
-			return o.DynamoDBAPI.DeleteItem(ctx, c, optFns...)
-		},
-		func(out *dynamodb.DeleteItemOutput) []types.ConsumedCapacity { return one(out.ConsumedCapacity) })
-}
-
-func (o observed) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, optFns ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
-	return observe(o, ctx, "TransactWriteItems", len(in.TransactItems), nil, in,
-		func(c *dynamodb.TransactWriteItemsInput) { c.ReturnConsumedCapacity = total },
-		func(c *dynamodb.TransactWriteItemsInput) (*dynamodb.TransactWriteItemsOutput, error) {
-			return o.DynamoDBAPI.TransactWriteItems(ctx, c, optFns...)
-		},
-		func(out *dynamodb.TransactWriteItemsOutput) []types.ConsumedCapacity { return out.ConsumedCapacity })
+// field is the value of struct v's field name, nil when it has none.
+func field(v reflect.Value, name string) any {
+	if f := v.FieldByName(name); f.IsValid() {
+		return f.Interface()
+	}
+	return nil
 }

@@ -43,34 +43,36 @@ func (s *Store) get(uid string) *account {
 	return a
 }
 
-// update runs f on uid's account (made if new) under the store's lock,
-// unless ctx is done: every write that may create an account.
-func (s *Store) update(ctx context.Context, uid string, f func(a *account) error) error {
+// locked runs f under the store's lock, unless ctx is done: every call.
+func (s *Store) locked(ctx context.Context, f func() error) error {
 	if err := alive(ctx); err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return f(s.get(uid))
+	return f()
+}
+
+// update runs f on uid's account (made if new) under the store's lock,
+// unless ctx is done: every write that may create an account.
+func (s *Store) update(ctx context.Context, uid string, f func(a *account) error) error {
+	return s.locked(ctx, func() error { return f(s.get(uid)) })
 }
 
 // Load implements lease.Store.
-func (s *Store) Load(ctx context.Context, uid string, _ bool) (lease.Account, error) {
-	if err := alive(ctx); err != nil {
-		return lease.Account{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.accounts[uid]
-	if a == nil {
-		return lease.Account{}, nil
-	}
-	ids := slices.Sorted(maps.Keys(a.leases))
-	out := lease.Account{Version: a.version, Count: a.count, MaxStreams: a.maxStreams, Policy: a.policy}
-	for _, id := range ids {
-		out.Leases = append(out.Leases, a.leases[id])
-	}
-	return out, nil
+func (s *Store) Load(ctx context.Context, uid string, _ bool) (out lease.Account, err error) {
+	err = s.locked(ctx, func() error {
+		a := s.accounts[uid]
+		if a == nil {
+			return nil
+		}
+		out = lease.Account{Version: a.version, Count: a.count, MaxStreams: a.maxStreams, Policy: a.policy}
+		for _, id := range slices.Sorted(maps.Keys(a.leases)) {
+			out.Leases = append(out.Leases, a.leases[id])
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Commit implements lease.Store.
@@ -129,47 +131,45 @@ func (a *account) reclaimable(ls []lease.Lease) bool {
 }
 
 // Renew implements lease.Store.
-func (s *Store) Renew(ctx context.Context, uid, leaseID string, now, expiresAt time.Time) (lease.Lease, error) {
-	if err := alive(ctx); err != nil {
-		return lease.Lease{}, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.accounts[uid]
-	if a == nil {
-		return lease.Lease{}, lease.ErrLeaseExpired
-	}
-	l, ok := a.leases[leaseID]
-	if ok && l.Revoked != "" {
-		return lease.Lease{}, &lease.RevokedError{Reason: l.Revoked}
-	}
-	if !ok || !l.LiveAt(now) {
-		return lease.Lease{}, lease.ErrLeaseExpired
-	}
-	l.RenewedAt, l.ExpiresAt = now, expiresAt
-	a.leases[leaseID] = l
-	return l, nil
+func (s *Store) Renew(ctx context.Context, uid, leaseID string, now, expiresAt time.Time) (renewed lease.Lease, err error) {
+	err = s.locked(ctx, func() error {
+		l, ok := s.lease(uid, leaseID)
+		if ok && l.Revoked != "" {
+			return &lease.RevokedError{Reason: l.Revoked}
+		}
+		if !ok || !l.LiveAt(now) {
+			return lease.ErrLeaseExpired
+		}
+		l.RenewedAt, l.ExpiresAt = now, expiresAt
+		s.accounts[uid].leases[leaseID] = l
+		renewed = l
+		return nil
+	})
+	return renewed, err
 }
 
 // Release implements lease.Store.
-func (s *Store) Release(ctx context.Context, uid, leaseID string, now time.Time) (bool, error) {
-	if err := alive(ctx); err != nil {
-		return false, err
+func (s *Store) Release(ctx context.Context, uid, leaseID string, now time.Time) (released bool, err error) {
+	err = s.locked(ctx, func() error {
+		if l, ok := s.lease(uid, leaseID); ok && l.LiveAt(now) {
+			a := s.accounts[uid]
+			delete(a.leases, leaseID)
+			a.count--
+			a.version++
+			released = true
+		}
+		return nil
+	})
+	return released, err
+}
+
+// lease returns uid's stored lease leaseID, if any; s.mu is held.
+func (s *Store) lease(uid, leaseID string) (lease.Lease, bool) {
+	if a := s.accounts[uid]; a != nil {
+		l, ok := a.leases[leaseID]
+		return l, ok
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a := s.accounts[uid]
-	if a == nil {
-		return false, nil
-	}
-	l, ok := a.leases[leaseID]
-	if !ok || !l.LiveAt(now) {
-		return false, nil
-	}
-	delete(a.leases, leaseID)
-	a.count--
-	a.version++
-	return true, nil
+	return lease.Lease{}, false
 }
 
 // Revoke implements lease.Store.

@@ -1,8 +1,12 @@
 // Package capacity counts the DynamoDB requests and capacity units each API
-// operation costs: a dynamostore.Observer that attributes every call to the
-// operation named in its context, and an HTTP middleware that names the
-// operation from the route. It serves load tests and benchmarks; production
-// builds do not use it (cmd/local turns it on with DEBUG_CAPACITY=true).
+// operation costs. A Meter is a sink of the observe records: it counts each
+// finished request or event under its record's operation (Finished, as an
+// observe.Sink), and, as a dynamostore.Observer, attributes every DynamoDB
+// call to the operation of the record in the call's context (observe.From),
+// so the operations are named once, by the transports, as in the logs and
+// metrics: canStream, heartbeat, streams.end, ws.heartbeat, ...; "other"
+// outside any record. It serves load tests and benchmarks; production builds
+// do not use it (cmd/local turns it on with DEBUG_CAPACITY=true).
 //
 // # Pricing model
 //
@@ -29,34 +33,30 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
+	"github.com/streamlimit/streamlimit/observe"
 )
 
-type opKey struct{}
+// Other names the calls and records of no operation: a DynamoDB call made
+// outside any request or event (a table created at start).
+const Other = "other"
 
-// WithOp labels ctx with an operation name; calls observed under ctx are
-// counted for op.
-func WithOp(ctx context.Context, op string) context.Context {
-	return context.WithValue(ctx, opKey{}, op)
-}
-
-// OpOf returns the operation ctx is labelled with, or "other".
-func OpOf(ctx context.Context) string {
-	if op, ok := ctx.Value(opKey{}).(string); ok {
-		return op
+// operation names a record's operation, Other for none.
+func operation(rec *observe.Request) string {
+	if rec.Operation == "" {
+		return Other
 	}
-	return "other"
+	return rec.Operation
 }
 
 // Op is what one operation cost, summed over every request counted.
 type Op struct {
-	// Requests is how many requests of the operation were counted (by
-	// Middleware or Request); zero when only calls were observed.
+	// Requests is how many requests or events of the operation were
+	// counted (Finished, Request); zero when only calls were observed.
 	Requests int64 `json:"requests"`
 	// Calls counts DynamoDB calls by kind: "Query (consistent)", "Query
 	// (eventual)", "UpdateItem", "TransactWriteItems (2 items)", ...
@@ -77,22 +77,27 @@ type Op struct {
 // Snapshot is every operation's counters at one moment.
 type Snapshot map[string]Op
 
-// Meter accumulates counters per operation. The zero value is not usable:
-// call New. It is safe for concurrent use.
+// Meter accumulates counters per operation. The zero value is an empty
+// Meter. It is safe for concurrent use.
 type Meter struct {
 	mu  sync.Mutex
 	ops map[string]*Op
 }
 
 // New returns an empty Meter.
-func New() *Meter { return &Meter{ops: map[string]*Op{}} }
+func New() *Meter { return &Meter{} }
 
+// op returns the counters of operation name, made on first use; m.mu is
+// held.
 func (m *Meter) op(name string) *Op {
-	o := m.ops[name]
-	if o == nil {
-		o = &Op{Calls: map[string]int64{}}
-		m.ops[name] = o
+	if o, ok := m.ops[name]; ok {
+		return o
 	}
+	if m.ops == nil {
+		m.ops = map[string]*Op{}
+	}
+	o := &Op{Calls: map[string]int64{}}
+	m.ops[name] = o
 	return o
 }
 
@@ -103,8 +108,14 @@ func (m *Meter) Request(op string) {
 	m.mu.Unlock()
 }
 
-// Observe is a dynamostore.Observer: it counts c for the operation its
-// context names.
+// Finished counts the finished request or event rec under its operation
+// (Other for none): a Meter is an observe.Sink.
+func (m *Meter) Finished(rec *observe.Request) { m.Request(operation(rec)) }
+
+var _ observe.Sink = (*Meter)(nil)
+
+// Observe is a dynamostore.Observer: it counts c for the operation of the
+// record in its context (observe.From), Other outside any.
 func (m *Meter) Observe(ctx context.Context, c dynamostore.Call) {
 	kind := c.Op
 	switch {
@@ -141,7 +152,7 @@ func (m *Meter) Observe(ctx context.Context, c dynamostore.Call) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	o := m.op(OpOf(ctx))
+	o := m.op(operation(observe.From(ctx)))
 	o.Calls[kind]++
 	o.CallsTotal++
 	if c.Err != nil {
@@ -190,7 +201,7 @@ func (m *Meter) Snapshot() Snapshot {
 // Reset clears every counter.
 func (m *Meter) Reset() {
 	m.mu.Lock()
-	m.ops = map[string]*Op{}
+	m.ops = nil
 	m.mu.Unlock()
 }
 
@@ -233,34 +244,6 @@ func (m *Meter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(m.Snapshot())
-}
-
-// Middleware counts each request under prefix by its operation, the first
-// path segment after prefix (canStream, heartbeat, endStream, streams, ...;
-// "healthz" for /healthz), and labels its context so the store's calls are
-// attributed to it.
-func Middleware(m *Meter, prefix string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		op := OpFromPath(prefix, r.URL.Path)
-		if r.Method != http.MethodOptions {
-			m.Request(op)
-		}
-		next.ServeHTTP(w, r.WithContext(WithOp(r.Context(), op)))
-	})
-}
-
-// OpFromPath names the operation of an API path: its first segment after
-// prefix.
-func OpFromPath(prefix, path string) string {
-	rest, ok := strings.CutPrefix(path, prefix+"/")
-	if !ok {
-		rest = strings.TrimPrefix(path, "/")
-	}
-	op, _, _ := strings.Cut(rest, "/")
-	if op == "" {
-		return "other"
-	}
-	return op
 }
 
 func deref(f *float64) float64 {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
+	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/observe/capacity"
 )
 
@@ -154,7 +155,7 @@ func BenchmarkOp(b *testing.B) {
 // BenchmarkStoreCall runs each DynamoDB store method alone.
 func BenchmarkStoreCall(b *testing.B) {
 	newStore := func(b *testing.B, m *capacity.Meter) *dynamostore.Store {
-		return dynamostore.New(localDynamo(b), dynamostore.WithTable(newTable(b)), dynamostore.WithObserver(m.Observe))
+		return dynamostore.New(dynamostore.Observed(localDynamo(b), m.Observe), dynamostore.WithTable(newTable(b)))
 	}
 	commit := func(ctx context.Context, s *dynamostore.Store, uid string, version int64) (lease.Lease, error) {
 		now := time.Now().Truncate(time.Millisecond)
@@ -275,7 +276,7 @@ func contention(b *testing.B, budget time.Duration) {
 			go func() {
 				defer wg.Done()
 				<-start
-				ctx, cancel := context.WithTimeout(capacity.WithOp(context.Background(), "canStream"), budget)
+				ctx, cancel := context.WithTimeout(observe.NewContext(context.Background(), &observe.Request{Operation: "canStream"}), budget)
 				defer cancel()
 				t0 := time.Now()
 				d, err := svc.CanStream(ctx, uid, lease.Request{DeviceID: fmt.Sprint("dev", k)})

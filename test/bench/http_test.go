@@ -13,7 +13,7 @@ import (
 
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/handlers"
-	"github.com/streamlimit/streamlimit/internal/testenv/apiserver"
+	"github.com/streamlimit/streamlimit/internal/stores"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/memstore"
 )
@@ -101,8 +101,8 @@ func BenchmarkHandler(b *testing.B) {
 }
 
 // startServer runs the real API (handlers over the configured store, as
-// internal/testenv/apiserver wires it)
-// on a loopback httptest server, against DynamoDB Local or, with store
+// the binaries wire it, without access checks, tracing or metrics) on a
+// loopback httptest server, against DynamoDB Local or, with store
 // "memory", the in-memory store.
 func startServer(b *testing.B, store string) (base string, svc *lease.Service) {
 	b.Helper()
@@ -116,11 +116,11 @@ func startServer(b *testing.B, store string) (base string, svc *lease.Service) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	h, svc, err := apiserver.New(context.Background(), cfg, "/dev")
+	svc, _, err = stores.Service(context.Background(), cfg, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	srv := httptest.NewServer(handlers.NewServer(svc, handlers.ConfigFrom(cfg)))
 	b.Cleanup(srv.Close)
 	return srv.URL + "/dev", svc
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
+	"github.com/streamlimit/streamlimit/observe"
 	"github.com/streamlimit/streamlimit/observe/capacity"
 )
 
@@ -80,10 +81,10 @@ func newTable(b *testing.B) string {
 // storeTimeout is the server's default per-request store budget.
 const storeTimeout = 1500 * time.Millisecond
 
-// opCtx is one request's context: the handler's store budget, labelled
-// with the operation for the capacity meter.
+// opCtx is one request's context: the handler's store budget, and a
+// record naming the operation, for the capacity meter.
 func opCtx(op string) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(capacity.WithOp(context.Background(), op), storeTimeout)
+	return context.WithTimeout(observe.NewContext(context.Background(), &observe.Request{Operation: op}), storeTimeout)
 }
 
 // uniq returns a uid no other benchmark iteration uses.
@@ -146,7 +147,7 @@ func reportCapacity(b *testing.B, m *capacity.Meter, op string, n int) {
 // whose calls m counts.
 func observedService(b *testing.B, m *capacity.Meter, opts ...lease.Option) *lease.Service {
 	b.Helper()
-	store := dynamostore.New(localDynamo(b), dynamostore.WithTable(newTable(b)), dynamostore.WithObserver(m.Observe))
+	store := dynamostore.New(dynamostore.Observed(localDynamo(b), m.Observe), dynamostore.WithTable(newTable(b)))
 	svc, err := lease.New(store, opts...)
 	if err != nil {
 		b.Fatal(err)

@@ -14,11 +14,13 @@ import (
 	"time"
 
 	"github.com/streamlimit/streamlimit/config"
+	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/infra/dynamo"
 	"github.com/streamlimit/streamlimit/internal/loadgen"
-	"github.com/streamlimit/streamlimit/internal/testenv/apiserver"
+	"github.com/streamlimit/streamlimit/internal/stores"
 	"github.com/streamlimit/streamlimit/internal/testenv/ddblocal"
 	"github.com/streamlimit/streamlimit/internal/testenv/faultproxy"
+	"github.com/streamlimit/streamlimit/lease"
 )
 
 // Settings shared by the fault tests: a compressed heartbeat and a TTL long
@@ -55,11 +57,11 @@ func startAPI(t *testing.T, endpoint, table string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var h http.Handler
+	var svc *lease.Service
 	// The first calls to a fresh DynamoDB Local can outlast the store
 	// budget on a busy machine (CreateTable at start): retry the start.
 	for attempt := range 5 {
-		if h, _, err = apiserver.New(t.Context(), cfg, "/dev"); err == nil {
+		if svc, _, err = stores.Service(t.Context(), cfg, nil); err == nil {
 			break
 		}
 		t.Logf("start %d: %v", attempt+1, err)
@@ -68,7 +70,9 @@ func startAPI(t *testing.T, endpoint, table string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(h)
+	// The HTTP API as the binaries serve it, without access checks,
+	// tracing or metrics.
+	srv := httptest.NewServer(handlers.NewServer(svc, handlers.ConfigFrom(cfg)))
 	t.Cleanup(srv.Close)
 	warmUp(t, srv.URL+"/dev")
 	return srv.URL + "/dev"

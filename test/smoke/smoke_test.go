@@ -18,7 +18,8 @@ import (
 	"time"
 
 	"github.com/streamlimit/streamlimit/config"
-	"github.com/streamlimit/streamlimit/internal/testenv/apiserver"
+	"github.com/streamlimit/streamlimit/handlers"
+	"github.com/streamlimit/streamlimit/internal/stores"
 	"github.com/streamlimit/streamlimit/lease"
 )
 
@@ -55,10 +56,13 @@ func start(t *testing.T, f *fault) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, svc, err := apiserver.New(t.Context(), cfg, "/dev")
+	svc, _, err := stores.Service(t.Context(), cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The HTTP API as the binaries serve it, without access checks (the
+	// stub in front answers 401 without the token), tracing or metrics.
+	h := handlers.NewServer(svc, handlers.ConfigFrom(cfg))
 	s := &stack{svc: svc}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()

@@ -51,7 +51,6 @@ type Sockets struct {
 	svc     *wsconn.Service
 	cfg     Config
 	log     *slog.Logger
-	obs     *observe.Observer
 	origins map[string]bool
 	anyOrig bool
 
@@ -63,14 +62,13 @@ type Sockets struct {
 
 // Config configures New.
 type Config struct {
-	// StoreTimeout bounds the store work of one event (default 1.5s).
-	StoreTimeout time.Duration
-	// Logger receives one line per closed socket and every failure.
-	Logger *slog.Logger
-	// Observer writes each message's log line and EMF metrics, as for an
-	// HTTP request (operation ws.heartbeat, or ws.message for a message
-	// that is not a heartbeat). Nil: one on Logger, no metrics.
-	Observer *observe.Observer
+	// Events says how each event is observed, traced and bounded, as the
+	// API Gateway transport's: every message (ws.heartbeat, or ws.message
+	// for one that is not a heartbeat) and every socket's end
+	// (ws.disconnect, with the way it ended as its reason) is a record of
+	// its own. The upgrade request is the HTTP API's (operation ws), with
+	// the connect's decision.
+	wsapi.Events
 	// Verifier, when set, checks the token an upgrade request carries
 	// (wsapi.Handshake) and names the account a socket acts for: a uid
 	// query parameter must then be absent or the same (wsapi.Account).
@@ -82,16 +80,8 @@ type Config struct {
 
 // New returns the local WebSocket endpoint over svc.
 func New(svc *wsconn.Service, cfg Config) *Sockets {
-	if cfg.StoreTimeout <= 0 {
-		cfg.StoreTimeout = 1500 * time.Millisecond
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	if cfg.Observer == nil {
-		cfg.Observer = observe.New(observe.Config{Logger: cfg.Logger})
-	}
-	ss := &Sockets{svc: svc, cfg: cfg, log: cfg.Logger, obs: cfg.Observer, origins: map[string]bool{}, open: map[*socket]bool{}}
+	cfg.Events = cfg.Events.WithDefaults()
+	ss := &Sockets{svc: svc, cfg: cfg, log: cfg.Logger, origins: map[string]bool{}, open: map[*socket]bool{}}
 	for _, o := range cfg.AllowedOrigins {
 		if o == "*" {
 			ss.anyOrig = true
@@ -211,6 +201,7 @@ func (ss *Sockets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		apierr.Fail(w, r, err)
 		return
 	}
+	wsapi.Connected(r.Context(), uid, c)
 	if !c.Granted {
 		apierr.WriteJSON(w, http.StatusForbidden, wsapi.Refusal(c))
 		return
@@ -257,17 +248,20 @@ func (ss *Sockets) serveSocket(sk *socket) {
 			ss.endSocket(sk, err)
 			return
 		}
-		// Each message is an event with its own record, logged and counted
-		// as the gateway's are (and as HTTP heartbeats are).
-		start := time.Now()
+		// Each message is an event with its own record, logged, counted
+		// and traced as the gateway's are (and as HTTP heartbeats are).
 		sk.events++
-		ctx, rec := ss.obs.StartEvent(context.Background(), sk.id+"-"+strconv.Itoa(sk.events), "WS", wsapi.OperationOf(wsapi.RouteDefault))
-		ctx, cancel := context.WithTimeout(ctx, ss.cfg.StoreTimeout)
-		reply, lost := wsapi.Reply(ctx, ss.svc, sk.id, data)
-		cancel()
-		rec.Status = http.StatusOK
-		ss.obs.Finish(ctx, rec, time.Since(start))
-		ctx, cancel = context.WithTimeout(context.Background(), 5*time.Second)
+		var (
+			reply []byte
+			lost  string
+		)
+		ss.cfg.Run(context.Background(), sk.id+"-"+strconv.Itoa(sk.events), wsapi.OperationOf(wsapi.RouteDefault), func(ctx context.Context) int {
+			ctx, cancel := context.WithTimeout(ctx, ss.cfg.StoreTimeout)
+			defer cancel()
+			reply, lost = wsapi.Reply(ctx, ss.svc, sk.id, data)
+			return http.StatusOK
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		err = sk.conn.Write(ctx, websocket.MessageText, reply)
 		cancel()
 		if err != nil {
@@ -279,35 +273,34 @@ func (ss *Sockets) serveSocket(sk *socket) {
 	}
 }
 
-// endSocket releases or keeps the lease of a socket that ended.
+// endSocket releases or keeps the lease of a socket that ended: an event
+// of its own (ws.disconnect, as the gateway's $disconnect), whose record
+// says how the socket ended (reason) and what became of its lease.
 func (ss *Sockets) endSocket(sk *socket, readErr error) {
-	ctx, cancel := context.WithTimeout(context.Background(), ss.cfg.StoreTimeout)
-	defer cancel()
-	var (
-		c   wsconn.Closed
-		err error
-		how string
-	)
-	switch why := sk.why.Load(); {
-	case why == closeShutdown:
-		how = "server shutdown"
-		c, err = ss.svc.Drop(ctx, sk.id)
-	case why == closeLeaseLost, why == closeAge:
-		how = "closed by the server"
-		c, err = ss.svc.Disconnect(ctx, sk.id)
-	case websocket.CloseStatus(readErr) != -1:
-		how = "closed by the player"
-		c, err = ss.svc.Disconnect(ctx, sk.id)
-	default:
-		how = "dropped without a close frame"
-		c, err = ss.svc.Drop(ctx, sk.id)
-	}
-	_ = sk.conn.CloseNow()
-	if err != nil {
-		ss.log.WarnContext(ctx, "websocket: releasing the lease of a closed socket", "how", how, "error", err.Error())
-		return
-	}
-	ss.log.InfoContext(ctx, "websocket closed", "how", how, "removedStream", c.Release.Removed)
+	ss.cfg.Run(context.Background(), sk.id+"-end", wsapi.OperationOf(wsapi.RouteDisconnect), func(ctx context.Context) int {
+		ctx, cancel := context.WithTimeout(ctx, ss.cfg.StoreTimeout)
+		defer cancel()
+		// A socket lost without a close keeps its lease for a resume (Drop);
+		// a closed one ends it (Disconnect), as API Gateway's $disconnect.
+		disconnect, how := false, "dropped without a close frame"
+		switch why := sk.why.Load(); {
+		case why == closeShutdown:
+			how = "server shutdown"
+		case why == closeLeaseLost, why == closeAge:
+			disconnect, how = true, "closed by the server"
+		case websocket.CloseStatus(readErr) != -1:
+			disconnect, how = true, "closed by the player"
+		}
+		end := ss.svc.Drop
+		if disconnect {
+			end = ss.svc.Disconnect
+		}
+		c, err := end(ctx, sk.id)
+		_ = sk.conn.CloseNow()
+		observe.From(ctx).Reason = how
+		wsapi.Closed(ctx, c, !disconnect, err)
+		return http.StatusOK
+	})
 }
 
 // originAllowed reports whether a browser's Origin may open a socket: no

@@ -50,8 +50,8 @@ func newTable(t *testing.T) string {
 func TestConformance(t *testing.T) {
 	wsconntest.Run(t, wsconntest.Harness{
 		New: func(t *testing.T) (lease.Store, wsconn.ConnStore) {
-			table := newTable(t)
-			return dynamostore.New(client, dynamostore.WithTable(table)), dynamoconns.New(client, table)
+			store := dynamostore.New(client, dynamostore.WithTable(newTable(t)))
+			return store, dynamoconns.New(store)
 		},
 	})
 }
@@ -61,7 +61,7 @@ func TestConformance(t *testing.T) {
 func TestItems(t *testing.T) {
 	t.Parallel()
 	table := newTable(t)
-	s := dynamoconns.New(client, table)
+	s := dynamoconns.New(dynamostore.New(client, dynamostore.WithTable(table)))
 	ctx := context.Background()
 	exp := time.Now().Add(3 * time.Hour).Truncate(time.Second)
 	b := wsconn.Binding{ConnID: "R1kmxc2VNjMCFIA=", UID: "alice", LeaseID: uuid.NewString(), ExpiresAt: exp}
@@ -94,7 +94,7 @@ func TestUnavailable(t *testing.T) {
 	if client == nil {
 		t.Skip(skipMsg)
 	}
-	s := dynamoconns.New(client, "no_such_table_"+uuid.NewString()[:8])
+	s := dynamoconns.New(dynamostore.New(client, dynamostore.WithTable("no_such_table_"+uuid.NewString()[:8])))
 	ctx := context.Background()
 	b := wsconn.Binding{ConnID: "c1", UID: "u", LeaseID: uuid.NewString(), ExpiresAt: time.Now().Add(time.Hour)}
 	if err := s.Bind(ctx, b); !errors.Is(err, lease.ErrUnavailable) {

@@ -15,6 +15,8 @@ import (
 	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/cmd/internal/wire"
 	"github.com/streamlimit/streamlimit/config"
+	"github.com/streamlimit/streamlimit/handlers"
+	"github.com/streamlimit/streamlimit/internal/stores"
 	"github.com/streamlimit/streamlimit/internal/testenv/idp"
 	"github.com/streamlimit/streamlimit/lease"
 )
@@ -39,14 +41,13 @@ func newApp(t *testing.T, env map[string]string, gw *wire.Gateway) (app, error) 
 	if err != nil {
 		return app{}, err
 	}
-	svc, _, err := wire.Service(context.Background(), c, nil)
+	svc, _, err := stores.Service(context.Background(), c, nil)
 	if err != nil {
 		return app{}, err
 	}
-	h, err := wire.HTTP(svc, wire.API{
-		Config: c, Prefix: "/dev", Logger: log, Verifier: verifier, Admin: admin,
-	})
-	return app{h, svc}, err
+	hc := handlers.ConfigFrom(c)
+	hc.Logger, hc.Identity, hc.Admin = log, auth.Bearer(verifier), admin
+	return app{handlers.NewServer(svc, hc), svc}, nil
 }
 
 // TestModesNeedTheirVerifier: jwt mode without its identity provider does

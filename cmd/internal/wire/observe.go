@@ -4,24 +4,25 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/infra/xray"
 	"github.com/streamlimit/streamlimit/observe"
 )
 
-// Observability builds the request Observer (log lines, EMF metrics on
-// metrics) and, when AWS_XRAY_DAEMON_ADDRESS is set, the X-Ray tracing
-// middleware (nil otherwise: then nothing touches the X-Ray SDK).
-func Observability(c config.Config, metrics io.Writer, log *slog.Logger) (*observe.Observer, func(string, http.Handler) http.Handler, error) {
-	obs := observe.New(observe.ConfigFrom(c, log, metrics))
-	if c.XRayDaemon == "" {
-		return obs, nil, nil
+// Observability builds the Observer of every request and event: log lines
+// on log, EMF metrics on metrics (observe.ConfigFrom), X-Ray tracing when
+// AWS_XRAY_DAEMON_ADDRESS is set (otherwise nothing touches the X-Ray SDK),
+// and sinks (cmd/local's capacity counters).
+func Observability(c config.Config, metrics io.Writer, log *slog.Logger, sinks ...observe.Sink) (*observe.Observer, error) {
+	oc := observe.ConfigFrom(c, log, metrics)
+	oc.Sinks = sinks
+	if c.XRayDaemon != "" {
+		x, err := xray.New(xray.Config{DaemonAddress: c.XRayDaemon, Lambda: c.Lambda, Stage: c.Stage, Logger: log})
+		if err != nil {
+			return nil, fmt.Errorf("configuration: %w", err)
+		}
+		oc.Tracer = x
 	}
-	x, err := xray.New(xray.Config{DaemonAddress: c.XRayDaemon, Lambda: c.Lambda, Stage: c.Stage, Logger: log})
-	if err != nil {
-		return nil, nil, fmt.Errorf("configuration: %w", err)
-	}
-	return obs, x.Trace, nil
+	return observe.New(oc), nil
 }

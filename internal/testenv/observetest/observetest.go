@@ -1,7 +1,8 @@
 // Package observetest checks what streamlimit emits for operators, for
 // tests: a fake X-Ray daemon that decodes the segment documents sent to it
 // over UDP, and a validator of CloudWatch Embedded Metric Format documents.
-// It is test infrastructure only and imports no AWS SDK.
+// It is test infrastructure only and imports no AWS SDK (only the Lambda
+// runtime library, for Invocation).
 package observetest
 
 import (
@@ -155,6 +156,23 @@ func (d *Daemon) Segments() ([]Segment, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return slices.Clone(d.docs), errors.Join(d.errs...)
+}
+
+// SubsegmentsOf returns the documents received so far and fails tb unless
+// each is a subsegment of the segment parent (in Lambda: the function's
+// segment, under which a handler must never begin a segment of its own).
+func (d *Daemon) SubsegmentsOf(tb testing.TB, parent string) []Segment {
+	tb.Helper()
+	docs, err := d.Segments()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, s := range docs {
+		if s.Type != "subsegment" || s.ParentID != parent {
+			tb.Errorf("a document that is not a subsegment of the segment %s: %s %q parent %q", parent, s.Type, s.Name, s.ParentID)
+		}
+	}
+	return docs
 }
 
 // Raw returns every datagram received so far, as sent.
