@@ -21,6 +21,7 @@ func TestLambdaTracesEvents(t *testing.T) {
 	daemon := observetest.NewDaemon(t)
 	vars := env(t, map[string]string{
 		"STAGE": "prod", "AWS_XRAY_DAEMON_ADDRESS": daemon.Addr(), "AWS_LAMBDA_FUNCTION_NAME": "streamlimit-prod-ws",
+		"AUTH_MODE": "none", // the uid query parameter names the account
 	})
 	logs := &observetest.Buffer{}
 	conns := &fakeConns{}
