@@ -146,6 +146,9 @@ func (s *Store) Renew(ctx context.Context, uid, leaseID string, now, expiresAt t
 	if !ok || !l.LiveAt(now) {
 		return lease.Lease{}, lease.ErrLeaseExpired
 	}
+	if l.ExpiresAt.After(expiresAt) {
+		return l, nil // never moved back: a later renewal landed first
+	}
 	l.RenewedAt, l.ExpiresAt = now, expiresAt
 	a.leases[leaseID] = l
 	return l, nil
