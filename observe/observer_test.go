@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -199,17 +200,22 @@ func TestNoMetricsWithoutWriter(t *testing.T) {
 	}
 }
 
-// BenchmarkFinish measures the per-request cost of the log line (hashing
-// the uid included) and of adding the metrics to the interval's, written to
+// BenchmarkFinish measures the per-request cost of Finish: the log line
+// (hashing the uid included) when every record is logged, or at the
+// default sample, and adding the metrics to the interval's; written to
 // io.Discard.
 func BenchmarkFinish(b *testing.B) {
-	o := observe.New(observe.Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: io.Discard, LogSample: 1})
 	rec := &observe.Request{ID: "0123456789abcdef0123456789abcdef", Method: "POST", Operation: "canStream",
 		Route: "/dev/canStream/{uid}", UID: "viewer-42", Status: 200, Decision: observe.Granted, Reclaimed: 1}
 	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		o.Finish(ctx, rec, 3*time.Millisecond)
+	for _, sample := range []float64{1, 0.01} {
+		b.Run(fmt.Sprintf("sample=%g", sample), func(b *testing.B) {
+			o := observe.New(observe.Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: io.Discard, LogSample: sample})
+			b.ReportAllocs()
+			for b.Loop() {
+				o.Finish(ctx, rec, 3*time.Millisecond)
+			}
+		})
 	}
 }
 
