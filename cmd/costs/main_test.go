@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
 )
 
 const report = `{"started": "2026-12-03T01:00:00Z", "cost": {"measured": {
