@@ -58,8 +58,13 @@ type Config struct {
 	AdminToken        string        // ADMIN_TOKEN: the admin bearer token (ADMIN_AUTH=token); empty disables admin
 	LogUID            string        // LOG_UID: hashed (default) or plain: how uids appear in logs
 	LogUIDKey         string        // LOG_UID_KEY: HMAC key of the uid hash; random per process when empty
+	LogSampleRate     float64       // LOG_SAMPLE_RATE (0.01): share of successful requests logged; errors, refusals and revocations always are
+	LogFormat         string        // LOG_FORMAT: json (default) or text (one readable line per record)
 	Metrics           bool          // METRICS: emf (default: CloudWatch EMF lines) or off
 	MetricsNamespace  string        // METRICS_NAMESPACE (streamlimit)
+	MetricsFlush      time.Duration // METRICS_FLUSH_SECONDS (60): the interval the EMF metrics are aggregated over
+	XRaySampleRate    float64       // XRAY_SAMPLE_RATE (0.01): share of requests the long-running server traces beyond the reservoir
+	XRayReservoir     int           // XRAY_RESERVOIR (1): requests per second the long-running server traces before the rate applies
 	XRayDaemon        string        // AWS_XRAY_DAEMON_ADDRESS: X-Ray tracing on when set
 	Lambda            bool          // AWS_LAMBDA_FUNCTION_NAME set: trace under the function's segment
 }

@@ -225,3 +225,37 @@ func TestHeartbeatSettings(t *testing.T) {
 		}
 	}
 }
+
+// TestObserveSettings: the log sample, log format, metrics interval and
+// the long-running server's trace sampling have their documented defaults
+// and refuse what they cannot mean.
+func TestObserveSettings(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LogSampleRate != 0.01 || c.LogFormat != config.LogJSON || c.MetricsFlush != time.Minute ||
+		c.XRaySampleRate != 0.01 || c.XRayReservoir != 1 {
+		t.Fatalf("defaults: sample %v format %q flush %v x-ray %v+%d/s", c.LogSampleRate, c.LogFormat, c.MetricsFlush, c.XRaySampleRate, c.XRayReservoir)
+	}
+	c, err = config.Load(envOf(map[string]string{
+		"LOG_SAMPLE_RATE": "1", "LOG_FORMAT": "TEXT", "METRICS_FLUSH_SECONDS": "10", "XRAY_SAMPLE_RATE": "0", "XRAY_RESERVOIR": "0",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.LogSampleRate != 1 || c.LogFormat != config.LogText || c.MetricsFlush != 10*time.Second || c.XRaySampleRate != 0 || c.XRayReservoir != 0 {
+		t.Fatalf("set: %+v", c)
+	}
+	for name, v := range map[string]string{
+		"LOG_SAMPLE_RATE": "2", "XRAY_SAMPLE_RATE": "-0.5", "LOG_FORMAT": "xml", "METRICS_FLUSH_SECONDS": "0", "XRAY_RESERVOIR": "many",
+	} {
+		if _, err := config.Load(envOf(map[string]string{name: v})); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("%s=%s: %v; want an error naming it", name, v, err)
+		}
+	}
+	if _, err := config.Load(envOf(map[string]string{"LOG_SAMPLE_RATE": "NaN"})); err == nil {
+		t.Error("LOG_SAMPLE_RATE=NaN accepted")
+	}
+}

@@ -29,6 +29,20 @@ func (e *env) num(name string, def int) int {
 	return n
 }
 
+// share reads a fraction between 0 and 1, def when unset.
+func (e *env) share(name string, def float64) float64 {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f >= 0 && f <= 1) {
+		e.bad("%s=%q is not a number between 0 and 1", name, v)
+		return def
+	}
+	return f
+}
+
 // flag reads a boolean (1/true/yes, 0/false/no, any case), false when unset.
 func (e *env) flag(name string) bool {
 	switch v := strings.ToLower(e.getenv(name)); v {

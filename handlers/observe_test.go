@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/internal/testenv/observetest"
 	"github.com/streamlimit/streamlimit/lease"
@@ -36,19 +37,21 @@ func (s failingStore) Load(ctx context.Context, uid string, consistent bool) (le
 	return s.Store.Load(ctx, uid, consistent)
 }
 
-// observedAPI serves the API over a memstore with clock, logging and
-// writing metrics to one buffer, like the binaries do.
-func observedAPI(t *testing.T, clock *leasetest.Clock, down *atomic.Bool, trace func(string, http.Handler) http.Handler) (*httptest.Server, *observetest.Buffer) {
+// observedAPI serves the API over a memstore with clock, logging every
+// request and writing metrics to one buffer, like the binaries do; the
+// Observer is returned for its Flush.
+func observedAPI(t *testing.T, clock *leasetest.Clock, down *atomic.Bool, trace func(string, http.Handler) http.Handler) (*httptest.Server, *observetest.Buffer, *observe.Observer) {
 	t.Helper()
 	out := &observetest.Buffer{}
 	svc := leasetest.NewService(t, failingStore{memstore.New(), down}, clock, lease.WithMaxStreams(2))
-	oc := observe.Config{Logger: slog.New(slog.NewJSONHandler(out, nil)), Metrics: out, Stage: "test"}
+	oc := observe.Config{Logger: slog.New(slog.NewJSONHandler(out, nil)), LogSample: 1, Metrics: out, Stage: "test"}
 	if trace != nil {
 		oc.Tracer = traceFunc(trace)
 	}
-	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev", Observer: observe.New(oc)}))
+	obs := observe.New(oc)
+	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev", Observer: obs}))
 	t.Cleanup(srv.Close)
-	return srv, out
+	return srv, out, obs
 }
 
 // traceFunc is an observe.Tracer that wraps every route with a function
@@ -74,14 +77,16 @@ func post(t *testing.T, url string) (int, map[string]any) {
 	return resp.StatusCode, body
 }
 
-// Every request writes exactly one log line and one EMF document; the
-// decisions, the expired leases a grant reclaims and store errors show up
-// as the documented metrics; errors are logged once; no uid appears.
+// With every request logged (LogSample 1), every request writes exactly
+// one log line; the flushed EMF documents hold, per operation, the
+// decisions, the expired leases a grant reclaims and store errors as the
+// documented metrics, and one latency per request; errors are logged
+// once; no uid appears.
 func TestRequestLogsAndMetrics(t *testing.T) {
 	t.Parallel()
 	clock := leasetest.NewClock()
 	down := &atomic.Bool{}
-	srv, out := observedAPI(t, clock, down, nil)
+	srv, out, obs := observedAPI(t, clock, down, nil)
 	uid := leasetest.UID(t, "observed")
 	api := srv.URL + "/dev"
 
@@ -99,28 +104,19 @@ func TestRequestLogsAndMetrics(t *testing.T) {
 	if status, _ := post(t, api+"/canStream/"+uid+"?deviceId=car"); status != http.StatusServiceUnavailable {
 		t.Fatalf("store down: %d", status)
 	}
+	obs.Flush(t.Context())
 
 	type line struct {
 		Level, Msg, Operation, Decision, Error, UIDHash string
 		Status                                          int
 	}
 	var logs []line
-	var sums = map[string]float64{}
-	var emfs int
+	totals := observetest.SumEMF(t, out.Lines())
 	for _, l := range out.Lines() {
 		if strings.Contains(l, uid) {
 			t.Errorf("raw uid in output: %s", l)
 		}
 		if observetest.IsEMF([]byte(l)) {
-			e, err := observetest.ParseEMF([]byte(l))
-			if err != nil {
-				t.Fatalf("invalid EMF %s: %v", l, err)
-			}
-			for name := range e.Metrics {
-				v, _ := e.Value(name)
-				sums[name] += v
-			}
-			emfs++
 			continue
 		}
 		var m map[string]any
@@ -149,15 +145,15 @@ func TestRequestLogsAndMetrics(t *testing.T) {
 	if last := logs[len(logs)-1]; !strings.Contains(last.Error, "injected by the test") {
 		t.Errorf("the store error is not in its request line: %+v", last)
 	}
-	if emfs != len(want) {
-		t.Errorf("%d EMF documents for %d requests", emfs, len(want))
+	if n := totals.Samples["Latency"]; n != float64(len(want)) {
+		t.Errorf("%v latencies in the EMF documents for %d requests", n, len(want))
 	}
 	for name, n := range map[string]float64{
 		"StreamsGranted": 3, "StreamsRefused": 1, "Heartbeats": 1, "StreamsEnded": 1,
 		"HeartbeatsExpired": 1, "LeasesExpired": 1, "StoreErrors": 1,
 	} {
-		if sums[name] != n {
-			t.Errorf("%s summed to %v, want %v (all: %v)", name, sums[name], n, sums)
+		if totals.Sums[name] != n {
+			t.Errorf("%s summed to %v, want %v (all: %v)", name, totals.Sums[name], n, totals.Sums)
 		}
 	}
 }
@@ -181,7 +177,7 @@ func TestTraceHookSeesOperationAndDecision(t *testing.T) {
 			mu.Unlock()
 		})
 	}
-	srv, _ := observedAPI(t, leasetest.NewClock(), &atomic.Bool{}, trace)
+	srv, _, _ := observedAPI(t, leasetest.NewClock(), &atomic.Bool{}, trace)
 	uid := leasetest.UID(t, "traced")
 	_, d := post(t, srv.URL+"/dev/canStream/"+uid)
 	post(t, srv.URL+"/dev/heartbeat/"+uid+"/"+d["leaseId"].(string))
@@ -218,7 +214,7 @@ func TestPanicIsLoggedOnceInItsRequestLine(t *testing.T) {
 			next.ServeHTTP(w, r)
 		})
 	}
-	srv, out := observedAPI(t, leasetest.NewClock(), &atomic.Bool{}, trace)
+	srv, out, _ := observedAPI(t, leasetest.NewClock(), &atomic.Bool{}, trace)
 	resp, err := http.Get(srv.URL + "/healthz")
 	if err != nil {
 		t.Fatal(err)
@@ -236,5 +232,83 @@ func TestPanicIsLoggedOnceInItsRequestLine(t *testing.T) {
 	if len(logged) != 1 || !strings.Contains(logged[0], `"msg":"request"`) || !strings.Contains(logged[0], `"level":"ERROR"`) ||
 		!strings.Contains(logged[0], `"status":500`) {
 		t.Errorf("panic logged as %q; want once, in an ERROR request line with status 500", logged)
+	}
+}
+
+// At the default settings (config.Load of an empty environment, as every
+// binary reads it) the application writes at most 100 bytes per
+// successful request on average, log lines and metrics included: the
+// successes are sampled, the metrics aggregated. Whatever the sample, a
+// refusal and each error get their line, and the flushed metrics hold the
+// whole run's counts in one document per operation.
+func TestOutputPerSuccessfulRequestAtDefaults(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load(func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := &observetest.Buffer{}
+	obs := observe.New(observe.ConfigFrom(cfg, observe.NewLogger(out, cfg.LogFormat), out))
+	down := &atomic.Bool{}
+	svc := leasetest.NewService(t, failingStore{memstore.New(), down}, leasetest.NewClock(), cfg.LeaseOptions()...)
+	hc := handlers.ConfigFrom(cfg)
+	hc.Observer = obs
+	srv := httptest.NewServer(handlers.NewServer(svc, hc))
+	t.Cleanup(srv.Close)
+	api := srv.URL + cfg.Prefix()
+
+	const sessions, heartbeats = 40, 10
+	requests := 0
+	for i := range sessions {
+		uid := leasetest.UID(t, fmt.Sprintf("quiet%d", i))
+		status, d := post(t, api+"/canStream/"+uid)
+		id, _ := d["leaseId"].(string)
+		if status != http.StatusOK || id == "" {
+			t.Fatalf("canStream: %d %v", status, d)
+		}
+		token, _ := d["renewalToken"].(string)
+		for range heartbeats {
+			status, d := post(t, api+"/heartbeat/"+uid+"/"+id+"?renewalToken="+token)
+			if status != http.StatusOK {
+				t.Fatalf("heartbeat: %d %v", status, d)
+			}
+			if next, _ := d["renewalToken"].(string); next != "" {
+				token = next
+			}
+		}
+		if status, d := post(t, api+"/endStream/"+uid+"/"+id); status != http.StatusOK {
+			t.Fatalf("endStream: %d %v", status, d)
+		}
+		requests += heartbeats + 2
+	}
+	obs.Flush(t.Context())
+	per := float64(len(out.String())) / float64(requests)
+	t.Logf("%.1f bytes of output per successful request (%d bytes, %d requests)", per, len(out.String()), requests)
+	if per > 100 {
+		t.Errorf("%.0f bytes of output per successful request (%d bytes for %d requests), want at most 100", per, len(out.String()), requests)
+	}
+	tot := observetest.SumEMF(t, out.Lines())
+	if tot.Docs != 3 || tot.Sums["StreamsGranted"] != sessions || tot.Sums["Heartbeats"] != sessions*heartbeats || tot.Sums["StreamsEnded"] != sessions {
+		t.Errorf("%d EMF documents with sums %v; want 3 (one per operation) counting %d grants, %d heartbeats, %d ends",
+			tot.Docs, tot.Sums, sessions, sessions*heartbeats, sessions)
+	}
+
+	// The failures: each is logged, whatever the sample.
+	out.Reset()
+	full := leasetest.UID(t, "full")
+	for range cfg.MaxStreams + 1 {
+		post(t, api+"/canStream/"+full)
+	}
+	post(t, api+"/canStream/"+strings.Repeat("x", 300)) // 400: a uid too long
+	down.Store(true)
+	post(t, api+"/canStream/"+leasetest.UID(t, "down"))
+	var got []string
+	for _, m := range out.JSONLines(t) {
+		if m["msg"] == "request" && (m["decision"] == observe.Refused || m["status"].(float64) >= 400) {
+			got = append(got, fmt.Sprintf("%v %v", m["status"], m["decision"]))
+		}
+	}
+	if want := []string{"200 refused", "400 <nil>", "503 <nil>"}; !slices.Equal(got, want) {
+		t.Errorf("lines of the refusal and the errors: %q, want %q", got, want)
 	}
 }

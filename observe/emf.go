@@ -57,11 +57,25 @@ const (
 	UnitMilliseconds = "Milliseconds"
 )
 
-// Datum is one metric value of an EMF document.
+// Datum is one metric of an EMF document: one value, or a distribution
+// (Values, each seen Counts times).
 type Datum struct {
 	Name  string
 	Value float64
 	Unit  string
+	// Values and Counts, when Values is not empty, are the metric's
+	// distribution instead of Value: Values[i] was seen Counts[i] times.
+	// CloudWatch computes every statistic (sums, averages, percentiles)
+	// from it as from the values one by one. At most 100 values.
+	Values, Counts []float64
+}
+
+// emfDistribution is a metric's member in the values-with-counts form
+// (the form of awslabs/metrique's EMF writer: {"Values": [...], "Counts":
+// [...]}).
+type emfDistribution struct {
+	Values []float64 `json:"Values"`
+	Counts []float64 `json:"Counts"`
 }
 
 // Dimension is one dimension's name and value.
@@ -95,7 +109,7 @@ const (
 )
 
 // EncodeEMF returns one EMF document (a JSON object, no newline): data as
-// root members with one metric directive in namespace, published for each
+// root members (a number, or a distribution's values with counts) with one metric directive in namespace, published for each
 // dimension set of sets (each set names dimensions of dims; an empty set
 // publishes without dimensions), plus props as extra searchable members.
 // It rejects what CloudWatch would drop: a bad namespace, more than 100
@@ -142,10 +156,11 @@ func EncodeEMF(namespace string, ts time.Time, dims []Dimension, sets [][]string
 		dir.Dimensions = [][]string{}
 	}
 	for _, m := range data {
-		if math.IsNaN(m.Value) || math.IsInf(m.Value, 0) {
-			return nil, fmt.Errorf("emf: metric %q is %v", m.Name, m.Value)
+		v, err := emfValue(m)
+		if err != nil {
+			return nil, err
 		}
-		if err := claim(m.Name, m.Value); err != nil {
+		if err := claim(m.Name, v); err != nil {
 			return nil, err
 		}
 		dir.Metrics = append(dir.Metrics, emfMetric{Name: m.Name, Unit: m.Unit})
@@ -157,6 +172,27 @@ func EncodeEMF(namespace string, ts time.Time, dims []Dimension, sets [][]string
 	}
 	doc["_aws"] = emfMetadata{Timestamp: ts.UnixMilli(), CloudWatchMetrics: []emfDirective{dir}}
 	return json.Marshal(doc)
+}
+
+// emfValue is the member holding m's value: a number, or its
+// distribution.
+func emfValue(m Datum) (any, error) {
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	if len(m.Values) == 0 {
+		if !finite(m.Value) {
+			return nil, fmt.Errorf("emf: metric %q is %v", m.Name, m.Value)
+		}
+		return m.Value, nil
+	}
+	if len(m.Values) > emfMaxValues || len(m.Counts) != len(m.Values) {
+		return nil, fmt.Errorf("emf: metric %q has %d values and %d counts, want 1-%d of each", m.Name, len(m.Values), len(m.Counts), emfMaxValues)
+	}
+	for i, v := range m.Values {
+		if !finite(v) || !finite(m.Counts[i]) || m.Counts[i] <= 0 {
+			return nil, fmt.Errorf("emf: metric %q: value %v counted %v times", m.Name, v, m.Counts[i])
+		}
+	}
+	return emfDistribution{Values: m.Values, Counts: m.Counts}, nil
 }
 
 // emfWriter writes EMF documents as lines, one whole line per Write.

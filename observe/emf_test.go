@@ -47,6 +47,27 @@ func TestEncodeEMFIsValid(t *testing.T) {
 	}
 }
 
+// A distribution is written as values with counts, which the validator
+// reads back.
+func TestEncodeEMFDistribution(t *testing.T) {
+	t.Parallel()
+	data := []observe.Datum{{Name: "Latency", Unit: observe.UnitMilliseconds, Values: []float64{4.2, 13}, Counts: []float64{7, 1}}}
+	doc, err := observe.EncodeEMF("streamlimit", ts, dims, dimSets, data, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), `"Latency":{"Values":[4.2,13],"Counts":[7,1]}`) {
+		t.Errorf("document %s", doc)
+	}
+	e, err := observetest.ParseEMF(doc)
+	if err != nil {
+		t.Fatalf("%s: %v", doc, err)
+	}
+	if v, c, ok := e.Distribution("Latency"); !ok || len(v) != 2 || v[0] != 4.2 || c[0] != 7 || c[1] != 1 {
+		t.Errorf("read back %v × %v", v, c)
+	}
+}
+
 func TestEncodeEMFRejectsWhatCloudWatchWouldDrop(t *testing.T) {
 	t.Parallel()
 	ok := []observe.Datum{{Name: "X", Value: 1, Unit: observe.UnitCount}}
@@ -76,6 +97,20 @@ func TestEncodeEMFRejectsWhatCloudWatchWouldDrop(t *testing.T) {
 		"empty dimension value": func() ([]byte, error) {
 			return observe.EncodeEMF("n", ts, []observe.Dimension{{Name: "Stage"}}, nil, ok, nil)
 		},
+		"values without counts": func() ([]byte, error) {
+			return observe.EncodeEMF("n", ts, dims, dimSets, []observe.Datum{{Name: "L", Values: []float64{1, 2}, Counts: []float64{1}}}, nil)
+		},
+		"a value counted 0 times": func() ([]byte, error) {
+			return observe.EncodeEMF("n", ts, dims, dimSets, []observe.Datum{{Name: "L", Values: []float64{1}, Counts: []float64{0}}}, nil)
+		},
+		"101 values": func() ([]byte, error) {
+			v := make([]float64, 101)
+			c := make([]float64, 101)
+			for i := range v {
+				v[i], c[i] = float64(i), 1
+			}
+			return observe.EncodeEMF("n", ts, dims, dimSets, []observe.Datum{{Name: "L", Values: v, Counts: c}}, nil)
+		},
 	}
 	for name, f := range cases {
 		if doc, err := f(); err == nil {
@@ -92,18 +127,25 @@ func TestParseEMFRejectsInvalidDocuments(t *testing.T) {
 		t.Fatalf("valid document rejected: %v", err)
 	}
 	bad := map[string]string{
-		"no _aws":              `{"Stage":"dev","X":1}`,
-		"timestamp in seconds": strings.Replace(valid, "1790000000123", `"2026-01-01"`, 1),
-		"fractional timestamp": strings.Replace(valid, "1790000000123", "1790000000.5", 1),
-		"no directives":        `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[]},"X":1}`,
-		"no namespace":         strings.Replace(valid, `"Namespace":"n",`, "", 1),
-		"unknown unit":         strings.Replace(valid, `"Unit":"Count"`, `"Unit":"Streams"`, 1),
-		"metric value missing": strings.Replace(valid, `,"X":1}`, `}`, 1),
-		"metric value string":  strings.Replace(valid, `"X":1}`, `"X":"1"}`, 1),
-		"dimension missing":    strings.Replace(valid, `"Stage":"dev",`, "", 1),
-		"dimension not string": strings.Replace(valid, `"Stage":"dev"`, `"Stage":7`, 1),
-		"no metrics":           strings.Replace(valid, `[{"Name":"X","Unit":"Count"}]`, `[]`, 1),
-		"two documents":        valid + valid,
+		"no _aws":                     `{"Stage":"dev","X":1}`,
+		"timestamp in seconds":        strings.Replace(valid, "1790000000123", `"2026-01-01"`, 1),
+		"fractional timestamp":        strings.Replace(valid, "1790000000123", "1790000000.5", 1),
+		"no directives":               `{"_aws":{"Timestamp":1,"CloudWatchMetrics":[]},"X":1}`,
+		"no namespace":                strings.Replace(valid, `"Namespace":"n",`, "", 1),
+		"unknown unit":                strings.Replace(valid, `"Unit":"Count"`, `"Unit":"Streams"`, 1),
+		"metric value missing":        strings.Replace(valid, `,"X":1}`, `}`, 1),
+		"metric value string":         strings.Replace(valid, `"X":1}`, `"X":"1"}`, 1),
+		"dimension missing":           strings.Replace(valid, `"Stage":"dev",`, "", 1),
+		"dimension not string":        strings.Replace(valid, `"Stage":"dev"`, `"Stage":7`, 1),
+		"no metrics":                  strings.Replace(valid, `[{"Name":"X","Unit":"Count"}]`, `[]`, 1),
+		"two documents":               valid + valid,
+		"distribution without counts": strings.Replace(valid, `"X":1}`, `"X":{"Values":[1,2]}}`, 1),
+		"counts not matching":         strings.Replace(valid, `"X":1}`, `"X":{"Values":[1,2],"Counts":[3]}}`, 1),
+		"zero count":                  strings.Replace(valid, `"X":1}`, `"X":{"Values":[1],"Counts":[0]}}`, 1),
+		"distribution extra member":   strings.Replace(valid, `"X":1}`, `"X":{"Values":[1],"Counts":[1],"Max":1}}`, 1),
+	}
+	if _, err := observetest.ParseEMF([]byte(strings.Replace(valid, `"X":1}`, `"X":{"Values":[1,2.5],"Counts":[3,1]}}`, 1))); err != nil {
+		t.Errorf("valid distribution rejected: %v", err)
 	}
 	for name, doc := range bad {
 		if _, err := observetest.ParseEMF([]byte(doc)); err == nil {

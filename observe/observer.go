@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"net/http"
 	"time"
 
@@ -25,12 +26,23 @@ const (
 
 // Config configures an Observer.
 type Config struct {
-	// Logger receives one line per request (nil: none).
+	// Logger receives the request lines (nil: none): every record that
+	// failed or was refused (see Logged), and LogSample of the others.
 	Logger *slog.Logger
-	// Metrics receives one EMF document per request, as a JSON line (nil:
-	// no metrics). Concurrent requests write whole lines at once, so an
-	// *os.File shared with the Logger is fine.
+	// LogSample is the share of the records Logged does not insist on (the
+	// successful ones) that get a line too, drawn at random: 0 logs none
+	// of them, 1 every one.
+	LogSample float64
+	// Metrics receives the EMF documents, as JSON lines (nil: no metrics):
+	// the metrics of every record, aggregated per operation over
+	// FlushEvery and written once per interval (see Flush). Documents are
+	// written as whole lines at once, so an *os.File shared with the
+	// Logger is fine.
 	Metrics io.Writer
+	// FlushEvery is the interval the metrics are aggregated over
+	// (DefaultFlushEvery if zero), aligned to the clock: at 60 s, one
+	// interval per minute.
+	FlushEvery time.Duration
 	// Namespace is the CloudWatch namespace (DefaultNamespace if empty).
 	Namespace string
 	// Stage is the value of the Stage dimension ("dev" if empty).
@@ -42,7 +54,8 @@ type Config struct {
 	// match only within one process (set LOG_UID_KEY to correlate across
 	// Lambda instances and restarts).
 	UIDKey []byte
-	// Now is the metrics clock (time.Now if nil).
+	// Now is the metrics clock (time.Now if nil): it decides which
+	// interval a record's metrics belong to.
 	Now func() time.Time
 	// Tracer, when set, traces every request and event (X-Ray: see
 	// Tracer). Nil: nothing is traced.
@@ -70,14 +83,15 @@ type Sink interface {
 }
 
 // ConfigFrom is the Observer configuration the environment asks for
-// (LOG_UID, LOG_UID_KEY, METRICS, METRICS_NAMESPACE, STAGE), logging on log
-// and writing EMF lines on metrics when METRICS is on. Every binary that
-// observes builds its Observer from it, so HTTP requests and WebSocket
-// events hash uids the same way.
+// (LOG_UID, LOG_UID_KEY, LOG_SAMPLE_RATE, METRICS, METRICS_NAMESPACE,
+// METRICS_FLUSH_SECONDS, STAGE), logging on log and writing EMF lines on
+// metrics when METRICS is on. Every binary that observes builds its
+// Observer from it, so HTTP requests and WebSocket events hash uids the
+// same way.
 func ConfigFrom(c config.Config, log *slog.Logger, metrics io.Writer) Config {
 	oc := Config{
-		Logger: log, Namespace: c.MetricsNamespace, Stage: c.Stage,
-		PlainUID: c.LogUID == config.LogUIDPlain, UIDKey: []byte(c.LogUIDKey),
+		Logger: log, LogSample: c.LogSampleRate, Namespace: c.MetricsNamespace, Stage: c.Stage,
+		PlainUID: c.LogUID == config.LogUIDPlain, UIDKey: []byte(c.LogUIDKey), FlushEvery: c.MetricsFlush,
 	}
 	if c.Metrics {
 		oc.Metrics = metrics
@@ -85,13 +99,26 @@ func ConfigFrom(c config.Config, log *slog.Logger, metrics io.Writer) Config {
 	return oc
 }
 
+// NewLogger returns the logger of the binaries: JSON lines on w, or, with
+// format config.LogText, slog's key=value lines (for a terminal).
+func NewLogger(w io.Writer, format string) *slog.Logger {
+	if format == config.LogText {
+		return slog.New(slog.NewTextHandler(w, nil))
+	}
+	return slog.New(slog.NewJSONHandler(w, nil))
+}
+
 // Observer owns the record of every request and event: it starts it
 // (Start, StartEvent), traces it (Trace, and StartEvent with a Tracer) and,
-// once finished, writes its log line and its EMF metrics document and tells
-// its sinks (Finish). It is safe for concurrent use.
+// once finished, logs it when it must or is sampled, adds its metrics to
+// the interval's and tells its sinks (Finish). It writes the metrics of an
+// interval once the interval is over (at the first record or FlushDue
+// after it) and when asked to (Flush). It is safe for concurrent use.
 type Observer struct {
 	log     *slog.Logger
+	sample  float64
 	emf     *emfWriter
+	agg     *aggregator
 	ns      string
 	stage   string
 	plain   bool
@@ -105,7 +132,7 @@ type Observer struct {
 // New returns an Observer.
 func New(c Config) *Observer {
 	o := &Observer{
-		log: c.Logger, ns: c.Namespace, stage: c.Stage, plain: c.PlainUID,
+		log: c.Logger, sample: c.LogSample, ns: c.Namespace, stage: c.Stage, plain: c.PlainUID,
 		uidKey: c.UIDKey, now: c.Now, tracer: c.Tracer, sinks: c.Sinks,
 		dimSets: [][]string{{DimStage, DimOperation}, {DimStage}},
 	}
@@ -113,7 +140,12 @@ func New(c Config) *Observer {
 		o.log = slog.New(slog.DiscardHandler)
 	}
 	if c.Metrics != nil {
+		every := c.FlushEvery
+		if every <= 0 {
+			every = DefaultFlushEvery
+		}
 		o.emf = &emfWriter{w: c.Metrics}
+		o.agg = newAggregator(every)
 	}
 	if o.ns == "" {
 		o.ns = DefaultNamespace
@@ -167,17 +199,61 @@ func (o *Observer) HashUID(uid string) string {
 	return hex.EncodeToString(m.Sum(nil)[:8])
 }
 
-// Finish ends the trace of an event, writes the record's log line and its
-// metrics, and tells the sinks. The line is at level WARN for a store
-// failure (a 503, or a fail-open grant), ERROR for any other error (a bug,
-// answered 500), INFO otherwise; it carries the error, so each error is
-// logged once.
+// Finish ends the trace of an event, writes the record's log line when
+// Logged says so or the record is drawn for the sample (Config.LogSample),
+// adds its metrics to the interval's (writing the previous interval's
+// first, when it is over), and tells the sinks. The line is at level WARN
+// for a store failure (a 503, or a fail-open grant), ERROR for any other
+// error (a bug, answered 500), INFO otherwise; it carries the error, so
+// each error is logged once.
 func (o *Observer) Finish(ctx context.Context, rec *Request, latency time.Duration) {
 	if end := rec.endTrace; end != nil {
 		rec.endTrace = nil
 		end()
 	}
 	ms := float64(latency.Microseconds()) / 1000
+	if Logged(rec) || o.sampled() {
+		o.logLine(ctx, rec, ms)
+	}
+	if o.agg != nil && rec.Operation != "" {
+		if done := o.agg.add(o.now(), rec.Operation, Metrics(rec, ms)); done != nil {
+			o.writeMetrics(ctx, done)
+		}
+	}
+	for _, s := range o.sinks {
+		s.Finished(rec)
+	}
+}
+
+// Logged reports whether a record is always logged, whatever the sample:
+// an error (any status of 400 and above, a store failure, a fail-open
+// grant), a refusal at the limit, a lease found expired or revoked, and a
+// grant that evicted live leases.
+func Logged(rec *Request) bool {
+	switch {
+	case rec.Err != nil, rec.StoreError, rec.Status >= 400, rec.Evicted > 0:
+		return true
+	}
+	switch rec.Decision {
+	case Refused, Expired, Revoked, Degraded:
+		return true
+	}
+	return false
+}
+
+// sampled draws whether a record Logged does not insist on is logged.
+func (o *Observer) sampled() bool {
+	switch {
+	case o.sample >= 1:
+		return true
+	case o.sample <= 0:
+		return false
+	}
+	return mrand.Float64() < o.sample
+}
+
+// logLine writes rec's line.
+func (o *Observer) logLine(ctx context.Context, rec *Request, ms float64) {
 	attrs := []slog.Attr{
 		slog.String("request_id", rec.ID),
 		slog.String("method", rec.Method),
@@ -219,12 +295,6 @@ func (o *Observer) Finish(ctx context.Context, rec *Request, latency time.Durati
 		attrs = append(attrs, slog.String("error", rec.Err.Error()))
 	}
 	o.log.LogAttrs(ctx, level, "request", attrs...)
-	if o.emf != nil && rec.Operation != "" {
-		o.emitMetrics(ctx, rec, ms)
-	}
-	for _, s := range o.sinks {
-		s.Finished(rec)
-	}
 }
 
 // decisionMetrics is the counter each decision moves; Resumed and NotLive
@@ -271,21 +341,6 @@ func failed(rec *Request) bool {
 		return false
 	}
 	return rec.Status >= 400
-}
-
-func (o *Observer) emitMetrics(ctx context.Context, rec *Request, latencyMS float64) {
-	dims := []Dimension{{DimStage, o.stage}, {DimOperation, rec.Operation}}
-	props := map[string]any{"request_id": rec.ID}
-	if rec.Decision != "" {
-		props["decision"] = rec.Decision
-	}
-	doc, err := EncodeEMF(o.ns, o.now(), dims, o.dimSets, Metrics(rec, latencyMS), props)
-	if err == nil {
-		err = o.emf.writeLine(doc)
-	}
-	if err != nil {
-		o.log.LogAttrs(ctx, slog.LevelError, "metrics not written", slog.String("request_id", rec.ID), slog.String("error", err.Error()))
-	}
 }
 
 func or(v, def string) string {

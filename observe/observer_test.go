@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -20,14 +21,18 @@ import (
 	"github.com/streamlimit/streamlimit/observe"
 )
 
-// finish runs one record through a fresh Observer and returns its log line
-// (decoded) and its EMF document ("" if none).
+// finish runs one record through a fresh Observer that logs every record
+// and returns its log line (decoded) and, flushed, its EMF document ("" if
+// none).
 func finish(t *testing.T, c observe.Config, rec *observe.Request) (map[string]any, string) {
 	t.Helper()
 	var logs, metrics bytes.Buffer
 	c.Logger = slog.New(slog.NewJSONHandler(&logs, nil))
 	c.Metrics = &metrics
-	observe.New(c).Finish(context.Background(), rec, 2500*time.Microsecond)
+	c.LogSample = 1
+	o := observe.New(c)
+	o.Finish(context.Background(), rec, 2500*time.Microsecond)
+	o.Flush(context.Background())
 	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
 	if len(lines) != 1 {
 		t.Fatalf("want one log line, got %d:\n%s", len(lines), logs.String())
@@ -75,10 +80,13 @@ func TestFinishWritesOneLineWithHashedUID(t *testing.T) {
 	if e.Root["Stage"] != "prod" || e.Root["Operation"] != "canStream" || e.Namespace != observe.DefaultNamespace {
 		t.Errorf("EMF dimensions/namespace: %v", e.Root)
 	}
-	for name, want := range map[string]float64{"StreamsGranted": 1, "LeasesExpired": 2, "Latency": 2.5} {
+	for name, want := range map[string]float64{"StreamsGranted": 1, "LeasesExpired": 2} {
 		if v, ok := e.Value(name); !ok || v != want {
 			t.Errorf("EMF %s = %v (%v), want %v", name, v, ok, want)
 		}
+	}
+	if v, c, ok := e.Distribution("Latency"); !ok || !slices.Equal(v, []float64{2.5}) || !slices.Equal(c, []float64{1}) {
+		t.Errorf("EMF Latency = %v × %v (%v), want [2.5] × [1]", v, c, ok)
 	}
 }
 
@@ -184,23 +192,30 @@ func TestRequestID(t *testing.T) {
 func TestNoMetricsWithoutWriter(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
-	o := observe.New(observe.Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
+	o := observe.New(observe.Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), LogSample: 1})
 	o.Finish(context.Background(), &observe.Request{Operation: "canStream", Decision: observe.Granted}, time.Millisecond)
+	o.Flush(context.Background())
 	if observetest.IsEMF(logs.Bytes()) || strings.Count(logs.String(), "\n") != 1 {
 		t.Errorf("without Metrics: %s", logs.String())
 	}
 }
 
-// BenchmarkFinish measures the per-request cost of the log line and the EMF
-// document (hashing the uid included), written to io.Discard.
+// BenchmarkFinish measures the per-request cost of Finish: the log line
+// (hashing the uid included) when every record is logged, or at the
+// default sample, and adding the metrics to the interval's; written to
+// io.Discard.
 func BenchmarkFinish(b *testing.B) {
-	o := observe.New(observe.Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: io.Discard})
 	rec := &observe.Request{ID: "0123456789abcdef0123456789abcdef", Method: "POST", Operation: "canStream",
 		Route: "/dev/canStream/{uid}", UID: "viewer-42", Status: 200, Decision: observe.Granted, Reclaimed: 1}
 	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		o.Finish(ctx, rec, 3*time.Millisecond)
+	for _, sample := range []float64{1, 0.01} {
+		b.Run(fmt.Sprintf("sample=%g", sample), func(b *testing.B) {
+			o := observe.New(observe.Config{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)), Metrics: io.Discard, LogSample: sample})
+			b.ReportAllocs()
+			for b.Loop() {
+				o.Finish(ctx, rec, 3*time.Millisecond)
+			}
+		})
 	}
 }
 
@@ -226,7 +241,7 @@ func TestObserverTracesEvents(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
 	tr := &recordingTracer{}
-	obs := observe.New(observe.Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Tracer: tr})
+	obs := observe.New(observe.Config{Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Tracer: tr, LogSample: 1})
 	ctx, rec := obs.StartEvent(context.Background(), "e-1", "WS", "ws.message")
 	if observe.From(ctx) != rec {
 		t.Fatal("the event's context does not carry its record")

@@ -12,6 +12,10 @@
 #   AUTH=jwks      identity on: a local identity provider on DEV_ISSUER_PORT (3001)
 #                  hands out tokens and the server verifies them against its key set
 #                  (DEV_ISSUER=true); AUTH=none (the default): no identity check
+#   LOG_REQUESTS=all  one readable line per request (LOG_SAMPLE_RATE=1); by default only
+#                  errors, refusals and lost leases get one (LOG_SAMPLE_RATE=0), so the
+#                  banner stays in view. Lines are key=value text (LOG_FORMAT=text) and
+#                  no EMF metrics are printed (METRICS=off) unless those variables say otherwise.
 # Every other variable of README.md "Configuration" passes through to the server.
 #
 # DynamoDB Local is reused when something already answers (DYNAMODB_ENDPOINT, or
@@ -28,6 +32,7 @@ STAGE="${STAGE:-dev}"
 DYNAMODB_PORT="${DYNAMODB_PORT:-8000}"
 STORE="${STORE:-dynamodb}"
 AUTH="${AUTH:-none}"
+LOG_REQUESTS="${LOG_REQUESTS:-errors}"
 DEV_ISSUER_PORT="${DEV_ISSUER_PORT:-3001}"
 GO="${GO:-go}"
 rundir="$root/build/run-local"
@@ -104,6 +109,12 @@ trap cleanup EXIT
 if listening "$PORT"; then
   die "port $PORT is already in use: stop what listens there or choose another, e.g. PORT=3001 make run"
 fi
+case "$LOG_REQUESTS" in
+  errors) export LOG_SAMPLE_RATE="${LOG_SAMPLE_RATE:-0}" ;;
+  all) export LOG_SAMPLE_RATE=1 ;;
+  *) die "LOG_REQUESTS=$LOG_REQUESTS is not errors or all" ;;
+esac
+export LOG_FORMAT="${LOG_FORMAT:-text}" METRICS="${METRICS:-off}"
 case "$AUTH" in
   none) ;;
   jwks)
@@ -271,6 +282,7 @@ streamlimit is running: $ddb_note
   health:    $base/healthz
 $try_line
 ${ctl_line}  more:      README.md, "Try it"
+  logs:      $( [[ "$LOG_SAMPLE_RATE" == 1 ]] && echo "every request" || echo "errors, refusals and lost leases only; every request: make run LOG_REQUESTS=all")
 Press Ctrl-C to stop.
 
 EOF

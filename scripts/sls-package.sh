@@ -44,7 +44,7 @@ export SLS_INTERACTIVE_SETUP_DISABLE=1
 export CI=1
 
 # A second run with the parameters a deployer overrides (the seed's table name, another
-# retention, an alarm topic, throttles, reserved concurrency) lands in .serverless/with-params/, for go test ./test/deploy
+# retention, an alarm topic, throttles, reserved concurrency, Active tracing, a log sample) lands in .serverless/with-params/, for go test ./test/deploy
 # (TestPackagedTemplateParams, which expects exactly these values). It runs first:
 # `serverless package` empties .serverless/ wherever it writes.
 tmp="$(mktemp -d)"
@@ -60,6 +60,7 @@ idp=(--param="jwksUrl=https://idp.example.com/.well-known/jwks.json"
   --param="throttleBurst=50" --param="throttleRate=100" --param="reservedConcurrency=20" \
   --param="jwksUrl=https://login.example.org/keys" --param="jwtIssuer=https://login.example.org" \
   --param="jwtAudience=api://streamlimit" --param="jwtUidClaim=uid" \
+  --param="tracing=Active" --param="logSampleRate=0.1" \
   --package "$tmp/with-params"
 "$sls" package --stage "$STAGE" --param="insecureNoAuth=true" --package "$tmp/insecure-no-auth"
 # The api function behind Lambda Function URLs instead of the HTTP API

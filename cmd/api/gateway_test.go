@@ -23,7 +23,7 @@ func newInLambda(t *testing.T, env map[string]string) http.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := newServer(t.Context(), cfg, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	api, _, err := newServer(t.Context(), cfg, io.Discard, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ func TestLambdaTracesUnderTheFunctionSegment(t *testing.T) {
 	daemon := observetest.NewDaemon(t)
 	env := map[string]string{
 		"STORE": "memory", "STAGE": "prod", "AWS_XRAY_DAEMON_ADDRESS": daemon.Addr(),
-		"AWS_LAMBDA_FUNCTION_NAME": "streamlimit-prod-api", "AUTH_MODE": "none",
+		"AWS_LAMBDA_FUNCTION_NAME": "streamlimit-prod-api", "AUTH_MODE": "none", "LOG_SAMPLE_RATE": "1",
 	}
 	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
@@ -31,7 +31,7 @@ func TestLambdaTracesUnderTheFunctionSegment(t *testing.T) {
 		t.Fatal("AWS_LAMBDA_FUNCTION_NAME set: want Lambda tracing")
 	}
 	logs := &observetest.Buffer{}
-	api, err := newServer(context.Background(), cfg, logs, slog.New(slog.NewJSONHandler(logs, nil)))
+	api, _, err := newServer(context.Background(), cfg, logs, slog.New(slog.NewJSONHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

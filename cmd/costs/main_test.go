@@ -2,12 +2,11 @@ package main
 
 import (
 	"encoding/xml"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/streamlimit/streamlimit/internal/cost"
 )
 
 const report = `{"started": "2026-12-03T01:00:00Z", "cost": {"measured": {
@@ -18,8 +17,9 @@ const report = `{"started": "2026-12-03T01:00:00Z", "cost": {"measured": {
   "heartbeatIntervalSeconds": 30, "cpuMsPerRequest": 0.128, "outputBytesPerRequest": 654}}}`
 
 // TestTablesAndPlot: from a report, the tables at 15/30/60 s and the SVG
-// with one line per shape. The 30 s HTTP API column at 128 MB is
-// TestLambdaBill's hand-computed $306.01 (internal/cost).
+// with one line per shape. The 30 s HTTP API column at 128 MB with 5 % of
+// requests traced is TestLambdaBill's hand-computed $306.01
+// (internal/cost).
 func TestTablesAndPlot(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -28,10 +28,10 @@ func TestTablesAndPlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	var out strings.Builder
-	if err := run([]string{"-report", in, "-memory", "128", "-svg", svg}, &out); err != nil {
+	if err := run([]string{"-report", in, "-memory", "128", "-xray-rate", "0.05", "-svg", svg}, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"| 15 s, HTTP API |", "| 60 s, Function URL |", "**$306.01**", "crossover vs Function URL", "| 512 MB |", "projected (not measured)"} {
+	for _, want := range []string{"| 15 s, HTTP API |", "| 60 s, Function URL |", "**$306.01**", "crossover vs Function URL", "| 512 MB |", "total with tracing=Active"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, out.String())
 		}
@@ -57,20 +57,50 @@ func TestTablesAndPlot(t *testing.T) {
 	}
 }
 
-// TestProjected: the projected heartbeat makes half a call and half a write
-// unit, reads nothing, and waits a quarter of today's DynamoDB time: 0.128
-// ms CPU + (5 - 0.128) / 4 = 1.346 ms.
-func TestProjected(t *testing.T) {
+// TestOneRunPerInterval: with a report per interval, each interval is
+// priced from its own run: here the heartbeat writes 0.2 units at 15 s,
+// 0.5 at 30 s, 1 at 60 s, so the writes line is (4 + 240 × 0.2 + 4) ×
+// $0.625 = $35, (4 + 120 × 0.5 + 4) × $0.625 = $42.50 and (4 + 60 + 4) ×
+// $0.625 = $42.50; the plot passes through the three intervals only; two
+// reports of one interval are refused.
+func TestOneRunPerInterval(t *testing.T) {
 	t.Parallel()
-	m := cost.Measured{CPUMs: 0.128, OutputBytes: 654, Ops: map[string]cost.Op{
-		cost.Heartbeat: {Calls: 2, WriteUnits: 1, ReadUnits: 0.5, LatencyMs: 5},
-		cost.CanStream: {Calls: 2, WriteUnits: 4, ReadUnits: 1, LatencyMs: 10},
-	}}
-	p := projected(m, 100)
-	if got, want := p.Ops[cost.Heartbeat], (cost.Op{Calls: 0.5, WriteUnits: 0.5, LatencyMs: 1.346}); got != want {
-		t.Errorf("projected heartbeat %+v, want %+v", got, want)
+	dir := t.TempDir()
+	var paths []string
+	for _, r := range []struct {
+		interval int
+		wcu      string
+	}{{15, "0.2"}, {30, "0.5"}, {60, "1"}} {
+		rep := strings.Replace(report, `"heartbeat": {"calls": 2, "writeUnits": 1,`, `"heartbeat": {"calls": 1, "writeUnits": `+r.wcu+`,`, 1)
+		rep = strings.Replace(rep, `"heartbeatIntervalSeconds": 30`, fmt.Sprintf(`"heartbeatIntervalSeconds": %d`, r.interval), 1)
+		p := filepath.Join(dir, fmt.Sprintf("run%d.json", r.interval))
+		if err := os.WriteFile(p, []byte(rep), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		paths = append(paths, p)
 	}
-	if p.OutputBytes != 100 || p.Ops[cost.CanStream] != m.Ops[cost.CanStream] || m.Ops[cost.Heartbeat].Calls != 2 {
-		t.Errorf("projected %+v from %+v: want output 100, canStream unchanged, the measurement untouched", p, m)
+	svg := filepath.Join(dir, "plot.svg")
+	var out strings.Builder
+	if err := run([]string{"-report", strings.Join(paths, ","), "-svg", svg}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var writes string
+	for _, l := range strings.Split(out.String(), "\n") {
+		if strings.HasPrefix(l, "| DynamoDB writes |") && writes == "" {
+			writes = l
+		}
+	}
+	if want := "| DynamoDB writes | $35.00 | $35.00 | $42.50 | $42.50 | $42.50 | $42.50 |"; writes != want {
+		t.Errorf("writes line %q, want %q", writes, want)
+	}
+	data, err := os.ReadFile(svg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(data), "<circle"); n != 5*3 {
+		t.Errorf("%d markers, want one per shape and interval (15)", n)
+	}
+	if err := run([]string{"-report", paths[1] + "," + paths[1]}, &out); err == nil || !strings.Contains(err.Error(), "a second report") {
+		t.Errorf("two reports of one interval: %v", err)
 	}
 }

@@ -19,35 +19,47 @@ type series struct {
 	at     func(time.Duration) float64
 }
 
-// plot draws cost against heartbeat interval (15 to 120 s) as an SVG.
+// plot draws cost against heartbeat interval as an SVG: through the
+// measured intervals when there are several runs (a marker at each), or
+// from 15 to 120 s modelled from a single run.
 func (t tables) plot() string {
-	m := t.m
-	proj := projected(m, 100)
 	lines := []series{
-		{"Lambda behind HTTP API (measured)", "#c0392b", false, func(iv time.Duration) float64 {
-			return t.lambda(m, cost.HTTPAPI, iv, t.memory, t.trace).Total
+		{"Lambda behind HTTP API", "#c0392b", false, func(iv time.Duration) float64 {
+			return t.lambda(cost.HTTPAPI, iv, t.memory, t.trace).Total
 		}},
-		{"Lambda behind Function URL (measured)", "#2471a3", false, func(iv time.Duration) float64 {
-			return t.lambda(m, cost.FunctionURL, iv, t.memory, t.trace).Total
+		{"Lambda behind Function URL", "#2471a3", false, func(iv time.Duration) float64 {
+			return t.lambda(cost.FunctionURL, iv, t.memory, t.trace).Total
 		}},
-		{"Function URL, projected: items 3 + 4", "#2471a3", true, func(iv time.Duration) float64 {
-			return t.lambda(proj, cost.FunctionURL, iv, t.memory, 0.01).Total
+		{"Function URL with tracing=Active", "#2471a3", true, func(iv time.Duration) float64 {
+			return t.lambda(cost.FunctionURL, iv, t.memory, cost.ActiveTraceRate).Total
 		}},
-		{"container fleet, 1,000 streams (measured)", "#1e8449", false, func(iv time.Duration) float64 {
-			return t.container(m, iv, 1_000).Total
+		{"container fleet, 1,000 streams", "#1e8449", false, func(iv time.Duration) float64 {
+			return t.container(iv, 1_000).Total
 		}},
-		{"container fleet, 1,000,000 streams (measured)", "#7d3c98", false, func(iv time.Duration) float64 {
-			return t.container(m, iv, 1_000_000).Total
+		{"container fleet, 1,000,000 streams", "#7d3c98", false, func(iv time.Duration) float64 {
+			return t.container(iv, 1_000_000).Total
 		}},
+	}
+	var xs []float64
+	if len(t.runs) > 1 {
+		for _, iv := range t.intervals() {
+			xs = append(xs, iv.Seconds())
+		}
+	} else {
+		for x := 15.0; x <= 120; x++ {
+			xs = append(xs, x)
+		}
 	}
 	const (
 		w, h                     = 760, 440
 		left, right, top, bottom = 70, 20, 30, 150
-		x0, x1                   = 15.0, 120.0
 	)
+	x0, x1 := xs[0], xs[len(xs)-1]
 	var ymax float64
 	for _, s := range lines {
-		ymax = math.Max(ymax, s.at(time.Duration(x0)*time.Second))
+		for _, x := range xs {
+			ymax = math.Max(ymax, s.at(time.Duration(x)*time.Second))
+		}
 	}
 	step := niceStep(ymax / 6)
 	ymax = math.Ceil(ymax/step) * step
@@ -62,15 +74,19 @@ func (t tables) plot() string {
 		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/><text x="%d" y="%.1f" text-anchor="end">$%.0f</text>`+"\n",
 			left, py(y), w-right, py(y), left-6, py(y)+4, y)
 	}
-	for x := 15.0; x <= x1; x += 15 {
+	for x := 15.0 * math.Ceil(x0/15); x <= x1; x += 15 {
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#ddd"/><text x="%.1f" y="%d" text-anchor="middle">%.0f s</text>`+"\n",
 			px(x), top, px(x), h-bottom, px(x), h-bottom+16, x)
 	}
 	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">heartbeat interval</text>`+"\n", px((x0+x1)/2), h-bottom+34)
 	for i, s := range lines {
 		var pts []string
-		for x := x0; x <= x1; x += 1 {
-			pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(x), py(s.at(time.Duration(x)*time.Second))))
+		for _, x := range xs {
+			y := py(s.at(time.Duration(x) * time.Second))
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", px(x), y))
+			if len(t.runs) > 1 {
+				fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="3" fill="%s"/>`+"\n", px(x), y, s.color)
+			}
 		}
 		dash := ""
 		if s.dashed {

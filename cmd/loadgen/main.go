@@ -98,7 +98,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (int, err
 	)
 	fs.IntVar(&c.Cost.ServerPID, "server-pid", 0, "the server's process id: its CPU time per request, from /proc (with -capacity)")
 	fs.IntVar(&c.Cost.MemoryMB, "memory", cost.DefaultMemoryMB, "Lambda memory size (MB) the cost line prices")
-	fs.Float64Var(&c.Cost.TraceRate, "xray-rate", cost.DefaultTraceRate, "share of requests X-Ray records in the cost line (negative: tracing off)")
+	fs.Float64Var(&c.Cost.TraceRate, "xray-rate", 0, "share of the Lambda shapes' requests X-Ray records in the cost line (0: serverless.yml's tracing=PassThrough; 0.05: tracing=Active)")
 	fs.Float64Var(&c.Cost.PlatformLogBytes, "platform-log-bytes", 0, "Lambda's own log bytes per invocation (0: JSON log format at system level WARN)")
 	fs.StringVar(&c.Base, "base", "http://127.0.0.1:3000/dev", "API base URL (loopback only)")
 	fs.IntVar(&c.Players, "players", 100, "players running at once")

@@ -47,7 +47,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	log := observe.NewLogger(stderr, cfg.LogFormat)
 	if cfg.RandomTokenKey() {
 		log.Info(config.RandomTokenKeyNote) // one process: every token is its own
 	}
@@ -59,7 +59,7 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		defer stopIssuer()
 	}
 	prefix := cfg.Prefix()
-	h, socks, meter, err := newServer(ctx, cfg, getenv, stderr, log)
+	h, socks, meter, obs, err := newServer(ctx, cfg, getenv, stderr, log)
 	if err != nil {
 		return err
 	}
@@ -82,6 +82,12 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	stopFlushing := flushMetrics(obs, cfg.MetricsFlush)
+	// The metrics held are written last, whatever happens before: the
+	// requests that Shutdown waits for and the WebSockets it closes are in
+	// them.
+	defer obs.Flush(context.Background())
+	defer stopFlushing()
 	select {
 	case err := <-errc:
 		return err
@@ -103,12 +109,37 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 	return nil
 }
 
+// flushMetrics writes each metrics interval once it is over, also while no
+// request comes to do it (Observer.FlushDue), until stop is called.
+func flushMetrics(obs *observe.Observer, every time.Duration) (stop func()) {
+	t := time.NewTicker(max(every/6, 100*time.Millisecond))
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-t.C:
+				obs.FlushDue(context.Background())
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		t.Stop()
+		close(done)
+		<-finished
+	}
+}
+
 // newServer wires what the local server serves: the lease service over the
 // configured stores, the HTTP API with its logs and EMF metrics on stderr,
 // and the local stand-in of the WebSocket API at GET {prefix}/ws, both
-// observed by one Observer. With DEBUG_CAPACITY=true, meter counts the
-// requests, events and DynamoDB calls per operation.
-func newServer(ctx context.Context, cfg config.Config, getenv func(string) string, stderr io.Writer, log *slog.Logger) (http.Handler, *sockets.Sockets, *capacity.Meter, error) {
+// observed by one Observer (returned, for the metrics flushes). With
+// DEBUG_CAPACITY=true, meter counts the requests, events and DynamoDB
+// calls per operation.
+func newServer(ctx context.Context, cfg config.Config, getenv func(string) string, stderr io.Writer, log *slog.Logger) (http.Handler, *sockets.Sockets, *capacity.Meter, *observe.Observer, error) {
 	meter := debugCapacity(getenv)
 	var (
 		calls dynamostore.Observer
@@ -119,21 +150,21 @@ func newServer(ctx context.Context, cfg config.Config, getenv func(string) strin
 	}
 	verifier, admin, err := wire.Access(ctx, cfg, nil, log)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	// One Observer for HTTP requests and WebSocket events: the same log
 	// stream, EMF lines, uid hashes, traces and capacity counters.
 	obs, err := wire.Observability(cfg, stderr, log, sinks...)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	svc, store, err := stores.Service(ctx, cfg, calls)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	ws, err := wsconn.New(svc, dynamoconns.Beside(store))
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("configuration: %w", err)
+		return nil, nil, nil, nil, fmt.Errorf("configuration: %w", err)
 	}
 	socks := sockets.New(ws, sockets.Config{
 		Events:   wsapi.Events{StoreTimeout: cfg.StoreTimeout, Logger: log, Observer: obs},
@@ -142,5 +173,5 @@ func newServer(ctx context.Context, cfg config.Config, getenv func(string) strin
 	hc := handlers.ConfigFrom(cfg)
 	hc.Logger, hc.Observer, hc.Static = log, obs, web.FS()
 	hc.Identity, hc.Admin, hc.WebSocket = auth.Bearer(verifier), admin, socks
-	return handlers.NewServer(svc, hc), socks, meter, nil
+	return handlers.NewServer(svc, hc), socks, meter, obs, nil
 }

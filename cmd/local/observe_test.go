@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -38,8 +39,18 @@ func requestLines(t *testing.T, l *observetest.Buffer) []map[string]any {
 	return out
 }
 
-// startLogged is startServer with the server's stderr kept.
+// startLogged is startServer with the server's stderr kept, every request
+// logged (LOG_SAMPLE_RATE=1) and traced (XRAY_SAMPLE_RATE=1) unless env
+// says otherwise.
 func startLogged(t *testing.T, env map[string]string) (server, *observetest.Buffer) {
+	t.Helper()
+	s, logs, _ := startStoppable(t, env)
+	return s, logs
+}
+
+// startStoppable is startLogged with a stop function, which shuts the
+// server down as SIGTERM does and waits for it (also at the test's end).
+func startStoppable(t *testing.T, env map[string]string) (server, *observetest.Buffer, func()) {
 	t.Helper()
 	if endpoint == "" {
 		t.Skip(skipMsg)
@@ -51,6 +62,7 @@ func startLogged(t *testing.T, env map[string]string) (server, *observetest.Buff
 		// A loaded machine can take more than the default 1.5 s for a first
 		// call on a new table; these tests are not about timeouts.
 		"STORE_TIMEOUT_MS": "20000",
+		"LOG_SAMPLE_RATE":  "1", "XRAY_SAMPLE_RATE": "1",
 	}
 	for k, v := range env {
 		vars[k] = v
@@ -83,13 +95,17 @@ func startLogged(t *testing.T, env map[string]string) (server, *observetest.Buff
 		cancel()
 		t.Fatal("server did not start")
 	}
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server shutdown: %v", err)
-		}
-	})
-	return server{base: base, api: base + "/dev", table: table}, logs
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("server shutdown: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return server{base: base, api: base + "/dev", table: table}, logs, stop
 }
 
 // traceRoot returns the trace id the server put in the X-Amzn-Trace-Id
@@ -231,15 +247,18 @@ func TestXRayFaultOnStoreFailure(t *testing.T) {
 	}
 }
 
-// TestLogsAndMetrics: every request writes one log line and one valid EMF
-// document to stderr; the metrics are the documented ones with their
-// units; the uid appears only as uid_hash unless LOG_UID=plain.
+// TestLogsAndMetrics: with every request logged (LOG_SAMPLE_RATE=1) every
+// request writes one log line to stderr, the uid only as uid_hash unless
+// LOG_UID=plain; the metrics, aggregated, come as valid EMF documents once
+// their interval is over (METRICS_FLUSH_SECONDS=1, written by the server's
+// ticker while no request comes), with the documented names and units and
+// one latency per request.
 func TestLogsAndMetrics(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []string{"", "plain"} {
 		t.Run("LOG_UID="+mode, func(t *testing.T) {
 			t.Parallel()
-			s, logs := startLogged(t, map[string]string{"MAX_STREAMS": "1", "LOG_UID": mode, "STAGE": "dev"})
+			s, logs := startLogged(t, map[string]string{"MAX_STREAMS": "1", "LOG_UID": mode, "STAGE": "dev", "METRICS_FLUSH_SECONDS": "1"})
 			uid := fmt.Sprintf("loggedviewer%08x", rand.Uint32())
 			id := call(t, "POST", s.api+"/canStream/"+uid, "", "").expect(t, 200, map[string]any{"canStream": true}).str("leaseId")
 			call(t, "POST", s.api+"/canStream/"+uid+"?deviceId=phone", "", "").expect(t, 200, map[string]any{"canStream": false})
@@ -249,8 +268,14 @@ func TestLogsAndMetrics(t *testing.T) {
 			call(t, "GET", s.api+"/streams/"+uid, "", "").expect(t, 200, nil)
 			const requests = 6
 
-			units := map[string]string{}
-			var emfs, withUID, withHash int
+			// The last interval's metrics come a second or two later.
+			var tot observetest.Totals
+			for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+				if tot = observetest.SumEMF(t, logs.Lines()); tot.Samples["Latency"] >= requests || time.Now().After(deadline) {
+					break
+				}
+			}
+			var withUID, withHash int
 			for _, l := range logs.Lines() {
 				if strings.Contains(l, uid) {
 					withUID++
@@ -264,21 +289,15 @@ func TestLogsAndMetrics(t *testing.T) {
 					}
 					continue
 				}
-				e, err := observetest.ParseEMF([]byte(l))
-				if err != nil {
-					t.Fatalf("invalid EMF document: %v\n%s", err, l)
-				}
-				emfs++
+				e, _ := observetest.ParseEMF([]byte(l))
 				if e.Namespace != "streamlimit" || e.Root["Stage"] != "dev" || e.Root["Operation"] == "" {
 					t.Errorf("EMF namespace %q dimensions %v %v", e.Namespace, e.Root["Stage"], e.Root["Operation"])
 				}
 				if !slices.EqualFunc(e.Dimensions, [][]string{{"Stage", "Operation"}, {"Stage"}}, slices.Equal) {
 					t.Errorf("dimension sets %v", e.Dimensions)
 				}
-				for name, unit := range e.Metrics {
-					units[name] = unit
-				}
 			}
+			units, latencies := tot.Units, tot.Samples["Latency"]
 			want := map[string]string{
 				"Latency": "Milliseconds", "StreamsGranted": "Count", "StreamsRefused": "Count",
 				"Heartbeats": "Count", "StreamsEnded": "Count", "HeartbeatsExpired": "Count",
@@ -288,8 +307,8 @@ func TestLogsAndMetrics(t *testing.T) {
 					t.Errorf("metric %s: unit %q, want %q (all: %v)", name, units[name], unit, units)
 				}
 			}
-			if emfs != requests || len(requestLines(t, logs)) != requests {
-				t.Errorf("%d EMF documents and %d request lines for %d requests", emfs, len(requestLines(t, logs)), requests)
+			if latencies != requests || len(requestLines(t, logs)) != requests {
+				t.Errorf("%v latencies in the EMF documents and %d request lines for %d requests", latencies, len(requestLines(t, logs)), requests)
 			}
 			if mode == "plain" {
 				if withUID != requests || withHash != 0 {
@@ -299,6 +318,25 @@ func TestLogsAndMetrics(t *testing.T) {
 				t.Errorf("raw uid in %d lines, uid_hash in %d; want none and %d", withUID, withHash, requests)
 			}
 		})
+	}
+}
+
+// TestMetricsWrittenAtShutdown: at the default interval (a minute) the
+// metrics of the requests served are held until the interval is over;
+// when the server stops (SIGTERM) it writes them. With the default sample
+// the successful requests write no line.
+func TestMetricsWrittenAtShutdown(t *testing.T) {
+	t.Parallel()
+	s, logs, stop := startStoppable(t, map[string]string{"LOG_SAMPLE_RATE": "0"})
+	uid := fmt.Sprintf("flushedviewer%08x", rand.Uint32())
+	id := call(t, "POST", s.api+"/canStream/"+uid, "", "").expect(t, 200, map[string]any{"canStream": true}).str("leaseId")
+	call(t, "POST", s.api+"/heartbeat/"+uid+"/"+id, "", "").expect(t, 200, nil)
+	if n := len(requestLines(t, logs)); n != 0 {
+		t.Errorf("%d request lines for two successes with LOG_SAMPLE_RATE=0", n)
+	}
+	stop()
+	if sums := observetest.SumEMF(t, logs.Lines()).Sums; sums["StreamsGranted"] != 1 || sums["Heartbeats"] != 1 {
+		t.Errorf("metrics written at shutdown: %v; want the grant and the heartbeat", sums)
 	}
 }
 

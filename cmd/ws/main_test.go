@@ -113,7 +113,7 @@ type lambdaHandler = func(context.Context, events.APIGatewayWebsocketProxyReques
 func newLambda(t *testing.T, vars map[string]string) (lambdaHandler, *fakeConns) {
 	t.Helper()
 	conns := &fakeConns{}
-	h, err := newHandler(context.Background(), func(k string) string { return vars[k] }, slog.New(slog.DiscardHandler), io.Discard, conns)
+	h, _, err := newHandler(context.Background(), func(k string) string { return vars[k] }, slog.New(slog.DiscardHandler), io.Discard, conns)
 	if err != nil {
 		t.Fatalf("newHandler: %v", err)
 	}

@@ -3,21 +3,24 @@ package main
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 
 	"github.com/streamlimit/streamlimit/internal/testenv/observetest"
 )
 
 // TestEventsAreLoggedAndCounted: every WebSocket event gets what an HTTP
-// request gets: one log line with its operation and decision (the uid
-// hashed) and, with METRICS on, one EMF document that moves the same
-// counters (a heartbeat moves Heartbeats, a $connect StreamsGranted).
+// request gets: a log line with its operation and decision (the uid
+// hashed) when it is logged (LOG_SAMPLE_RATE=1: every one) and, with
+// METRICS on, its counters in the EMF document of its operation (a
+// heartbeat moves Heartbeats, a $connect StreamsGranted), written when the
+// Observer flushes.
 func TestEventsAreLoggedAndCounted(t *testing.T) {
 	t.Parallel()
-	vars := env(t, nil)
+	vars := env(t, map[string]string{"LOG_SAMPLE_RATE": "1"})
 	logs, metrics := &observetest.Buffer{}, &observetest.Buffer{}
 	conns := &fakeConns{}
-	h, err := newHandler(context.Background(), func(k string) string { return vars[k] }, slog.New(slog.NewJSONHandler(logs, nil)), metrics, conns)
+	h, obs, err := newHandler(context.Background(), func(k string) string { return vars[k] }, slog.New(slog.NewJSONHandler(logs, nil)), metrics, conns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,6 +32,7 @@ func TestEventsAreLoggedAndCounted(t *testing.T) {
 		t.Fatalf("heartbeat: %v", m)
 	}
 	l.disconnect("c1")
+	obs.Flush(context.Background())
 
 	want := map[string]string{"ws.connect": "granted", "ws.heartbeat": "renewed", "ws.disconnect": "ended"}
 	seen := map[string]bool{}
@@ -58,13 +62,14 @@ func TestEventsAreLoggedAndCounted(t *testing.T) {
 // TestConnectFailuresAreCounted: a $connect answered with an error (here a
 // missing uid, 400) moves RequestsFailed under operation ws.connect, which
 // the WsConnectFailures alarm reads; a $connect refused at the limit (403)
-// is an answer, counted as StreamsRefused and not as a failure.
+// is an answer, counted as StreamsRefused and not as a failure: of three
+// attempts (the Latency count), one failed and one was refused.
 func TestConnectFailuresAreCounted(t *testing.T) {
 	t.Parallel()
 	vars := env(t, map[string]string{"MAX_STREAMS": "1"})
 	metrics := &observetest.Buffer{}
 	conns := &fakeConns{}
-	h, err := newHandler(context.Background(), func(k string) string { return vars[k] }, slog.New(slog.DiscardHandler), metrics, conns)
+	h, obs, err := newHandler(context.Background(), func(k string) string { return vars[k] }, slog.New(slog.DiscardHandler), metrics, conns)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,23 +83,16 @@ func TestConnectFailuresAreCounted(t *testing.T) {
 	if st := l.connect("c3", map[string]string{"uid": "viewer-f"}).StatusCode; st != 403 {
 		t.Fatalf("connect over the limit: %d, want 403", st)
 	}
-	var failed, refused, connects int
-	for _, doc := range metrics.JSONLines(t) {
-		if doc["Operation"] != "ws.connect" {
-			continue
-		}
-		connects++
-		if doc["RequestsFailed"] == float64(1) {
-			failed++
-		}
-		if doc["StreamsRefused"] == float64(1) {
-			refused++
-			if doc["RequestsFailed"] != nil {
-				t.Errorf("the refusal at the limit counted as a failure: %v", doc)
-			}
+	obs.Flush(context.Background())
+	var connectDocs []string
+	for _, line := range metrics.Lines() {
+		if strings.Contains(line, `"Operation":"ws.connect"`) {
+			connectDocs = append(connectDocs, line)
 		}
 	}
+	tot := observetest.SumEMF(t, connectDocs)
+	failed, refused, connects := tot.Sums["RequestsFailed"], tot.Sums["StreamsRefused"], tot.Samples["Latency"]
 	if connects != 3 || failed != 1 || refused != 1 {
-		t.Errorf("ws.connect documents: %d, RequestsFailed in %d, StreamsRefused in %d; want 3, 1, 1", connects, failed, refused)
+		t.Errorf("ws.connect: %v attempts, RequestsFailed %v, StreamsRefused %v; want 3, 1, 1", connects, failed, refused)
 	}
 }

@@ -21,11 +21,11 @@ func TestLambdaTracesEvents(t *testing.T) {
 	daemon := observetest.NewDaemon(t)
 	vars := env(t, map[string]string{
 		"STAGE": "prod", "AWS_XRAY_DAEMON_ADDRESS": daemon.Addr(), "AWS_LAMBDA_FUNCTION_NAME": "streamlimit-prod-ws",
-		"AUTH_MODE": "none", // the uid query parameter names the account
+		"AUTH_MODE": "none", "LOG_SAMPLE_RATE": "1", // the uid query parameter names the account; every line logged
 	})
 	logs := &observetest.Buffer{}
 	conns := &fakeConns{}
-	h, err := newHandler(context.Background(), func(k string) string { return vars[k] }, slog.New(slog.NewJSONHandler(logs, nil)), io.Discard, conns)
+	h, _, err := newHandler(context.Background(), func(k string) string { return vars[k] }, slog.New(slog.NewJSONHandler(logs, nil)), io.Discard, conns)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,6 +41,13 @@ type Config struct {
 	Service string
 	// Stage is recorded as the "stage" annotation.
 	Stage string
+	// Reservoir and Rate sample the segments of the long-running server
+	// (XRAY_RESERVOIR, XRAY_SAMPLE_RATE): up to Reservoir requests a
+	// second are traced, then Rate (0-1) of the rest, unless a request's
+	// trace header decided already. In Lambda, Lambda decides (Active
+	// tracing: its fixed 1 a second and 5 %; it cannot be configured).
+	Reservoir int
+	Rate      float64
 	// Logger receives the SDK's warnings and errors (nil: dropped).
 	Logger *slog.Logger
 }
@@ -56,9 +63,12 @@ type XRay struct {
 	stage    string
 }
 
-// sampleAll samples every local request: the local server serves one
-// developer, and the centralized strategy would poll AWS through the daemon.
-const sampleAll = `{"version": 2, "default": {"fixed_target": 1, "rate": 1.0}, "rules": []}`
+// samplingRules is the local strategy's rule document: a reservoir and a
+// rate for every request. Local, not centralized: the centralized strategy
+// would poll AWS through the daemon.
+func samplingRules(reservoir int, rate float64) []byte {
+	return fmt.Appendf(nil, `{"version": 2, "default": {"fixed_target": %d, "rate": %g}, "rules": []}`, reservoir, rate)
+}
 
 // New prepares tracing to c.DaemonAddress. It changes two pieces of the
 // SDK's global state, both idempotent: the SDK logs through c.Logger (warn
@@ -77,7 +87,10 @@ func New(c Config) (*XRay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("x-ray emitter: %w", err)
 	}
-	strategy, err := sampling.NewLocalizedStrategyFromJSONBytes([]byte(sampleAll))
+	if c.Reservoir < 0 || !(c.Rate >= 0 && c.Rate <= 1) {
+		return nil, fmt.Errorf("x-ray sampling: reservoir %d and rate %v: want ≥ 0 and 0-1", c.Reservoir, c.Rate)
+	}
+	strategy, err := sampling.NewLocalizedStrategyFromJSONBytes(samplingRules(c.Reservoir, c.Rate))
 	if err != nil {
 		return nil, fmt.Errorf("x-ray sampling: %w", err)
 	}

@@ -22,6 +22,41 @@ func TestNewXRayRejectsBadAddresses(t *testing.T) {
 	}
 }
 
+// The local segments are sampled by the reservoir and the rate: with
+// neither, none is sent (nothing but the answer's header says the trace
+// was not sampled); a bad rate is refused.
+func TestLocalSampling(t *testing.T) {
+	daemon := observetest.NewDaemon(t)
+	none, err := xray.New(xray.Config{DaemonAddress: daemon.Addr(), Reservoir: 0, Rate: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		w := serve(none, "heartbeat", func(http.ResponseWriter, *http.Request) {})
+		if h := w.Header().Get("X-Amzn-Trace-Id"); !strings.HasSuffix(h, ";Sampled=0") {
+			t.Errorf("trace header %q; want an unsampled trace", h)
+		}
+	}
+	all, err := xray.New(xray.Config{DaemonAddress: daemon.Addr(), Rate: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(all, "healthz", func(http.ResponseWriter, *http.Request) {})
+	daemon.WaitFor(t, 10*time.Second, "of the sampled request", func(observetest.Segment) bool { return true })
+	docs, _ := daemon.Segments()
+	for _, d := range docs {
+		if d.Annotations["operation"] != "healthz" {
+			t.Errorf("an unsampled request was sent: %v", d.Annotations)
+		}
+	}
+	for _, c := range []xray.Config{{Rate: 1.5}, {Rate: -0.1}, {Reservoir: -1}} {
+		c.DaemonAddress = daemon.Addr()
+		if _, err := xray.New(c); err == nil {
+			t.Errorf("%+v accepted", c)
+		}
+	}
+}
+
 // serve runs one request through x.Trace(op, h), with an observe.Request
 // in its context as the HTTP middleware provides.
 func serve(x *xray.XRay, op string, h http.HandlerFunc) *httptest.ResponseRecorder {
@@ -40,7 +75,7 @@ func serve(x *xray.XRay, op string, h http.HandlerFunc) *httptest.ResponseRecord
 // panic goes on to the recovering middleware.
 func TestTraceMarksPanicsAsFaults(t *testing.T) {
 	daemon := observetest.NewDaemon(t)
-	x, err := xray.New(xray.Config{DaemonAddress: daemon.Addr(), Stage: "test"})
+	x, err := xray.New(xray.Config{DaemonAddress: daemon.Addr(), Stage: "test", Rate: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +109,7 @@ func TestLambdaModeNeverBeginsASegment(t *testing.T) {
 	// segment must be the only one received (the SDK's UDP emitter has
 	// been seen to send one document twice under load: a copy is no
 	// Lambda segment).
-	local, err := xray.New(xray.Config{DaemonAddress: daemon.Addr()})
+	local, err := xray.New(xray.Config{DaemonAddress: daemon.Addr(), Rate: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +128,7 @@ func TestLambdaModeNeverBeginsASegment(t *testing.T) {
 // segment begun, annotated, closed and sent over loopback UDP.
 func BenchmarkTrace(b *testing.B) {
 	daemon := observetest.NewDaemon(b)
-	x, err := xray.New(xray.Config{DaemonAddress: daemon.Addr(), Stage: "bench"})
+	x, err := xray.New(xray.Config{DaemonAddress: daemon.Addr(), Stage: "bench", Rate: 1})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -113,7 +148,7 @@ func BenchmarkTrace(b *testing.B) {
 // context, nothing.
 func TestBeginTracesEvents(t *testing.T) {
 	daemon := observetest.NewDaemon(t)
-	x, err := xray.New(xray.Config{DaemonAddress: daemon.Addr(), Stage: "test"})
+	x, err := xray.New(xray.Config{DaemonAddress: daemon.Addr(), Stage: "test", Rate: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

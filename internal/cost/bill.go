@@ -82,15 +82,16 @@ type Lambda struct {
 	// invocation: 0 with the JSON log format at system level WARN
 	// (serverless.yml's default); PlatformLinesText for the text format.
 	PlatformLogBytes float64
-	// TraceRate is the share of requests X-Ray records: the default
-	// sampling rule records 1 request a second and 5 % of the rest, which
-	// tends to 0.05 at scale (the per-second reservoir is per account, not
-	// per stream, and is left out). 0: tracing off.
+	// TraceRate is the share of requests X-Ray records: 0 with
+	// serverless.yml's default tracing=PassThrough (nothing upstream of the
+	// function samples); ActiveTraceRate with tracing=Active.
 	TraceRate float64
 }
 
-// DefaultTraceRate is the default sampling rule's rate beyond its reservoir.
-const DefaultTraceRate = 0.05
+// ActiveTraceRate is what Lambda's Active tracing records: the first
+// request each second and 5 % of the rest, which tends to 5 % at scale
+// (the one a second is left out); Lambda does not let it be changed.
+const ActiveTraceRate = 0.05
 
 // PlatformLinesText is the size of the START, END and REPORT lines Lambda
 // writes per invocation in the text log format with tracing on, from the
@@ -226,14 +227,17 @@ type Container struct {
 	// RequestBytes is what one request and its answer move through the
 	// load balancer (headers, body, TLS framing).
 	RequestBytes float64
-	// TraceRate is the share of requests traced (as Lambda.TraceRate).
-	TraceRate float64
+	// TraceReservoir and TraceRate are the server's own trace sampling
+	// (XRAY_RESERVOIR, XRAY_SAMPLE_RATE): up to TraceReservoir requests a
+	// second per task, then TraceRate of the rest.
+	TraceReservoir, TraceRate float64
 }
 
-// DefaultContainer is the fleet the docs price.
+// DefaultContainer is the fleet the docs price, with the server's default
+// trace sampling (1 request a second per task, then 1 %).
 var DefaultContainer = Container{
 	TaskVCPU: 1, TaskGB: 2, MinTasks: 2, CPUTarget: 0.5, TableTarget: 0.7,
-	MinWCU: 5, MinRCU: 5, RequestBytes: 1500, TraceRate: DefaultTraceRate,
+	MinWCU: 5, MinRCU: 5, RequestBytes: 1500, TraceReservoir: 1, TraceRate: 0.01,
 }
 
 // ContainerBill prices a million stream-hours of mix at a steady audience
@@ -265,7 +269,12 @@ func ContainerBill(m Measured, mix Mix, c Container, p Prices, audience float64)
 
 	logBytes := u.requests * max(m.OutputBytes, 0)
 	b.add("logs ingestion", logBytes/GB*p.LogsIngestion.USD*Million, "%.1f KB app output", logBytes/1000)
-	b.add("X-Ray traces", u.requests*c.TraceRate*p.XRayTraces.USD, "%.2f traces (%.0f %% of requests)", u.requests*c.TraceRate, 100*c.TraceRate)
+	// Each task traces its reservoir's requests a second, then the rate of
+	// the rest.
+	reservoir := min(reqPerSec, tasks*c.TraceReservoir)
+	traced := (reservoir + (reqPerSec-reservoir)*c.TraceRate) * 3600
+	b.add("X-Ray traces", perSH(traced*p.XRayTraces.USD/Million), "%.3f traces (%g a second per task, then %g %% of requests)",
+		traced/audience, c.TraceReservoir, 100*c.TraceRate)
 	b.Notes = append(b.Notes, "steady audience: provisioned capacity and tasks sized for it; a surge beyond the targets' headroom is throttled until auto scaling catches up")
 	if m.CPUMs == 0 {
 		b.Notes = append(b.Notes, "server CPU not measured: the fleet is its floor")

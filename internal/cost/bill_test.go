@@ -115,7 +115,7 @@ func TestLambdaBillRunMix(t *testing.T) {
 func TestContainerBill(t *testing.T) {
 	t.Parallel()
 	c := cost.Container{TaskVCPU: 1, TaskGB: 2, MinTasks: 2, CPUTarget: 0.5, TableTarget: 0.7,
-		MinWCU: 5, MinRCU: 5, RequestBytes: 1500, TraceRate: 0.05}
+		MinWCU: 5, MinRCU: 5, RequestBytes: 1500, TraceRate: 0.05} // no reservoir
 	b := cost.ContainerBill(measured(), cost.HourMix(30*time.Second), c, cost.List, 100_000)
 	near(t, "tasks", b.Item("Fargate tasks").USD, 0.79)
 	near(t, "load balancer", b.Item("load balancer").USD, 2.8916666667)
@@ -129,6 +129,18 @@ func TestContainerBill(t *testing.T) {
 	// tasks × $0.0395 = $3.4365/h, × 10^6 / 10^7 = $0.34365.
 	big := cost.ContainerBill(measured(), cost.HourMix(30*time.Second), c, cost.List, 10_000_000)
 	near(t, "tasks at 10 M", big.Item("Fargate tasks").USD, 0.34365)
+
+	// The server's own sampling, 1 a second per task then 1 %: at 1,000
+	// streams, 33.89 req/s on the floor of 2 tasks: (2 + 31.89 × 0.01) ×
+	// 3,600 = 8,348 traces an hour, 8.348 per stream-hour: $41.74 per
+	// million; at 10 million streams the reservoir of 87 tasks is a small
+	// share: (87 + 338,801.9 × 0.01) × 3,600 / 10^7 × $5 = $6.255034.
+	c.TraceReservoir, c.TraceRate = 1, 0.01
+	small := cost.ContainerBill(measured(), cost.HourMix(30*time.Second), c, cost.List, 1_000)
+	near(t, "X-Ray at 1,000 streams", small.Item("X-Ray traces").USD, (2+(1000*122.0/3600-2)*0.01)*3600/1000*5)
+	near(t, "X-Ray, hand-computed", small.Item("X-Ray traces").USD, 41.74)
+	big = cost.ContainerBill(measured(), cost.HourMix(30*time.Second), c, cost.List, 10_000_000)
+	near(t, "X-Ray at 10 M", big.Item("X-Ray traces").USD, 6.255034)
 }
 
 // TestCrossover: the container fleet's fixed floor makes it dearer for a

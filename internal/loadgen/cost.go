@@ -25,8 +25,10 @@ type CostConfig struct {
 	// MemoryMB is the Lambda memory size priced (default
 	// cost.DefaultMemoryMB, serverless.yml's).
 	MemoryMB int
-	// TraceRate is the share of requests X-Ray records (default
-	// cost.DefaultTraceRate; negative: tracing off).
+	// TraceRate is the share of the Lambda shapes' requests X-Ray records:
+	// 0 (the default) for serverless.yml's tracing=PassThrough,
+	// cost.ActiveTraceRate for tracing=Active. The container fleet samples
+	// its own (cost.DefaultContainer).
 	TraceRate float64
 	// PlatformLogBytes is Lambda's own log output per invocation (default
 	// 0: serverless.yml's JSON log format at system level WARN).
@@ -160,13 +162,7 @@ func (c CostConfig) bill(m cost.Measured) *CostReport {
 	if memory <= 0 {
 		memory = cost.DefaultMemoryMB
 	}
-	trace := c.TraceRate
-	switch {
-	case trace == 0:
-		trace = cost.DefaultTraceRate
-	case trace < 0:
-		trace = 0
-	}
+	trace := max(c.TraceRate, 0)
 	if m.IntervalSec <= 0 {
 		m.IntervalSec = 30 // no heartbeat announced: the server default
 	}
@@ -184,7 +180,6 @@ func (c CostConfig) bill(m cost.Measured) *CostReport {
 		}
 	}
 	fleet := cost.DefaultContainer
-	fleet.TraceRate = trace
 	for _, n := range audiences {
 		r.Container = append(r.Container, cost.ContainerBill(m, hour, fleet, cost.List, n))
 	}

@@ -2,6 +2,7 @@ package dynamostore_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,8 @@ import (
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
 	"github.com/streamlimit/streamlimit/lease/leasetest"
+	"github.com/streamlimit/streamlimit/observe"
+	"github.com/streamlimit/streamlimit/observe/capacity"
 )
 
 // TestObserverSeesEveryCall: a store over an observed client reports each
@@ -146,6 +149,103 @@ func TestHeartbeatCapacityAtDefaults(t *testing.T) {
 			t.Errorf("tokens: %.2f calls, %.2f WCU per heartbeat; want at most 0.5 of each (and some writes)", perCall, perWCU)
 		case !withTokens && (perCall != 1 || perWCU != 1):
 			t.Errorf("no tokens: %.2f calls, %.2f WCU per heartbeat; want 1 and 1", perCall, perWCU)
+		}
+	}
+}
+
+// TestCapacityPerOperationAtDefaults pins, through the capacity counters
+// (observe/capacity, as cmd/local's DEBUG_CAPACITY serves them to the load
+// tool, in the model's units: 2 write units per transaction item), what
+// each operation costs at the default settings on DynamoDB Local: a grant
+// 2 calls (a consistent Query, a 2-item transaction), 4 write units and at
+// most 1 read unit (DynamoDB Local reports 0 for the Query of an account
+// with no item yet, where DynamoDB bills its minimum of 1); a refusal at
+// the limit 1 call, 1 read unit, no write; an end 2 calls, 4 write units,
+// 1 read unit; a heartbeat that sends back its renewal token at most half
+// a call and half a write unit on average over 40 beats (the first one
+// skips, then every other), one that does not exactly 1 call and 1 write
+// unit; no heartbeat reads.
+func TestCapacityPerOperationAtDefaults(t *testing.T) {
+	t.Parallel()
+	meter := capacity.New()
+	store := dynamostore.New(dynamostore.Observed(client, meter.Observe), dynamostore.WithTable(newTable(t)))
+	clock := leasetest.NewClock()
+	svc := leasetest.NewService(t, store, clock)
+	in := func(op string) context.Context {
+		return observe.NewContext(t.Context(), &observe.Request{Operation: op})
+	}
+	count := func(op string, n int) { // requests of op, as the Observer's sink counts them
+		for range n {
+			meter.Request(op)
+		}
+	}
+	const sessions, beats = 5, 40
+	type held struct{ uid, id, token string }
+	var leases []held
+	for i := range sessions {
+		uid := leasetest.UID(t, fmt.Sprintf("capacity%d", i))
+		d, err := svc.CanStream(in("canStream"), uid, lease.Request{})
+		if err != nil || !d.Granted {
+			t.Fatalf("CanStream = %+v, %v", d, err)
+		}
+		leases = append(leases, held{uid, d.Lease.ID, d.Token})
+	}
+	count("canStream", sessions)
+	full := leasetest.UID(t, "capacityfull")
+	for range svc.MaxStreams() {
+		if _, err := svc.CanStream(in("fill"), full, lease.Request{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, err := svc.CanStream(in("canStream.refused"), full, lease.Request{}); err != nil || d.Granted {
+		t.Fatalf("CanStream at the limit = %+v, %v; want a refusal", d, err)
+	}
+	count("canStream.refused", 1)
+	for range beats {
+		clock.Advance(svc.HeartbeatInterval())
+		for i, l := range leases {
+			op, req := "heartbeat.token", lease.HeartbeatRequest{Token: l.token}
+			if i == 0 {
+				op, req = "heartbeat", lease.HeartbeatRequest{}
+			}
+			r, err := svc.Heartbeat(in(op), l.uid, l.id, req)
+			if err != nil {
+				t.Fatalf("heartbeat: %v", err)
+			}
+			leases[i].token = r.Token
+		}
+	}
+	count("heartbeat", beats)
+	count("heartbeat.token", beats*(sessions-1))
+	for _, l := range leases {
+		if _, err := svc.EndStream(in("endStream"), l.uid, l.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count("endStream", sessions)
+
+	snap := meter.Snapshot()
+	// Each figure per request, between its bounds.
+	type bounds struct{ lo, hi float64 }
+	exactly := func(v float64) bounds { return bounds{v, v} }
+	for _, want := range []struct {
+		op                 string
+		calls, write, read bounds
+	}{
+		{"canStream", exactly(2), exactly(4), bounds{0, 1}},
+		{"canStream.refused", exactly(1), exactly(0), exactly(1)},
+		{"heartbeat", exactly(1), exactly(1), exactly(0)},
+		{"heartbeat.token", bounds{0.01, 0.5}, bounds{0.01, 0.5}, exactly(0)},
+		{"endStream", exactly(2), exactly(4), exactly(1)},
+	} {
+		o := snap[want.op]
+		n := float64(o.Requests)
+		got := []float64{float64(o.CallsTotal) / n, o.ModelWrite / n, o.ModelRead / n}
+		t.Logf("%s: %.2f calls, %.2f write units, %.2f read units per request (%v)", want.op, got[0], got[1], got[2], o.Calls)
+		for i, b := range []bounds{want.calls, want.write, want.read} {
+			if got[i] < b.lo || got[i] > b.hi {
+				t.Errorf("%s: %.2f %s per request; want %v to %v", want.op, got[i], []string{"calls", "write units", "read units"}[i], b.lo, b.hi)
+			}
 		}
 	}
 }

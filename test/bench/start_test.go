@@ -147,6 +147,13 @@ func BenchmarkStartLambda(b *testing.B) {
 						w.Header().Set("Lambda-Runtime-Deadline-Ms", fmt.Sprint(time.Now().Add(30*time.Second).UnixMilli()))
 						w.Header().Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:bench")
 						_, _ = w.Write(event)
+					case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/extension/register"):
+						// cmd/api registers an internal extension, so that
+						// Lambda sends it SIGTERM before shutdown.
+						w.Header().Set("Lambda-Extension-Identifier", "ext-"+id)
+						_, _ = w.Write([]byte(`{}`))
+					case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/extension/event/next"):
+						<-r.Context().Done() // registered for no event
 					case r.Method == http.MethodPost:
 						body, _ := io.ReadAll(r.Body)
 						w.WriteHeader(http.StatusAccepted)

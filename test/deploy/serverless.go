@@ -137,7 +137,7 @@ var RequiredTableActions = []string{
 //   - the table is never deleted by the stack: DeletionPolicy and
 //     UpdateReplacePolicy are both Retain;
 //   - the function APIFunctionLogicalID runs provided.al2023 on arm64 with
-//     active X-Ray tracing;
+//     its X-Ray tracing mode set (Active or PassThrough: param tracing);
 //   - every AWS::Lambda::Function that has TABLE_NAME in its environment (the
 //     api function must) sets it to a Ref to the table, so it follows the
 //     table's name whatever parameter chose it; each uses the JSON log format
@@ -413,8 +413,8 @@ func (c *checker) checkFunction(id string, p map[string]any) {
 		c.addf("function %s: Architectures is %v, want [arm64]", id, arch)
 	}
 	tc, _ := p["TracingConfig"].(map[string]any)
-	if got := str(tc["Mode"]); got != "Active" {
-		c.addf("function %s: TracingConfig Mode is %q, want Active", id, got)
+	if got := str(tc["Mode"]); got != "Active" && got != "PassThrough" {
+		c.addf("function %s: TracingConfig Mode is %q, want Active or PassThrough (param tracing)", id, got)
 	}
 }
 

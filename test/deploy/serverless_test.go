@@ -554,6 +554,24 @@ func TestPackagedTemplate(t *testing.T) {
 	// No alarm topic (alarms notify nobody), no reserved concurrency, the
 	// default throttles.
 	checkOperations(t, path, tpl, "", 500, 1000, "")
+	// Observability that costs cents: no tracing of Lambda's own (its
+	// fixed 5 % cannot be lowered), one success in a hundred logged.
+	checkObservability(t, path, tpl, "PassThrough", "0.01")
+}
+
+// checkObservability checks both functions' X-Ray tracing mode and log
+// sample (params tracing and logSampleRate).
+func checkObservability(t *testing.T, path string, tpl map[string]any, mode, sample string) {
+	t.Helper()
+	for _, fn := range []string{"ApiLambdaFunction", "WsLambdaFunction"} {
+		tc, _ := properties(t, tpl, fn)["TracingConfig"].(map[string]any)
+		if tc["Mode"] != mode {
+			t.Errorf("%s: %s TracingConfig %v, want Mode %s", path, fn, tc, mode)
+		}
+		if got := envOf(t, tpl, fn)["LOG_SAMPLE_RATE"]; got != sample {
+			t.Errorf("%s: %s LOG_SAMPLE_RATE %v, want %s", path, fn, got, sample)
+		}
+	}
 }
 
 // The parameters scripts/sls-package.sh passes to its second, parameterised
@@ -565,6 +583,8 @@ const (
 	paramsAlarmTopic    = "arn:aws:sns:us-east-1:123456789012:streamlimit-alarms"
 	paramsBurst         = 50
 	paramsRate          = 100
+	paramsTracing       = "Active"
+	paramsLogSample     = "0.1"
 	paramsReserved      = "20"
 )
 
@@ -588,6 +608,7 @@ func TestPackagedTemplateParams(t *testing.T) {
 	}
 	checkRetention(t, path, tpl, paramsRetentionDays)
 	checkOperations(t, path, tpl, paramsAlarmTopic, paramsBurst, paramsRate, paramsReserved)
+	checkObservability(t, path, tpl, paramsTracing, paramsLogSample)
 }
 
 // checkOperations checks what the alarm, throttle and reserved-concurrency

@@ -25,7 +25,7 @@ const WebSocketRouteSelection = "$request.body.action"
 //   - its AWS::ApiGatewayV2::Route keys are exactly routeKeys, each with a
 //     Target (an integration);
 //   - the function WebSocketFunctionLogicalID runs provided.al2023 on arm64
-//     with active X-Ray tracing and has TABLE_NAME in its environment;
+//     with its X-Ray tracing mode set and has TABLE_NAME in its environment;
 //   - an IAM Allow statement grants execute-api:ManageConnections on a
 //     resource built from a Ref to that API (its own connections);
 //   - one alarm reads every metric of WebSocketConnectAlarm (the service's

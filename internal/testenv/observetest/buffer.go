@@ -29,6 +29,13 @@ func (l *Buffer) String() string {
 	return l.b.String()
 }
 
+// Reset forgets everything written so far.
+func (l *Buffer) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.b.Reset()
+}
+
 // Lines returns the non-empty lines written so far.
 func (l *Buffer) Lines() []string {
 	var out []string

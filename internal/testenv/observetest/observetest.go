@@ -222,10 +222,28 @@ type EMF struct {
 	Timestamp time.Time
 }
 
-// Value returns the numeric root member name (false if absent).
+// Value returns the numeric root member name (false if absent or a
+// distribution).
 func (e EMF) Value(name string) (float64, bool) {
 	v, ok := e.Root[name].(float64)
 	return v, ok
+}
+
+// Distribution returns the values and counts of the root member name when
+// it is a distribution ({"Values": [...], "Counts": [...]}).
+func (e EMF) Distribution(name string) (values, counts []float64, ok bool) {
+	m, ok := e.Root[name].(map[string]any)
+	if !ok {
+		return nil, nil, false
+	}
+	num := func(v any) float64 { f, _ := v.(json.Number).Float64(); return f }
+	vs, _ := m["Values"].([]any)
+	cs, _ := m["Counts"].([]any)
+	for i := range vs {
+		values = append(values, num(vs[i]))
+		counts = append(counts, num(cs[i]))
+	}
+	return values, counts, true
 }
 
 // Units CloudWatch accepts for a metric.
@@ -252,7 +270,9 @@ func IsEMF(line []byte) bool {
 // CloudWatchMetrics array of directives, each with a Namespace (1-255
 // characters), Dimensions (arrays of at most 30 names, each a root member
 // holding a string) and 1-100 Metrics (a Name that is a root member holding
-// a number or an array of at most 100 numbers, and a known Unit if any).
+// a number, an array of at most 100 numbers, or a distribution
+// {"Values": [...], "Counts": [...]} of 1-100 numbers each, counts
+// positive; and a known Unit if any).
 func ParseEMF(line []byte) (EMF, error) {
 	var e EMF
 	dec := json.NewDecoder(bytes.NewReader(line))
@@ -371,8 +391,65 @@ func checkValue(v any) error {
 			}
 		}
 		return nil
+	case map[string]any:
+		vs, ok1 := x["Values"].([]any)
+		cs, ok2 := x["Counts"].([]any)
+		if !ok1 || !ok2 || len(x) != 2 || len(vs) != len(cs) {
+			return errors.New(`a distribution is {"Values": [...], "Counts": [...]} of equal lengths`)
+		}
+		if err := checkValue(vs); err != nil {
+			return fmt.Errorf("Values: %w", err)
+		}
+		for _, c := range cs {
+			n, ok := c.(json.Number)
+			f, err := n.Float64()
+			if !ok || err != nil || !(f > 0) || math.IsInf(f, 0) {
+				return fmt.Errorf("count %v is not a positive number", c)
+			}
+		}
+		return nil
 	case nil:
 		return errors.New("no root member holds its value")
 	}
 	return fmt.Errorf("value %v is not a number", v)
+}
+
+// Totals is what the EMF documents among some lines add up to.
+type Totals struct {
+	// Docs counts the documents.
+	Docs int
+	// Sums adds up each numeric metric; Samples adds up the counts of each
+	// distribution (one per value for a plain number).
+	Sums, Samples map[string]float64
+	// Units is each metric's unit.
+	Units map[string]string
+}
+
+// SumEMF adds up the EMF documents among lines (other lines are skipped),
+// failing the test on one that is not valid.
+func SumEMF(tb testing.TB, lines []string) Totals {
+	tb.Helper()
+	t := Totals{Sums: map[string]float64{}, Samples: map[string]float64{}, Units: map[string]string{}}
+	for _, l := range lines {
+		if !IsEMF([]byte(l)) {
+			continue
+		}
+		e, err := ParseEMF([]byte(l))
+		if err != nil {
+			tb.Fatalf("invalid EMF document: %v\n%s", err, l)
+		}
+		t.Docs++
+		for name, unit := range e.Metrics {
+			t.Units[name] = unit
+			if v, ok := e.Value(name); ok {
+				t.Sums[name] += v
+				t.Samples[name]++
+			}
+			_, counts, _ := e.Distribution(name)
+			for _, c := range counts {
+				t.Samples[name] += c
+			}
+		}
+	}
+	return t
 }
