@@ -135,7 +135,7 @@ func (s *server) heartbeat(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return nil, err
 		}
-		decided(r, observe.Renewed)
+		decided(r, observe.HeartbeatDecision(rn.Skipped))
 		return apierr.HeartbeatOf(uid, id, rn), nil
 	})
 }

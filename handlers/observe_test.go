@@ -94,6 +94,9 @@ func TestRequestLogsAndMetrics(t *testing.T) {
 	post(t, api+"/canStream/"+uid+"?deviceId=phone")
 	post(t, api+"/canStream/"+uid+"?deviceId=tablet") // refused: limit 2
 	post(t, api+"/heartbeat/"+uid+"/"+first["leaseId"].(string))
+	// With its renewal token and the whole TTL left: answered from the
+	// token, nothing written, and said so.
+	post(t, api+"/heartbeat/"+uid+"/"+first["leaseId"].(string)+"?renewalToken="+first["renewalToken"].(string))
 	post(t, api+"/endStream/"+uid+"/"+first["leaseId"].(string))
 	if status, _ := post(t, api+"/heartbeat/"+uid+"/"+first["leaseId"].(string)); status != http.StatusGone {
 		t.Fatalf("heartbeat of an ended lease: %d", status)
@@ -136,7 +139,7 @@ func TestRequestLogsAndMetrics(t *testing.T) {
 	}
 	want := []string{
 		"INFO canStream granted 200", "INFO canStream granted 200", "INFO canStream refused 200",
-		"INFO heartbeat renewed 200", "INFO endStream ended 200", "INFO heartbeat expired 410",
+		"INFO heartbeat renewed 200", "INFO heartbeat from_token 200", "INFO endStream ended 200", "INFO heartbeat expired 410",
 		"INFO canStream granted 200", "WARN canStream  503",
 	}
 	if !slices.Equal(got, want) {
@@ -149,7 +152,7 @@ func TestRequestLogsAndMetrics(t *testing.T) {
 		t.Errorf("%v latencies in the EMF documents for %d requests", n, len(want))
 	}
 	for name, n := range map[string]float64{
-		"StreamsGranted": 3, "StreamsRefused": 1, "Heartbeats": 1, "StreamsEnded": 1,
+		"StreamsGranted": 3, "StreamsRefused": 1, "Heartbeats": 2, "StreamsEnded": 1,
 		"HeartbeatsExpired": 1, "LeasesExpired": 1, "StoreErrors": 1,
 	} {
 		if totals.Sums[name] != n {

@@ -397,7 +397,11 @@ func (s *Service) tombstoneExpiry(now time.Time) time.Time {
 // Heartbeat renews a live lease: one conditional write, and no read. It
 // returns ErrLeaseExpired when the lease has expired, was ended, or is not
 // a lease of uid, and a *RevokedError (ErrLeaseRevoked) when it was
-// revoked; it never revives one.
+// revoked; it never revives one. It never shortens one either: when the
+// store already holds a later expiry than now+TTL by this instance's clock
+// (a renewal from an instance whose clock runs ahead, or one sent later
+// that landed first), it answers that expiry and a token for it, so no
+// player holds a token for a time the store counts its lease expired.
 //
 // A heartbeat that brings back a valid renewal token with at least the
 // renew-below threshold left is answered from the token (Skipped) without

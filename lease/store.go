@@ -35,9 +35,12 @@ type Store interface {
 	Reclaim(ctx context.Context, uid string, leases []Lease) error
 
 	// Renew sets the lease's ExpiresAt to expiresAt and RenewedAt to now if
-	// the lease exists and is live at now. Otherwise it writes nothing and
-	// returns a *RevokedError for a revoked lease, ErrLeaseExpired for any
-	// other. It does not change the account version.
+	// the lease exists and is live at now. A renewal never moves an expiry
+	// back: if the live lease is stored with a later ExpiresAt already (a
+	// renewal computed from a faster clock, or sent later, landed first),
+	// it writes nothing and returns the lease as stored. Otherwise it writes
+	// nothing and returns a *RevokedError for a revoked lease,
+	// ErrLeaseExpired for any other. It does not change the account version.
 	Renew(ctx context.Context, uid, leaseID string, now, expiresAt time.Time) (Lease, error)
 
 	// Release deletes the lease if it exists and is live at now, moves the

@@ -25,9 +25,10 @@ import (
 // a lease (no resurrection), and the store's expiry stays the only truth
 // for counting and fencing. It answers the token's expiry, which is the
 // expiry the store held after the write that issued the token; renewals
-// only move it later, so a lease that is not revoked or ended is live in
-// the store for at least the threshold after any skipped answer. A lease
-// revoked, ended or taken over after the token was issued is still
+// only move it later (Store.Renew never moves it back, whatever the clocks
+// or the order they land in), so a lease that is not revoked or ended is
+// live in the store for at least the threshold after any skipped answer. A
+// lease revoked, ended or taken over after the token was issued is still
 // answered from the token until its time left drops below the threshold;
 // the next heartbeat then writes, and its condition tells the player (see
 // Service.Heartbeat for the bound).

@@ -46,8 +46,11 @@ const (
 	// Degraded: canStream granted a fail-open lease because the store
 	// failed; it was never written or counted.
 	Degraded = "degraded"
-	// Renewed: a heartbeat renewed its lease.
+	// Renewed: a heartbeat renewed its lease (one write).
 	Renewed = "renewed"
+	// FromToken: a heartbeat answered from its renewal token, without a
+	// store call (the lease had enough time left); nothing was written.
+	FromToken = "from_token"
 	// Expired: a heartbeat found its lease expired, ended or unknown: the
 	// player lost its slot.
 	Expired = "expired"
@@ -62,6 +65,16 @@ const (
 	// resume until it expires.
 	Kept = "kept"
 )
+
+// HeartbeatDecision names a successful heartbeat's outcome: FromToken when
+// it was answered from its renewal token (skipped: no store call), else
+// Renewed.
+func HeartbeatDecision(skipped bool) string {
+	if skipped {
+		return FromToken
+	}
+	return Renewed
+}
 
 // Request is what one HTTP request did. The middleware creates it and puts
 // it in the request context; it is written by the goroutine serving the

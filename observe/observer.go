@@ -300,13 +300,14 @@ func (o *Observer) logLine(ctx context.Context, rec *Request, ms float64) {
 // decisionMetrics is the counter each decision moves; Resumed and NotLive
 // move none.
 var decisionMetrics = map[string]string{
-	Granted:  MetricStreamsGranted,
-	Refused:  MetricStreamsRefused,
-	Degraded: MetricStreamsDegraded,
-	Renewed:  MetricHeartbeats,
-	Expired:  MetricHeartbeatsExpired,
-	Revoked:  MetricHeartbeatsRevoked,
-	Ended:    MetricStreamsEnded,
+	Granted:   MetricStreamsGranted,
+	Refused:   MetricStreamsRefused,
+	Degraded:  MetricStreamsDegraded,
+	Renewed:   MetricHeartbeats,
+	FromToken: MetricHeartbeats,
+	Expired:   MetricHeartbeatsExpired,
+	Revoked:   MetricHeartbeatsRevoked,
+	Ended:     MetricStreamsEnded,
 }
 
 // Metrics returns the metric values one request yields: its latency, and

@@ -187,7 +187,7 @@ func Reply(ctx context.Context, ws *wsconn.Service, connID string, body []byte) 
 		}
 		return marshal(wsErrorReply{Action: actionHeartbeat, Result: "error", Error: body.Error, Message: body.Message, Reason: body.Reason}), lost
 	}
-	rec.Decision = observe.Renewed
+	rec.Decision = observe.HeartbeatDecision(rn.Skipped)
 	return marshal(wsHeartbeatReply{Action: actionHeartbeat, Heartbeat: apierr.HeartbeatOf(b.UID, b.LeaseID, rn)}), ""
 }
 

@@ -21,7 +21,7 @@ func TestLambdaTracesEvents(t *testing.T) {
 	daemon := observetest.NewDaemon(t)
 	vars := env(t, map[string]string{
 		"STAGE": "prod", "AWS_XRAY_DAEMON_ADDRESS": daemon.Addr(), "AWS_LAMBDA_FUNCTION_NAME": "streamlimit-prod-ws",
-		"AUTH_MODE": "none", "LOG_SAMPLE_RATE": "1",
+		"AUTH_MODE": "none", "LOG_SAMPLE_RATE": "1", // the uid query parameter names the account; every line logged
 	})
 	logs := &observetest.Buffer{}
 	conns := &fakeConns{}

@@ -21,9 +21,9 @@
 // delete the expired leases it read (expiresAt unchanged) and move the account
 // version (version unchanged). Two racing grants read the same version and
 // only one can move it: that is the bound. A heartbeat is one conditional
-// UpdateItem (1 write unit); an end is one transaction deleting the live lease
-// and moving the version. TTL only collects garbage: every count filters on
-// expiresAt.
+// UpdateItem (1 write unit) that never moves expiresAt back; an end is one
+// transaction deleting the live lease and moving the version. TTL only
+// collects garbage: every count filters on expiresAt.
 package dynamostore
 
 import (
@@ -249,7 +249,11 @@ func (s *Store) Reclaim(ctx context.Context, uid string, leases []lease.Lease) e
 
 // Renew implements lease.Store. A failed condition returns the old item
 // (ReturnValuesOnConditionCheckFailure), so telling a revoked lease from an
-// expired one costs no extra call.
+// expired one, or from one already stored with a later expiry, costs no
+// extra call. The condition #e <= :e keeps a renewal from moving the expiry
+// back (one computed from a slower clock, or delayed in flight, landing
+// after a later one): such a renewal writes nothing and answers the lease
+// as stored.
 func (s *Store) Renew(ctx context.Context, uid, leaseID string, now, expiresAt time.Time) (lease.Lease, error) {
 	var l lease.Lease
 	var old map[string]types.AttributeValue
@@ -258,7 +262,7 @@ func (s *Store) Renew(ctx context.Context, uid, leaseID string, now, expiresAt t
 			TableName:                &s.table,
 			Key:                      leaseKey(uid, leaseID),
 			UpdateExpression:         aws.String("SET #e = :e, #r = :r"),
-			ConditionExpression:      aws.String("attribute_exists(#sk) AND #e > :now AND attribute_not_exists(#rv)"),
+			ConditionExpression:      aws.String("attribute_exists(#sk) AND #e > :now AND attribute_not_exists(#rv) AND #e <= :e"),
 			ExpressionAttributeNames: map[string]string{"#e": attrExpiresAt, "#r": attrRenewedAt, "#sk": attrSK, "#rv": attrRevoked},
 			ExpressionAttributeValues: map[string]types.AttributeValue{
 				":e": epochSeconds(expiresAt), ":r": epochMillis(now), ":now": epochSeconds(now),
@@ -279,6 +283,11 @@ func (s *Store) Renew(ctx context.Context, uid, leaseID string, now, expiresAt t
 	if errors.Is(err, errCondition) {
 		if reason := getS(old, attrRevoked); reason != "" {
 			return lease.Lease{}, &lease.RevokedError{Reason: reason}
+		}
+		// Stored, unrevoked, live at now and expiring after expiresAt: only
+		// the last clause failed.
+		if e := getN(old, attrExpiresAt); len(old) > 0 && e > now.Unix() && e > expiresAt.Unix() {
+			return decodeLease(uid, old), nil
 		}
 		return lease.Lease{}, lease.ErrLeaseExpired
 	}

@@ -51,6 +51,10 @@ type outcome struct {
 //   - a heartbeat answered without a write (skipped) sent the token of
 //     its lease, showed at least the renew-below threshold left by the
 //     answering instance's clock, and answered that token's expiry.
+//   - a renewal never answers an expiry earlier than one already
+//     promised for its lease, and a lease stored unrevoked is stored with
+//     an expiry no earlier than any promised for it: no player holds a
+//     token for a time the store already counts its lease expired.
 func testAdversary(t *testing.T, h Harness) {
 	for seed := range h.AdversarySeeds {
 		runAdversary(t, h, uint64(seed))
@@ -98,6 +102,12 @@ func runAdversary(t *testing.T, h Harness, seed uint64) {
 	granted := map[string]string{}     // lease id -> uid, for every id ever handed out
 	expiries := map[string]time.Time{} // renewal token -> the expiry it carries
 	dead := map[string]bool{}          // ids seen ended, revoked or gone
+	promised := map[string]time.Time{} // lease id -> the latest expiry answered for it
+	promise := func(id string, exp time.Time) {
+		if exp.After(promised[id]) {
+			promised[id] = exp
+		}
+	}
 	type held struct {
 		p    *Pending
 		done chan outcome
@@ -122,6 +132,7 @@ func runAdversary(t *testing.T, h Harness, seed uint64) {
 				granted[o.d.Lease.ID] = o.d.Lease.UID
 				o.p.lease, o.p.token = o.d.Lease.ID, o.d.Token
 				expiries[o.d.Token] = o.d.Lease.ExpiresAt
+				promise(o.d.Lease.ID, o.d.Lease.ExpiresAt)
 			}
 		case "heartbeat":
 			switch {
@@ -133,7 +144,11 @@ func runAdversary(t *testing.T, h Harness, seed uint64) {
 			case o.err == nil && dead[o.id]:
 				fail(step, "lease %s renewed after it was seen ended, revoked or gone", o.id)
 			case o.err == nil:
+				if o.r.Lease.ExpiresAt.Before(promised[o.id]) {
+					fail(step, "lease %s: renewal answered expiry %v, earlier than the %v already promised", o.id, o.r.Lease.ExpiresAt, promised[o.id])
+				}
 				expiries[o.r.Token] = o.r.Lease.ExpiresAt
+				promise(o.id, o.r.Lease.ExpiresAt)
 				if o.p.lease == o.id {
 					o.p.token = o.r.Token
 				}
@@ -162,6 +177,9 @@ func runAdversary(t *testing.T, h Harness, seed uint64) {
 				}
 				if l.LiveAt(slow.Now()) {
 					live++
+				}
+				if l.Revoked == "" && l.ExpiresAt.Before(promised[l.ID]) {
+					fail(step, "lease %s: stored expiry %v is earlier than the %v its player was promised", l.ID, l.ExpiresAt, promised[l.ID])
 				}
 			}
 			if live > limits[uid] {

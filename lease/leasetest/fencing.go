@@ -25,6 +25,7 @@ var fencingTests = []struct {
 	{"LateEndAfterDeviceAsksAgain", testLateEndAfterReuse},
 	{"RevocationsLandDespiteRenewals", testRevocationsLand},
 	{"TakeoverKeepsTheSession", testTakeoverKeepsTheSession},
+	{"RenewalsNeverShortenTheExpiry", testRenewalsNeverShorten},
 }
 
 // lastID returns lease ids that sort after every seeded one (seedExpired

@@ -85,13 +85,7 @@ func (m *model) limit(uid string) int {
 	return m.def
 }
 
-func (m *model) expiry(now time.Time) time.Time {
-	e := now.Add(m.ttl)
-	if t := e.Truncate(time.Second); !t.Equal(e) {
-		return t.Add(time.Second)
-	}
-	return e
-}
+func (m *model) expiry(now time.Time) time.Time { return roundUp(now.Add(m.ttl)) }
 
 // testModel runs random sequences of grants, heartbeats, ends, clock moves
 // and limit changes over a few uids, and checks every answer against the

@@ -140,6 +140,10 @@ func (s *Store) Renew(ctx context.Context, uid, leaseID string, now, expiresAt t
 		if !ok || !l.LiveAt(now) {
 			return lease.ErrLeaseExpired
 		}
+		if l.ExpiresAt.After(expiresAt) {
+			renewed = l // never moved back: a later renewal landed first
+			return nil
+		}
 		l.RenewedAt, l.ExpiresAt = now, expiresAt
 		s.accounts[uid].leases[leaseID] = l
 		renewed = l

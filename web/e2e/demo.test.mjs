@@ -16,8 +16,10 @@ import { Stack, outDir, sleep, waitFor } from './harness.mjs';
 const TTL = 8;
 const INTERVAL = 2;
 const MAX = 3;
+// Heartbeats are answered from the renewal token while this much is left.
+const RENEW_BELOW = 5;
 
-const stack = new Stack({ name: 'demo', ttl: TTL, interval: INTERVAL, max: MAX });
+const stack = new Stack({ name: 'demo', ttl: TTL, interval: INTERVAL, renewBelow: RENEW_BELOW, max: MAX });
 let server;
 before(async () => {
   await stack.start();
@@ -331,7 +333,7 @@ test('stop ends the lease and no heartbeat follows; an ended lease stops its pla
   const leaseId = await b.page.evaluate(() => window.streamlimitDemo.client.lease.leaseId);
   const end = await server.json(`/endStream/${uid}/${leaseId}`, { method: 'POST' });
   assert.equal(end.body.removedStream, true);
-  await b.page.waitForSelector('body[data-state="revoked"]', { timeout: (INTERVAL + 5) * 1000 });
+  await b.page.waitForSelector('body[data-state="revoked"]', { timeout: (stack.noticeSeconds() + 3) * 1000 });
   assert.match(await b.page.textContent('.streamlimit-reason'), /The stream has ended/);
   assert.equal(await b.page.getAttribute('.streamlimit-reason', 'data-streamlimit-reason'), 'lease_expired');
   assert.equal((await video(b.page)).paused, true, 'the video stops with its lease');

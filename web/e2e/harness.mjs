@@ -201,14 +201,25 @@ export async function devToken(port, uid) {
 
 // Stack is what an end-to-end test file runs against: DynamoDB Local, the
 // local server built from this tree (leases of ttl seconds, heartbeats every
-// interval seconds, at most max streams an account) and Chromium. Each test
-// opens browser contexts with context() and closeContexts() closes them, so
-// no player of one test heartbeats (or ends a lease) during the next.
+// interval seconds, heartbeats answered from the renewal token while at least
+// renewBelow seconds are left, at most max streams an account) and Chromium.
+// Each test opens browser contexts with context() and closeContexts() closes
+// them, so no player of one test heartbeats (or ends a lease) during the next.
 export class Stack {
-  constructor({ name, ttl, interval, max }) {
-    Object.assign(this, { name, ttl, interval, max });
+  constructor({ name, ttl, interval, renewBelow, max }) {
+    Object.assign(this, { name, ttl, interval, renewBelow, max });
     this.contexts = new Set();
     this.uidSeq = 0;
+  }
+
+  // noticeSeconds is the worst-case delay, after a player's last renewal,
+  // before a player that sends its renewal tokens hears that its lease was
+  // stopped, ended or taken over elsewhere: its heartbeats are answered from
+  // the token until ttl − renewBelow after that renewal, and the first one
+  // after that writes (docs/FENCING.md, "The price: bad news travels
+  // slower"). Network time and timer lateness come on top.
+  noticeSeconds() {
+    return this.ttl - this.renewBelow + this.interval;
   }
 
   // env is the server's environment for a table of its own, plus extra.
@@ -216,6 +227,7 @@ export class Stack {
     return {
       DYNAMODB_ENDPOINT: this.dynamo.endpoint, AWS_REGION: 'us-east-1', CREATE_TABLE: 'true', TABLE_NAME: table,
       MAX_STREAMS: String(this.max), LEASE_TTL_SECONDS: String(this.ttl), HEARTBEAT_INTERVAL_SECONDS: String(this.interval),
+      ...(this.renewBelow === undefined ? {} : { RENEW_BELOW_SECONDS: String(this.renewBelow) }),
       ...extra,
     };
   }
