@@ -222,10 +222,13 @@ export class Stack {
     return this.ttl - this.renewBelow + this.interval;
   }
 
-  // env is the server's environment for a table of its own, plus extra.
+  // env is the server's environment for a table of its own, plus extra;
+  // every request is logged (LOG_SAMPLE_RATE=1: by default only errors,
+  // refusals and 1 % of the rest are), as the tests read the lines.
   env(table, extra = {}) {
     return {
       DYNAMODB_ENDPOINT: this.dynamo.endpoint, AWS_REGION: 'us-east-1', CREATE_TABLE: 'true', TABLE_NAME: table,
+      LOG_SAMPLE_RATE: '1',
       MAX_STREAMS: String(this.max), LEASE_TTL_SECONDS: String(this.ttl), HEARTBEAT_INTERVAL_SECONDS: String(this.interval),
       ...(this.renewBelow === undefined ? {} : { RENEW_BELOW_SECONDS: String(this.renewBelow) }),
       ...extra,
