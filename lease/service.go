@@ -39,6 +39,8 @@ type Service struct {
 	cooldown    time.Duration
 	renewBelow  time.Duration
 	failOpen    time.Duration // see failopen.go
+	queue       accountQueue  // see hot.go
+	guard       commitGuard   // see hot.go
 }
 
 // Option configures a Service.
@@ -149,8 +151,13 @@ func (s *Service) CanStream(ctx context.Context, uid string, req Request) (Decis
 		return Decision{}, err
 	}
 	var d Decision
-	st := &answering{Store: s.store}
-	err := s.retry(ctx, func() error {
+	store, leave, err := s.queue.enter(ctx, s.store, &s.guard, uid) // hot.go
+	if err != nil {
+		return Decision{}, err
+	}
+	defer leave()
+	st := &answering{Store: store}
+	err = s.retry(ctx, func() error {
 		var err error
 		d, err = s.tryGrant(ctx, st, uid, req)
 		return err

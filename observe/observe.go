@@ -46,6 +46,10 @@ const (
 	Ended = "ended"
 	// NotLive: endStream found nothing live to end (a repeat, or expired).
 	NotLive = "not_live"
+	// Overloaded: the request was refused before any store work because
+	// the process had as much in flight as it can answer in time
+	// (package admission); answered 503 overloaded.
+	Overloaded = "overloaded"
 )
 
 // Request is what one HTTP request did. The middleware creates it and puts

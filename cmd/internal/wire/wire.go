@@ -14,6 +14,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/streamlimit/streamlimit/admission"
 	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/config"
 	"github.com/streamlimit/streamlimit/handlers"
@@ -59,6 +60,10 @@ type API struct {
 	// binary that shares its Observer with the WebSocket events passes it.
 	Observer *observe.Observer
 	Trace    func(operation string, next http.Handler) http.Handler
+	// Admission, when set, is the admission limiter to use (a binary that
+	// shows its counters passes its own); nil: HTTP builds it from Config
+	// (Admission), none with ADMISSION=off.
+	Admission *admission.Limiter
 }
 
 // HTTP returns the HTTP API over svc: logs, metrics and, when
@@ -72,7 +77,15 @@ func HTTP(svc *lease.Service, a API) (http.Handler, error) {
 			return nil, err
 		}
 	}
+	lim := a.Admission
+	if lim == nil {
+		var err error
+		if lim, err = Admission(a.Config); err != nil {
+			return nil, err
+		}
+	}
 	return handlers.NewServer(svc, handlers.Config{
+		Admission:      lim,
 		Prefix:         a.Prefix,
 		AllowedOrigins: a.Config.AllowedOrigins,
 		StoreTimeout:   a.Config.StoreTimeout,
