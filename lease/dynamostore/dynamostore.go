@@ -178,7 +178,11 @@ func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
 	}
 	items = append(items, types.TransactWriteItem{Update: update})
 	items = append(items, s.revokeItems(uid, c.Revoke)...)
-	return lostRace(s.transact(ctx, items))
+	// The grant's lease id (a fresh UUID per attempt) is the transaction's
+	// idempotency token: a resend of this very write (the SDK's retry after
+	// a lost answer) is answered as the first one was instead of failing
+	// its own conditions; a new attempt is a new token.
+	return lostRace(s.transactToken(ctx, items, aws.String(c.Grant.ID)))
 }
 
 // reclaimDelete deletes an expired lease unless a renewal changed it since
@@ -366,10 +370,17 @@ func (s *Store) Ping(ctx context.Context) error {
 	})
 }
 
-// transact runs one TransactWriteItems of items.
+// transact runs one TransactWriteItems of items; the SDK gives it a random
+// idempotency token, which its retries of the call reuse.
 func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
+	return s.transactToken(ctx, items, nil)
+}
+
+// transactToken runs one TransactWriteItems of items with the idempotency
+// token given (nil: one from the SDK).
+func (s *Store) transactToken(ctx context.Context, items []types.TransactWriteItem, token *string) error {
 	return s.do(ctx, func() error {
-		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items, ClientRequestToken: token})
 		return err
 	})
 }
