@@ -11,7 +11,8 @@
 # -table and -capacity are set here. Server settings come from the environment
 # (HEARTBEAT_INTERVAL_SECONDS, LEASE_TTL_SECONDS, MAX_STREAMS, RENEW_BELOW_SECONDS,
 # STORE=memory, ...): pass the matching -ttl/-limit to loadgen. WARMUP (30s) runs
-# 20 players first, unmeasured. Logs land in build/load-local/. Stops what it
+# 20 players first, unmeasured. TOOL=loadcurve runs cmd/loadcurve instead of
+# loadgen (scripts/load-curve.sh). Logs land in build/load-local/. Stops what it
 # started, and only that.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -53,6 +54,7 @@ wait_http() {
 
 $GO build -o build/local ./cmd/local
 $GO build -o build/loadgen ./cmd/loadgen
+[[ "${TOOL:-loadgen}" != loadcurve ]] || $GO build -o build/loadcurve ./cmd/loadcurve
 
 table="load_$(date +%s)"
 extra=()
@@ -95,5 +97,10 @@ if [[ "$warmup" != 0 && "$warmup" != 0s ]]; then
   build/loadgen -base "http://127.0.0.1:$port/dev" -players 20 -uids 10 -duration "$warmup" \
     -session-min 2s -session-max 5s -pause 1s -crash 0 -skip-final -quiet >"$dir/warmup.out" ||
     { echo "load-local: warm-up run failed (see $dir/warmup.out); going on" >&2; }
+fi
+# TOOL=loadcurve runs cmd/loadcurve (scripts/load-curve.sh) instead of loadgen.
+if [[ "${TOOL:-loadgen}" == loadcurve ]]; then
+  build/loadcurve -base "http://127.0.0.1:$port/dev" "${extra[@]}" "$@"
+  exit
 fi
 build/loadgen -base "http://127.0.0.1:$port/dev" -capacity auto "${extra[@]}" "$@"
