@@ -33,10 +33,9 @@ func WithAccountQueue(on bool) Option { return func(s *Service) { s.queue.on = o
 
 // WithCommitGuard makes CanStream skip a write it cannot see answered in
 // time: before each grant's transaction, if the request's context has less
-// time left than this process's measured time for such a write (smoothed
-// mean plus four deviations, as TCP estimates a retransmission timeout,
-// after at least 8 measured writes), the write is not sent and CanStream
-// fails with ErrContention. A write sent that late would most likely land
+// time left than this process's measured p99 for such a write (over the
+// writes answered in the last 10 s, at least 8 of them), the write is not
+// sent and CanStream fails with ErrContention. A write sent that late would most likely land
 // after the caller gave up: a lease nobody was told about, holding a slot
 // for a whole TTL. Nothing was written; the caller retries.
 func WithCommitGuard(on bool) Option { return func(s *Service) { s.guard.on = on } }
@@ -203,18 +202,32 @@ func cloneAccount(a Account) Account {
 	return a
 }
 
-// commitGuard is WithCommitGuard's estimate of a grant write's duration.
+// commitGuard is WithCommitGuard's measure of a grant write's duration:
+// the p99 of the writes answered in the last guardWindow (at most
+// guardSamples of them).
 type commitGuard struct {
 	on      bool
 	mu      sync.Mutex
-	n       int
-	srtt    time.Duration
-	rttvar  time.Duration
+	samples []guardSample // ring, oldest overwritten
+	next    int
 	skipped atomic.Int64
 }
 
-// guardMinSamples is how many writes are measured before the guard acts.
-const guardMinSamples = 8
+type guardSample struct {
+	at time.Time
+	d  time.Duration
+}
+
+// The guard acts on at least guardMinSamples writes answered in the last
+// guardWindow, the last guardSamples of them. Old measures expire, so a
+// spell of slow writes cannot make it skip every write for good (a skipped
+// write measures nothing): once they are gone it lets writes through and
+// measures afresh.
+const (
+	guardMinSamples = 8
+	guardSamples    = 128
+	guardWindow     = 10 * time.Second
+)
 
 // check returns an ErrContention error when ctx has less time left than a
 // grant write is expected to take.
@@ -226,22 +239,34 @@ func (g *commitGuard) check(ctx context.Context) error {
 	if !ok {
 		return nil
 	}
-	need, ok := g.expected()
+	need, ok := g.expected(time.Now())
 	if !ok {
 		return nil
 	}
 	if left := time.Until(deadline); left < need {
 		g.skipped.Add(1)
-		return fmt.Errorf("%w: %v left, a grant's write takes up to %v here: not sent", ErrContention, left.Round(time.Millisecond), need.Round(time.Millisecond))
+		return fmt.Errorf("%w: %v left, a grant's write takes up to %v here (p99): not sent", ErrContention, left.Round(time.Millisecond), need.Round(time.Millisecond))
 	}
 	return nil
 }
 
-// expected is srtt + 4·rttvar, once enough writes were measured.
-func (g *commitGuard) expected() (time.Duration, bool) {
+// expected is the p99 (nearest rank) of the recent writes, once there are
+// enough of them.
+func (g *commitGuard) expected(now time.Time) (time.Duration, bool) {
 	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.srtt + 4*g.rttvar, g.n >= guardMinSamples
+	var recent []time.Duration
+	for _, s := range g.samples {
+		if now.Sub(s.at) <= guardWindow {
+			recent = append(recent, s.d)
+		}
+	}
+	g.mu.Unlock()
+	if len(recent) < guardMinSamples {
+		return 0, false
+	}
+	slices.Sort(recent)
+	i := (len(recent)*99 + 99) / 100
+	return recent[min(i, len(recent))-1], true
 }
 
 // measure feeds one write's duration: one the store answered (done or
@@ -252,17 +277,13 @@ func (g *commitGuard) measure(d time.Duration, err error) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.n == 0 {
-		g.srtt, g.rttvar = d, d/2
-	} else {
-		delta := g.srtt - d
-		if delta < 0 {
-			delta = -delta
-		}
-		g.rttvar += (delta - g.rttvar) / 4
-		g.srtt += (d - g.srtt) / 8
+	s := guardSample{at: time.Now(), d: d}
+	if len(g.samples) < guardSamples {
+		g.samples = append(g.samples, s)
+		return
 	}
-	g.n++
+	g.samples[g.next] = s
+	g.next = (g.next + 1) % guardSamples
 }
 
 // isAnswer reports whether err is an answer of the store (a lost race or a

@@ -46,6 +46,10 @@ type Curve struct {
 	Limit int
 	// Progress, when set, receives a line per step.
 	Progress io.Writer
+	// Settle is how long the writes of a burst get to land before the
+	// store is read for leases behind failed answers, and the pause
+	// between steps (default 2 s).
+	Settle time.Duration
 
 	prefix string
 	seq    atomic.Int64
@@ -100,6 +104,9 @@ func (c *Curve) defaults() error {
 	}
 	if c.Limit <= 0 {
 		c.Limit = 3
+	}
+	if c.Settle <= 0 {
+		c.Settle = 2 * time.Second
 	}
 	if c.prefix == "" {
 		c.prefix = fmt.Sprintf("lc-%06x-", rand.Uint32()&0xffffff)
@@ -303,11 +310,11 @@ func (c *Curve) Bursts(ctx context.Context, sizes []int, rounds int, gap time.Du
 			shotsOf, steps = append(shotsOf, shots), append(steps, st)
 		}
 		for i := range steps {
-			steps[i].BehindFailed = c.behindFailed(ctx, shotsOf[i], 2*time.Second)
+			steps[i].BehindFailed = c.behindFailed(ctx, shotsOf[i], c.Settle)
 			c.progress(steps[i])
 		}
 		out = append(out, steps...)
-		sleep(ctx, 3*time.Second) // let the server's limit settle between sizes
+		sleep(ctx, c.Settle) // let the server's limit settle between sizes
 	}
 	return out, ctx.Err()
 }
@@ -327,7 +334,7 @@ func (c *Curve) HotSteps(ctx context.Context, pairs [][2]int, rounds int) ([]Ste
 			st.Round = r + 1
 			c.progress(st)
 			out = append(out, st)
-			sleep(ctx, time.Second)
+			sleep(ctx, c.Settle/2)
 		}
 	}
 	return out, ctx.Err()
@@ -387,7 +394,7 @@ func (c *Curve) Heartbeats(ctx context.Context, leases int, rates []float64, eac
 		st := c.heartbeatStep(ctx, held, rate, each)
 		c.progress(st)
 		out = append(out, st)
-		sleep(ctx, 3*time.Second) // drain and let the server's limit settle
+		sleep(ctx, c.Settle) // drain and let the server's limit settle
 	}
 	return out, ctx.Err()
 }
