@@ -31,13 +31,23 @@ import (
 // the store did not fail, another call of the account is in progress).
 func WithAccountQueue(on bool) Option { return func(s *Service) { s.queue.on = on } }
 
-// WithCommitGuard makes CanStream skip a write it cannot see answered in
-// time: before each grant's transaction, if the request's context has less
-// time left than this process's measured p99 for such a write (over the
-// writes answered in the last 10 s, at least 8 of them), the write is not
-// sent and CanStream fails with ErrContention. A write sent that late would most likely land
-// after the caller gave up: a lease nobody was told about, holding a slot
-// for a whole TTL. Nothing was written; the caller retries.
+// WithCommitGuard keeps leases from standing behind failed answers, as
+// far as the store allows:
+//
+//   - Before each grant's transaction, if the request's context has less
+//     time left than this process's measured p99 for such a write (over
+//     the writes answered in the last 10 s, at least 8 of them), the write
+//     is not sent and CanStream fails with ErrContention. A write sent that
+//     late would most likely land after the caller gave up: a lease nobody
+//     was told about, holding a slot for a whole TTL. Nothing was written;
+//     the caller retries.
+//   - A plain grant's write (no lease revoked with it: not a takeover, not
+//     an eviction) still in flight when the request runs out of time is
+//     left to finish (for up to 5 s more) while CanStream fails; if it
+//     commits, its lease is ended at once (Store.Release), so the slot of a
+//     grant nobody was told about comes free now instead of after the TTL.
+//     A retry that took the lease over first (same device secret) keeps it:
+//     the release then finds it superseded and ends nothing.
 func WithCommitGuard(on bool) Option { return func(s *Service) { s.guard.on = on } }
 
 // accountQueue is the per-account turn-taking of WithAccountQueue.
@@ -145,9 +155,7 @@ func (v *grantView) Commit(ctx context.Context, uid string, c Change) error {
 	if v.acct != nil {
 		n = v.acct.seq.Add(1)
 	}
-	start := time.Now()
-	err := v.Store.Commit(ctx, uid, c)
-	v.guard.measure(time.Since(start), err)
+	err := v.guard.send(ctx, v.Store, uid, c)
 	if v.acct == nil {
 		return err
 	}
@@ -211,6 +219,7 @@ type commitGuard struct {
 	samples []guardSample // ring, oldest overwritten
 	next    int
 	skipped atomic.Int64
+	undone  atomic.Int64
 }
 
 type guardSample struct {
@@ -294,3 +303,55 @@ func isAnswer(err error) bool {
 
 // CommitsSkipped returns how many grant writes WithCommitGuard did not send.
 func (s *Service) CommitsSkipped() int64 { return s.guard.skipped.Load() }
+
+// GrantsUndone returns how many grants WithCommitGuard ended because their
+// write committed after their request had failed.
+func (s *Service) GrantsUndone() int64 { return s.guard.undone.Load() }
+
+// abandonGrace is how long a grant's write may go on after its request
+// ran out of time, for the guard to learn whether it committed.
+const abandonGrace = 5 * time.Second
+
+// send sends the grant's write c. Under the guard, a plain grant's write
+// still in flight when ctx ends is left to finish and undone if it
+// commits (see WithCommitGuard).
+func (g *commitGuard) send(ctx context.Context, store Store, uid string, c Change) error {
+	deadline, ok := ctx.Deadline()
+	if !g.on || !ok || len(c.Revoke) > 0 {
+		start := time.Now()
+		err := store.Commit(ctx, uid, c)
+		g.measure(time.Since(start), err)
+		return err
+	}
+	wctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline.Add(abandonGrace))
+	done := make(chan error, 1)
+	start := time.Now()
+	go func() {
+		defer cancel()
+		err := store.Commit(wctx, uid, c)
+		g.measure(time.Since(start), err)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	go g.undo(store, uid, c, done)
+	return fmt.Errorf("%w: the grant's write was still in flight when the request ran out of time (it is ended if it commits): %w", ErrUnavailable, ctx.Err())
+}
+
+// undo waits for an abandoned grant's write and ends its lease if it
+// committed.
+func (g *commitGuard) undo(store Store, uid string, c Change, done <-chan error) {
+	if err := <-done; err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), abandonGrace)
+	defer cancel()
+	// The grant's own clock: its lease is live then, whatever this
+	// process's clock says.
+	if removed, err := store.Release(ctx, uid, c.Grant.ID, c.Grant.RenewedAt); err == nil && removed {
+		g.undone.Add(1)
+	}
+}

@@ -3,6 +3,7 @@ package lease_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -206,6 +207,70 @@ func TestCommitGuardSkipsLateWrite(t *testing.T) {
 		}
 		if l, err := svc.List(context.Background(), uid); err != nil || (guarded && l.StreamCount != 8) {
 			t.Fatalf("after: %+v, %v; want the 8 measured grants only", l, err)
+		}
+	}
+}
+
+// lateLanding is a store whose grant writes land after delay whatever the
+// caller's context says, as a write already sent to DynamoDB does; a
+// caller whose context ends first gets the error the SDK gives it.
+type lateLanding struct {
+	lease.Store
+	delay time.Duration
+}
+
+func (l lateLanding) Commit(ctx context.Context, uid string, c lease.Change) error {
+	done := make(chan error, 1)
+	go func() {
+		time.Sleep(l.delay)
+		done <- l.Store.Commit(context.WithoutCancel(ctx), uid, c)
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", lease.ErrUnavailable, ctx.Err())
+	}
+}
+
+// A grant whose write lands after its request failed is ended by the
+// commit guard, so no lease stands behind the failed answer; without the
+// guard it stays until its TTL (the control).
+func TestCommitGuardUndoesAbandonedGrant(t *testing.T) {
+	t.Parallel()
+	for _, guarded := range []bool{true, false} {
+		mem := memstore.New()
+		svc := leasetest.NewService(t, lateLanding{Store: mem, delay: 400 * time.Millisecond}, leasetest.NewClock(), lease.WithCommitGuard(guarded))
+		uid := leasetest.UID(t, "late")
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		d, err := svc.CanStream(ctx, uid, lease.Request{DeviceID: "tv"})
+		cancel()
+		if err == nil {
+			t.Fatalf("guarded=%v: CanStream answered %+v after its deadline", guarded, d)
+		}
+		// Wait until the write has landed and, guarded, been undone.
+		want := 1
+		if guarded {
+			want = 0
+		}
+		var n int
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			acct, err := mem.Load(context.Background(), uid, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n = 0
+			for _, l := range acct.Leases {
+				if l.Revoked == "" {
+					n++
+				}
+			}
+			if acct.Version > 0 && n == want && (!guarded || svc.GrantsUndone() == 1) {
+				break
+			}
+		}
+		if n != want {
+			t.Fatalf("guarded=%v: %d leases stored behind the failed answer; want %d", guarded, n, want)
 		}
 	}
 }
