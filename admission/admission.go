@@ -29,9 +29,9 @@
 //     completions). The limit stays within [MinLimit, MaxLimit].
 //
 // So an admitted request waits at most about MaxWait and then works for
-// about Target or less: with the defaults (MaxWait = budget/2, Target =
-// budget/5) it almost always finishes within its budget, and what cannot
-// is told at once to come back after Retry-After.
+// about Target or less: with the defaults (MaxWait = 2/3 of the budget,
+// Target = budget/5) it almost always finishes within its budget, and what
+// cannot is told at once to come back after Retry-After.
 //
 // In Lambda each instance serves one request at a time, so a Limiter there
 // never refuses; the bound in Lambda is the function's reserved concurrency
@@ -67,7 +67,7 @@ type Config struct {
 	// STORE_TIMEOUT_MS); MaxWait and Target default to shares of it.
 	Budget time.Duration
 	// MaxWait is the longest estimated wait a request is queued for
-	// (default Budget/2); beyond it the request is refused at once.
+	// (default 2/3 of Budget); beyond it the request is refused at once.
 	MaxWait time.Duration
 	// Target is the duration of admitted work the limit aims to stay
 	// under (default Budget/5).
@@ -84,7 +84,7 @@ func (c *Config) defaults() error {
 		c.Budget = DefaultBudget
 	}
 	if c.MaxWait <= 0 {
-		c.MaxWait = c.Budget / 2
+		c.MaxWait = c.Budget * 2 / 3
 	}
 	if c.Target <= 0 {
 		c.Target = c.Budget / 5

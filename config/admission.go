@@ -16,7 +16,7 @@ type Admission struct {
 	// it also turns on the commit guard (a grant's write is not sent with
 	// less time left than such writes take).
 	On bool
-	// MaxWait (ADMISSION_MAX_WAIT_MS; default STORE_TIMEOUT_MS/2) is the
+	// MaxWait (ADMISSION_MAX_WAIT_MS; default 2/3 of STORE_TIMEOUT_MS) is the
 	// longest estimated wait a request is queued for.
 	MaxWait time.Duration
 	// Target (ADMISSION_TARGET_MS; default STORE_TIMEOUT_MS/5) is the
@@ -48,7 +48,7 @@ func (c *Config) loadAdmission(e *env) {
 	}
 	a.On = e.oneOf("ADMISSION", "on", "on", "off") == "on"
 	a.AccountQueue = e.oneOf("ACCOUNT_QUEUE", "on", "on", "off") == "on"
-	a.MaxWait = time.Duration(e.num("ADMISSION_MAX_WAIT_MS", int(budget/2/time.Millisecond))) * time.Millisecond
+	a.MaxWait = time.Duration(e.num("ADMISSION_MAX_WAIT_MS", int(budget*2/3/time.Millisecond))) * time.Millisecond
 	a.Target = time.Duration(e.num("ADMISSION_TARGET_MS", int(budget/5/time.Millisecond))) * time.Millisecond
 	a.MinInFlight = e.num("ADMISSION_MIN_INFLIGHT", DefaultAdmissionMinInFlight)
 	a.MaxInFlight = e.num("ADMISSION_MAX_INFLIGHT", DefaultAdmissionMaxInFlight)

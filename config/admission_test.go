@@ -14,7 +14,7 @@ func TestAdmissionDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config.Admission{On: true, AccountQueue: true, MaxWait: 750 * time.Millisecond, Target: 300 * time.Millisecond,
+	want := config.Admission{On: true, AccountQueue: true, MaxWait: time.Second, Target: 300 * time.Millisecond,
 		MinInFlight: 4, MaxInFlight: 256}
 	if c.Admission != want {
 		t.Fatalf("defaults: %+v; want %+v", c.Admission, want)
@@ -25,7 +25,7 @@ func TestAdmissionDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = config.Admission{MaxWait: 1500 * time.Millisecond, Target: 600 * time.Millisecond, MinInFlight: 2, MaxInFlight: 8}
+	want = config.Admission{MaxWait: 2000 * time.Millisecond, Target: 600 * time.Millisecond, MinInFlight: 2, MaxInFlight: 8}
 	if c.Admission != want {
 		t.Fatalf("set: %+v; want %+v", c.Admission, want)
 	}
