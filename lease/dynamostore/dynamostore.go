@@ -32,6 +32,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
 
 	"github.com/streamlimit/streamlimit/lease"
 )
@@ -178,11 +179,12 @@ func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
 	}
 	items = append(items, types.TransactWriteItem{Update: update})
 	items = append(items, s.revokeItems(uid, c.Revoke)...)
-	// The grant's lease id (a fresh UUID per attempt) is the transaction's
-	// idempotency token: a resend of this very write (the SDK's retry after
-	// a lost answer) is answered as the first one was instead of failing
-	// its own conditions; a new attempt is a new token.
-	return lostRace(s.transactToken(ctx, items, aws.String(c.Grant.ID)))
+	// One idempotency token per attempt (a fresh random UUID, never
+	// derived from the lease id, which tests may choose: DynamoDB keeps a
+	// token account-wide for 10 minutes): a resend of this very write (the
+	// SDK's retry after a lost answer) is answered as the first one was
+	// instead of failing its own conditions; a new attempt is a new token.
+	return lostRace(s.transactToken(ctx, items, aws.String(uuid.NewString())))
 }
 
 // reclaimDelete deletes an expired lease unless a renewal changed it since
