@@ -57,7 +57,7 @@ var ErrOverloaded = errors.New("overloaded: too many requests in flight; retry s
 const (
 	DefaultBudget       = 1500 * time.Millisecond
 	DefaultInitialLimit = 32
-	DefaultMinLimit     = 4
+	DefaultMinLimit     = 16
 	DefaultMaxLimit     = 256
 )
 
@@ -73,7 +73,10 @@ type Config struct {
 	// under (default Budget/5).
 	Target time.Duration
 	// InitialLimit, MinLimit and MaxLimit bound the concurrency limit
-	// (defaults 32, 4, 256).
+	// (defaults 32, 16, 256). The floor keeps a spell of timeouts from
+	// cutting the limit below what a healthy store needs for its knee
+	// (measured: at 4, DynamoDB Local's heartbeat goodput at twice the knee
+	// fell to a third; at 16 it held 91 %).
 	InitialLimit, MinLimit, MaxLimit int
 	// Now is the clock (default time.Now); tests inject one.
 	Now func() time.Time

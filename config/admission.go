@@ -22,7 +22,7 @@ type Admission struct {
 	// Target (ADMISSION_TARGET_MS; default STORE_TIMEOUT_MS/5) is the
 	// duration of store work the adaptive limit aims to stay under.
 	Target time.Duration
-	// MinInFlight and MaxInFlight (ADMISSION_MIN_INFLIGHT 4,
+	// MinInFlight and MaxInFlight (ADMISSION_MIN_INFLIGHT 16,
 	// ADMISSION_MAX_INFLIGHT 256) bound the adaptive limit; it starts at
 	// 32 (or the nearest bound).
 	MinInFlight, MaxInFlight int
@@ -34,7 +34,7 @@ type Admission struct {
 
 // Admission defaults.
 const (
-	DefaultAdmissionMinInFlight = 4
+	DefaultAdmissionMinInFlight = 16
 	DefaultAdmissionMaxInFlight = 256
 )
 
