@@ -36,7 +36,7 @@ func WithAccountQueue(on bool) Option { return func(s *Service) { s.queue.on = o
 //
 //   - Before each grant's transaction, if the request's context has less
 //     time left than this process's measured p99 for such a write (over
-//     the writes answered in the last 10 s, at least 8 of them), the write
+//     the writes answered in the last 2 s, at least 8 of them), the write
 //     is not sent and CanStream fails with ErrContention. A write sent that
 //     late would most likely land after the caller gave up: a lease nobody
 //     was told about, holding a slot for a whole TTL. Nothing was written;
@@ -228,14 +228,15 @@ type guardSample struct {
 }
 
 // The guard acts on at least guardMinSamples writes answered in the last
-// guardWindow, the last guardSamples of them. Old measures expire, so a
-// spell of slow writes cannot make it skip every write for good (a skipped
-// write measures nothing): once they are gone it lets writes through and
-// measures afresh.
+// guardWindow, the last guardSamples of them. Old measures expire soon, so
+// a spell of slow writes (a burst) cannot make it skip the writes after it
+// (a skipped write measures nothing): once they are gone it lets writes
+// through and measures afresh. (With 10 s, the writes of a 480-call burst
+// made it skip every grant of the next seconds.)
 const (
 	guardMinSamples = 8
 	guardSamples    = 128
-	guardWindow     = 10 * time.Second
+	guardWindow     = 2 * time.Second
 )
 
 // check returns an ErrContention error when ctx has less time left than a
