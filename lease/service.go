@@ -40,6 +40,8 @@ type Service struct {
 	renewBelow  time.Duration // < 0: DefaultRenewBelow
 	tokenKeys   [][]byte      // see token.go
 	failOpen    time.Duration // see failopen.go
+	queue       accountQueue  // see hot.go
+	guard       commitGuard   // see hot.go
 }
 
 // Option configures a Service.
@@ -164,8 +166,13 @@ func (s *Service) CanStream(ctx context.Context, uid string, req Request) (Decis
 		return Decision{}, err
 	}
 	var d Decision
-	st := &answering{Store: s.store}
-	err := s.retry(ctx, func() error {
+	store, leave, err := s.queue.enter(ctx, s.store, &s.guard, uid) // hot.go
+	if err != nil {
+		return Decision{}, err
+	}
+	defer leave()
+	st := &answering{Store: store}
+	err = s.retry(ctx, func() error {
 		var err error
 		d, err = s.tryGrant(ctx, st, uid, req)
 		return err

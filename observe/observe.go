@@ -54,6 +54,10 @@ const (
 	// closed by a server stopping) left its lease live, for its player to
 	// resume until it expires.
 	Kept = "kept"
+	// Overloaded: the request was refused before any store work because
+	// the process had as much in flight as it can answer in time
+	// (package admission); answered 503 overloaded.
+	Overloaded = "overloaded"
 )
 
 // Request is what one HTTP request did. The middleware creates it and puts
