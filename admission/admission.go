@@ -6,32 +6,58 @@
 //
 // # The rule
 //
-// A Limiter admits at most Limit() requests at once; it imports nothing of
-// the project and knows nothing of HTTP: the transport asks Acquire before a
-// request's store work and calls Ticket.Done after it.
+// A Limiter imports nothing of the project and knows nothing of HTTP: the
+// transport asks it before a request's first store operation (Acquire, or
+// lazily through a Request) and tells it when the request's store work
+// ended (Ticket.Done). It keeps two measures of the work it admitted:
 //
-//   - Admit: while fewer than the limit are in flight and nobody waits, a
-//     request is admitted at once.
-//   - Queue or refuse, decided at arrival: otherwise the request's wait is
-//     estimated from its place in the queue, the limit and the measured
-//     duration of admitted work (an EWMA):
-//     wait ≈ ceil(place / limit) × mean work time. If that exceeds MaxWait
-//     the request is refused at once with ErrOverloaded; else it queues
-//     (first in, first out) until a slot frees or its context ends (then it
-//     is refused with ErrOverloaded too). A queued request never starts
-//     work it has no time left for, because its context is the request's
-//     store budget.
-//   - Adapt (AIMD on latency against the budget): when an admitted request
-//     took longer than Target, or its store failed or ran out of time, the
-//     limit is multiplied by 3/4 (at most once per mean work time, so one
-//     slow batch is one decrease); when it finished within Target while the
-//     limit was in use, the limit grows by 1/limit (about +1 per limit
-//     completions). The limit stays within [MinLimit, MaxLimit].
+//   - the limit: how much work may be in flight at once. AIMD on each
+//     work's duration: work that took longer than 4 times as long as work
+//     that ran alone (a moving average of the works whose mean concurrency
+//     was below 1.5: it queued in the store rather than ran) or than Target,
+//     or whose store failed, throttled or ran out of time, multiplies it by
+//     3/4 (at most once per mean work time, so one slow batch is one
+//     decrease); work within that while the limit was in use adds 1/limit
+//     (about +1 per limit completions). It stays within [MinLimit,
+//     MaxLimit]. A store that runs work in parallel (DynamoDB) keeps its
+//     latency as the limit grows, so the limit grows; one that serialises
+//     it (DynamoDB Local) does not, so the limit stays low and the excess
+//     waits in the queue, where it is served first in, first out.
+//   - the rate: how much work completes per second. While the limiter is
+//     saturated (the limit in use, maybe a queue) it is measured directly:
+//     works completed over time spent saturated, in windows of at least
+//     100 ms, averaged (1/4). That is the store's throughput at the limit.
+//     It is kept for RateMemory after the last saturated window, so a quiet
+//     spell does not make the next burst forget what the last one showed.
+//     Without such a measure the rate is estimated from light load by
+//     Little's law: each work's duration over the mean number of works in
+//     flight during its life is the time one work costs; the rate is one
+//     over their moving average (1/8). At light load that is lower than
+//     the store's throughput (work done one at a time shares nothing), so
+//     the estimate errs on the side of refusing. The higher of the two is
+//     used.
+//
+// A request arriving is
+//
+//   - admitted at once while fewer than the limit are in flight and nobody
+//     waits;
+//   - otherwise queued (first in, first out) if its estimated wait fits
+//     MaxWait, and refused at once with ErrOverloaded if not. The wait is
+//     estimated from the rate, not from latency: the queue ahead drains as
+//     work completes, so place / rate. (A latency measured at another
+//     concurrency says nothing of it: on a store that serialises its work,
+//     32 requests in flight each take 32 times as long as one alone.)
+//   - A queued request that is still waiting when less than its reserve
+//     (three mean works, at most Target) is left of its context (the rate
+//     fell after it queued) is refused then, before it touches the store;
+//     so is one whose context ends.
 //
 // So an admitted request waits at most about MaxWait and then works for
-// about Target or less: with the defaults (MaxWait = 2/3 of the budget,
-// Target = budget/5) it almost always finishes within its budget, and what
-// cannot is told at once to come back after Retry-After.
+// about a mean work or a few: with the defaults (MaxWait = 2/3 of the
+// budget) it finishes within its budget, and what cannot is told at once
+// to come back after Retry-After. A burst of n requests on a store that
+// completes r works per second gets about limit + r × MaxWait of them
+// served and the rest refused within milliseconds.
 //
 // In Lambda each instance serves one request at a time, so a Limiter there
 // never refuses; the bound in Lambda is the function's reserved concurrency
@@ -42,7 +68,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 	"time"
 )
@@ -56,9 +81,10 @@ var ErrOverloaded = errors.New("overloaded: too many requests in flight; retry s
 // Defaults of Config.
 const (
 	DefaultBudget       = 1500 * time.Millisecond
-	DefaultInitialLimit = 32
-	DefaultMinLimit     = 16
+	DefaultInitialLimit = 16
+	DefaultMinLimit     = 4
 	DefaultMaxLimit     = 256
+	DefaultRateMemory   = 30 * time.Second
 )
 
 // Config configures a Limiter. Zero fields take their defaults.
@@ -69,15 +95,19 @@ type Config struct {
 	// MaxWait is the longest estimated wait a request is queued for
 	// (default 2/3 of Budget); beyond it the request is refused at once.
 	MaxWait time.Duration
-	// Target is the duration of admitted work the limit aims to stay
-	// under (default Budget/5).
+	// Target is the longest duration of admitted work the limit grows
+	// under (default Budget/5), and the most a queued request must still
+	// have left of its context to be admitted.
 	Target time.Duration
 	// InitialLimit, MinLimit and MaxLimit bound the concurrency limit
-	// (defaults 32, 16, 256). The floor keeps a spell of timeouts from
-	// cutting the limit below what a healthy store needs for its knee
-	// (measured: at 4, DynamoDB Local's heartbeat goodput at twice the knee
-	// fell to a third; at 16 it held 91 %).
+	// (defaults 16, 4, 256). A store that serialises its work (DynamoDB
+	// Local) does the most at a few works at once, and the queue, not the
+	// store, should hold the rest: measured on DynamoDB Local, 6 at once
+	// completed about 250 grants a second where 30 at once completed 150.
 	InitialLimit, MinLimit, MaxLimit int
+	// RateMemory is how long the rate measured under saturation is kept
+	// when lighter load measures less (default 30 s).
+	RateMemory time.Duration
 	// Now is the clock (default time.Now); tests inject one.
 	Now func() time.Time
 }
@@ -101,6 +131,9 @@ func (c *Config) defaults() error {
 	if c.InitialLimit <= 0 {
 		c.InitialLimit = min(max(DefaultInitialLimit, c.MinLimit), c.MaxLimit)
 	}
+	if c.RateMemory <= 0 {
+		c.RateMemory = DefaultRateMemory
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -115,9 +148,8 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// maxQueue bounds the queue whatever the estimate says, as a multiple of
-// the limit.
-const maxQueue = 16
+// maxQueue bounds the queue whatever the estimate says.
+const maxQueue = 4096
 
 // Limiter is an adaptive bound on requests in flight. Safe for concurrent
 // use.
@@ -129,13 +161,31 @@ type Limiter struct {
 	inflight     int
 	queue        []*waiter
 	mean         time.Duration // EWMA of admitted work's duration
+	alone        time.Duration // EWMA of work that ran alone (see target)
 	lastDecrease time.Time
-	stats        Stats
+	// cost is the EWMA of the Little's-law samples: seconds of store time
+	// one work costs at the concurrency it ran at.
+	cost float64
+	// satRate is the rate measured while saturated (0: none yet), at
+	// satAt; satTime and satDone are the current window's saturated time
+	// and completions.
+	satRate float64
+	satAt   time.Time
+	satTime float64
+	satDone int
+	lastSat bool // the limiter was saturated until the last event
+	// area is the integral of inflight over time (work-seconds) up to
+	// areaAt: a ticket's mean concurrency is the area it saw over its
+	// duration.
+	area   float64
+	areaAt time.Time
+	stats  Stats
 }
 
 type waiter struct {
 	ready   chan struct{}
 	granted bool // set under the lock before ready is closed
+	ticket  *Ticket
 }
 
 // Stats counts what a Limiter did, for tests and the debug endpoint.
@@ -143,11 +193,12 @@ type Stats struct {
 	Admitted int64   `json:"admitted"` // admitted at once or after queueing
 	Queued   int64   `json:"queued"`   // of which waited in the queue
 	Refused  int64   `json:"refused"`  // refused at arrival
-	TimedOut int64   `json:"timedOut"` // refused after queueing: context ended
+	TimedOut int64   `json:"timedOut"` // refused after queueing: too little time left
 	Limit    int     `json:"limit"`
 	InFlight int     `json:"inFlight"`
 	Waiting  int     `json:"waiting"`
 	MeanMs   float64 `json:"meanMs"` // mean duration of admitted work
+	Rate     float64 `json:"rate"`   // works completed per second, as estimated
 }
 
 // New returns a Limiter; it rejects inconsistent settings.
@@ -155,7 +206,11 @@ func New(cfg Config) (*Limiter, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	return &Limiter{cfg: cfg, limit: float64(cfg.InitialLimit), mean: cfg.Target / 4}, nil
+	return &Limiter{
+		cfg: cfg, limit: float64(cfg.InitialLimit), mean: cfg.Target / 4,
+		// Before any measure: the initial limit's worth of work per Target.
+		cost: cfg.Target.Seconds() / float64(cfg.InitialLimit),
+	}, nil
 }
 
 // Config returns the settings in force (defaults filled in).
@@ -165,23 +220,24 @@ func (l *Limiter) Config() Config { return l.cfg }
 type Ticket struct {
 	l     *Limiter
 	start time.Time
+	area  float64 // the limiter's area when it was admitted
 	once  sync.Once
 }
 
 // Acquire admits the request, queues it, or refuses it with an error
 // wrapping ErrOverloaded (see the package doc). A refusal at arrival is
-// immediate; a queued request waits until a slot frees or ctx ends.
+// immediate; a queued request waits until a slot frees, or until less
+// than Target is left of ctx, or ctx ends.
 func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
 	l.mu.Lock()
+	now := l.cfg.Now()
 	if l.inflight < l.slots() && len(l.queue) == 0 {
-		l.inflight++
-		l.stats.Admitted++
-		t := &Ticket{l: l, start: l.cfg.Now()}
+		t := l.admit(now)
 		l.mu.Unlock()
 		return t, nil
 	}
 	place := len(l.queue) + 1
-	if wait := l.estimate(place); wait > l.cfg.MaxWait || place > maxQueue*l.slots() {
+	if wait := l.estimate(place, now); wait > l.cfg.MaxWait || place > maxQueue {
 		l.stats.Refused++
 		l.mu.Unlock()
 		return nil, fmt.Errorf("%w (%d in flight, %d waiting, estimated wait %v)", ErrOverloaded, l.inflight, place-1, wait.Round(time.Millisecond))
@@ -189,20 +245,35 @@ func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
 	w := &waiter{ready: make(chan struct{})}
 	l.queue = append(l.queue, w)
 	l.stats.Queued++
+	reserve := l.reserve()
 	l.mu.Unlock()
 
+	// Give up, before the store is touched, when less than the work's
+	// reserve is left: it would most likely not finish in time.
+	var giveUp <-chan time.Time
+	if deadline, ok := ctx.Deadline(); ok {
+		t := time.NewTimer(time.Until(deadline) - reserve)
+		defer t.Stop()
+		giveUp = t.C
+	}
+	var cause error
 	select {
 	case <-w.ready:
-		return &Ticket{l: l, start: l.cfg.Now()}, nil
+		return w.ticket, nil
 	case <-ctx.Done():
+		cause = ctx.Err()
+	case <-giveUp:
+		cause = fmt.Errorf("less than %v left of the request's budget", reserve.Round(time.Millisecond))
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if w.granted {
-		// The slot came as the context ended: hand it on.
+		// The slot came as the wait ended: hand it on.
+		w.ticket.once.Do(func() {})
+		l.advance(l.cfg.Now())
 		l.inflight--
 		l.stats.Admitted--
-		l.wake()
+		l.wake(l.cfg.Now())
 	} else {
 		for i, q := range l.queue {
 			if q == w {
@@ -212,55 +283,138 @@ func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
 		}
 	}
 	l.stats.TimedOut++
-	return nil, fmt.Errorf("%w: waited for a slot until the request's budget ran out: %w", ErrOverloaded, ctx.Err())
+	return nil, fmt.Errorf("%w: waited for a slot until %w", ErrOverloaded, cause)
 }
+
+// admit takes a slot for a new ticket (lock held).
+func (l *Limiter) admit(now time.Time) *Ticket {
+	l.advance(now)
+	l.inflight++
+	l.stats.Admitted++
+	return &Ticket{l: l, start: now, area: l.area}
+}
+
+// advance brings the area and the saturated time up to now (lock held);
+// call it before inflight or the limit changes.
+func (l *Limiter) advance(now time.Time) {
+	if !l.areaAt.IsZero() && now.After(l.areaAt) {
+		dt := now.Sub(l.areaAt).Seconds()
+		l.area += float64(l.inflight) * dt
+		if l.lastSat = l.inflight >= l.slots(); l.lastSat {
+			l.satTime += dt
+		}
+	}
+	if now.After(l.areaAt) {
+		l.areaAt = now
+	}
+}
+
+// satWindow is the shortest saturated time a rate is measured over.
+const satWindow = 100 * time.Millisecond
 
 // Done ends the admitted request's work. troubled reports that its store
 // failed, throttled or ran out of time: a sign of overload whatever the
 // duration. Calls after the first do nothing.
 func (t *Ticket) Done(troubled bool) {
-	t.once.Do(func() { t.l.done(t.l.cfg.Now().Sub(t.start), troubled) })
+	t.once.Do(func() { t.l.done(t, troubled) })
 }
 
-func (l *Limiter) done(d time.Duration, troubled bool) {
+func (l *Limiter) done(t *Ticket, troubled bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.cfg.Now()
+	l.advance(now)
+	d := now.Sub(t.start)
+	saturated := l.inflight >= l.slots()
+	if l.lastSat {
+		// It ends (or ended, with others at this instant) a saturated
+		// spell.
+		l.satDone++
+	}
 	l.mean += (d - l.mean) / 8 // EWMA, weight 1/8
+	if d > 0 {
+		// Little's law: its duration over the mean concurrency during
+		// its life is what one work cost.
+		concurrency := max(1, (l.area-t.area)/d.Seconds())
+		l.cost += (d.Seconds()/concurrency - l.cost) / 8
+		if !troubled && concurrency < 1.5 {
+			// It ran (about) alone: how long work takes unqueued.
+			if l.alone == 0 {
+				l.alone = d
+			} else {
+				l.alone += (d - l.alone) / 8
+			}
+		}
+	}
+	if l.satTime >= satWindow.Seconds() {
+		if r := float64(l.satDone) / l.satTime; l.satRate == 0 || now.Sub(l.satAt) > l.cfg.RateMemory {
+			l.satRate = r
+		} else {
+			l.satRate += (r - l.satRate) / 8
+		}
+		l.satAt, l.satTime, l.satDone = now, 0, 0
+	}
 	switch {
-	case troubled || d > l.cfg.Target:
+	case troubled || d > l.target():
 		if now.Sub(l.lastDecrease) >= l.mean {
 			l.limit = max(float64(l.cfg.MinLimit), l.limit*0.75)
 			l.lastDecrease = now
 		}
-	case l.inflight >= l.slots():
+	case saturated:
 		// Grow only while the limit is what bounds the work.
 		l.limit = min(float64(l.cfg.MaxLimit), l.limit+1/l.limit)
 	}
 	l.inflight--
-	l.wake()
+	l.wake(now)
 }
 
 // wake admits queued requests while slots are free (lock held).
-func (l *Limiter) wake() {
+func (l *Limiter) wake(now time.Time) {
 	for len(l.queue) > 0 && l.inflight < l.slots() {
 		w := l.queue[0]
 		l.queue = l.queue[1:]
-		l.inflight++
-		l.stats.Admitted++
+		w.ticket = l.admit(now)
 		w.granted = true
 		close(w.ready)
 	}
 }
 
+// inflation is how many times as long as work that ran alone a work may
+// take before the limit counts it as queued in the store.
+const inflation = 4
+
+// target is the work duration the limit grows under (lock held):
+// inflation times the duration of work that ran alone, at most Target.
+func (l *Limiter) target() time.Duration {
+	if l.alone == 0 {
+		return l.cfg.Target
+	}
+	return min(l.cfg.Target, inflation*l.alone)
+}
+
+// reserve is the time a queued request must still have left to be
+// admitted (lock held): three mean works, at most Target.
+func (l *Limiter) reserve() time.Duration { return min(l.cfg.Target, 3*l.mean) }
+
 // slots is the whole number of requests the limit allows (lock held).
 func (l *Limiter) slots() int { return int(l.limit) }
 
 // estimate is the expected wait of the request at place in the queue (lock
-// held): the queue ahead drains limit requests per mean work time.
-func (l *Limiter) estimate(place int) time.Duration {
-	rounds := math.Ceil(float64(place) / float64(l.slots()))
-	return time.Duration(rounds * float64(l.mean))
+// held): the queue ahead drains at the rate work completes, the one
+// measured under saturation when it is higher and recent.
+func (l *Limiter) estimate(place int, now time.Time) time.Duration {
+	return time.Duration(float64(place) / l.rateAt(now) * float64(time.Second))
+}
+
+// rateAt is the completion rate the estimate uses (lock held): the one
+// measured under saturation while recent, or the light-load estimate,
+// whichever is higher.
+func (l *Limiter) rateAt(now time.Time) float64 {
+	r := 1 / max(l.cost, 1e-6)
+	if l.satRate > 0 && now.Sub(l.satAt) <= l.cfg.RateMemory {
+		r = max(r, l.satRate)
+	}
+	return max(r, 1/l.cfg.Budget.Seconds())
 }
 
 // Limit returns the current concurrency limit.
@@ -277,5 +431,49 @@ func (l *Limiter) Stats() Stats {
 	s := l.stats
 	s.Limit, s.InFlight, s.Waiting = l.slots(), l.inflight, len(l.queue)
 	s.MeanMs = float64(l.mean) / float64(time.Millisecond)
+	s.Rate = l.rateAt(l.cfg.Now())
 	return s
+}
+
+// Request is the admission of one request's store work, asked lazily:
+// Admit before each store operation (the first one acquires a ticket or is
+// refused; later ones repeat its answer) and Done once the request's store
+// work is over. A request that never touches the store (a heartbeat
+// answered from its renewal token, a canStream refused from what the
+// account queue knew) never takes a slot. Safe for concurrent use.
+type Request struct {
+	l      *Limiter
+	mu     sync.Mutex
+	asked  bool
+	ticket *Ticket
+	err    error
+}
+
+// Request starts the lazy admission of one request.
+func (l *Limiter) Request() *Request { return &Request{l: l} }
+
+// Admit admits the request's store work on the first call (see Acquire)
+// and answers the same on every later one. After Done it lets work
+// through only if the request had been admitted.
+func (r *Request) Admit(ctx context.Context) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.asked {
+		r.asked = true
+		r.ticket, r.err = r.l.Acquire(ctx)
+	}
+	return r.err
+}
+
+// Done ends the request's store work (troubled: see Ticket.Done). It marks
+// a request never admitted as over: a later Admit is refused.
+func (r *Request) Done(troubled bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.ticket != nil {
+		r.ticket.Done(troubled)
+	}
+	if !r.asked {
+		r.asked, r.err = true, fmt.Errorf("%w: the request is over", ErrOverloaded)
+	}
 }

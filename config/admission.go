@@ -20,11 +20,12 @@ type Admission struct {
 	// longest estimated wait a request is queued for.
 	MaxWait time.Duration
 	// Target (ADMISSION_TARGET_MS; default STORE_TIMEOUT_MS/5) is the
-	// duration of store work the adaptive limit aims to stay under.
+	// longest duration of store work the adaptive limit grows under (it
+	// also stops growing at 4 times the fastest recent work).
 	Target time.Duration
-	// MinInFlight and MaxInFlight (ADMISSION_MIN_INFLIGHT 16,
+	// MinInFlight and MaxInFlight (ADMISSION_MIN_INFLIGHT 4,
 	// ADMISSION_MAX_INFLIGHT 256) bound the adaptive limit; it starts at
-	// 32 (or the nearest bound).
+	// 16 (or the nearest bound).
 	MinInFlight, MaxInFlight int
 	// AccountQueue (ACCOUNT_QUEUE=on, the default; off) makes one
 	// account's canStream calls in this process take turns instead of
@@ -34,7 +35,7 @@ type Admission struct {
 
 // Admission defaults.
 const (
-	DefaultAdmissionMinInFlight = 16
+	DefaultAdmissionMinInFlight = 4
 	DefaultAdmissionMaxInFlight = 256
 )
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -18,12 +19,14 @@ import (
 )
 
 // oneSlot is an admission limiter of exactly one request in flight that
-// refuses at once whatever would have to wait: holding its slot (storeBusy)
-// makes every admitted route answer 503 overloaded.
+// refuses within milliseconds whatever would have to wait (a queued request
+// gives up with Target = all but 10 ms of the server's 1.5 s budget left):
+// holding its slot (storeBusy) makes every admitted route answer 503
+// overloaded.
 func oneSlot(t *testing.T) *admission.Limiter {
 	t.Helper()
 	lim, err := admission.New(admission.Config{
-		Budget: 1500 * time.Millisecond, Target: time.Second, MaxWait: time.Millisecond,
+		Budget: 1500 * time.Millisecond, Target: 1490 * time.Millisecond, MaxWait: time.Millisecond,
 		InitialLimit: 1, MinLimit: 1, MaxLimit: 1,
 	})
 	if err != nil {
@@ -130,5 +133,38 @@ func TestOverloadedRequestsNeverReachTheStore(t *testing.T) {
 	}
 	if st := lim.Stats(); st.Refused != int64(len(answers)) || st.Admitted != 1 {
 		t.Fatalf("limiter: %+v", st)
+	}
+}
+
+// Admission is asked before a request's first store operation, not before
+// the request: with the server's only slot taken, a heartbeat that brings
+// back its renewal token (answered without the store) is still answered
+// 200, while one without a token (a renewal write) is refused 503
+// overloaded without touching the store. A request never admitted takes
+// no slot.
+func TestTokenHeartbeatNeedsNoAdmission(t *testing.T) {
+	t.Parallel()
+	counted := leasetest.NewCounter(memstore.New())
+	store := &faultStore{Store: counted}
+	clock := leasetest.NewClock()
+	svc := leasetest.NewService(t, store, clock)
+	h := newServed(t, store, svc, oneSlot(t))
+
+	got := h.do(call{method: "POST", path: "/dev/canStream/alice", status: 200})
+	id, token := str(got["leaseId"]), str(got["renewalToken"])
+	clock.Advance(svc.HeartbeatInterval() / 3)
+	ticket, err := h.lim.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ticket.Done(false)
+	before := counted.Calls()
+	h.do(call{method: "POST", path: "/dev/heartbeat/alice/" + id + "?renewalToken=" + url.QueryEscape(token), status: 200})
+	h.do(call{method: "POST", path: "/dev/heartbeat/alice/" + id, status: 503, code: "overloaded"})
+	if n := counted.Calls() - before; n != 0 {
+		t.Fatalf("%d store calls; want none", n)
+	}
+	if st := h.lim.Stats(); st.Admitted != 2 || st.Refused+st.TimedOut != 1 || st.InFlight != 1 {
+		t.Fatalf("limiter: %+v; want the grant and the held slot admitted, the tokenless heartbeat refused", st)
 	}
 }

@@ -201,10 +201,16 @@ func newHarness(t *testing.T, configure ...func(*handlers.Config)) *harness {
 // and CORS for any origin, each exchange validated against the spec.
 func serve(t *testing.T, store *faultStore, svc *lease.Service) *harness {
 	t.Helper()
+	return newServed(t, store, svc, nil)
+}
+
+// newServed is serve with the admission limiter lim (nil: none).
+func newServed(t *testing.T, store *faultStore, svc *lease.Service, lim *admission.Limiter) *harness {
+	t.Helper()
 	doc, router := loadSpec(t)
-	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev", AllowedOrigins: []string{"*"}}))
+	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev", AllowedOrigins: []string{"*"}, Admission: lim}))
 	t.Cleanup(srv.Close)
-	return &harness{t: t, doc: doc, router: router, srv: srv, store: store, seen: map[outcome]bool{}}
+	return &harness{t: t, doc: doc, router: router, srv: srv, store: store, lim: lim, seen: map[outcome]bool{}}
 }
 
 // call is one scripted exchange.

@@ -138,6 +138,7 @@ func New(store Store, opts ...Option) (*Service, error) {
 			"costs no lease, and be at most the lease TTL minus one interval (%v), or no heartbeat is ever skipped; 0 renews on every heartbeat",
 			s.renewBelow, 2*s.interval, s.ttl-s.interval)
 	}
+	s.store = admitted{store: s.store} // admit.go
 	return s, nil
 }
 

@@ -56,6 +56,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		rates     = fs.String("hb-rates", "100,200,300,400,600,800,1000,1200", "heartbeats offered per second, one step each; empty: none")
 		hbStep    = fs.Duration("hb-step", 5*time.Second, "duration of each heartbeat step")
 		hbLeases  = fs.Int("hb-leases", 400, "leases the heartbeat steps renew")
+		noTokens  = fs.Bool("hb-no-tokens", false, "heartbeats send no renewal token, so every one writes (players send theirs back)")
 		overdrive = fs.Float64("overdrive", 2, "after the heartbeat steps, offer this multiple of the knee (the step with the most goodput) for 2 × -hb-step; 0: skip")
 	)
 	fs.StringVar(&c.Base, "base", "http://127.0.0.1:3000/dev", "API base URL (loopback only)")
@@ -66,7 +67,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	c.Progress = stderr
+	c.Progress, c.NoTokens = stderr, *noTokens
 	if *ddb != "" {
 		if err := loadgen.CheckLoopback(*ddb); err != nil {
 			return err
@@ -175,8 +176,11 @@ func writeTable(w io.Writer, rep *loadgen.CurveReport) {
 	}
 	for _, s := range steps {
 		extra := ""
-		if s.Kind == "hot" {
+		switch s.Kind {
+		case "hot":
 			extra = fmt.Sprintf("  per account %d..%d", s.MinGranted, s.MaxGranted)
+		case "heartbeat", "overdrive":
+			extra = fmt.Sprintf("  store writes %d", s.Writes)
 		}
 		fmt.Fprintf(w, "%-9s %7.0f %5d %6d %6d %7d %6d %6d %6d %9.1f %8.1f %8.1f %8.1f %7d%s\n",
 			s.Kind, s.Offered, s.Round, s.OK, s.Granted, s.Refused, s.Overloaded, s.Other503, s.Failed, s.Goodput, s.P50ms, s.P99ms, s.Max503ms, s.BehindFailed, extra)

@@ -31,7 +31,9 @@ import (
 //   - Hot(a, r): r simultaneous canStream calls on each of a accounts.
 //   - Heartbeats(rate): heartbeats on leases granted beforehand, offered
 //     open-loop at rate per second for a while (arrivals do not wait for
-//     answers, as an audience does not).
+//     answers, as an audience does not). Each sends back the renewal token
+//     of its lease's last answer, as players do (Tokens), so most are
+//     answered without the store; Writes counts those that renewed.
 type Curve struct {
 	// Base is the API base URL (loopback only).
 	Base string
@@ -50,6 +52,9 @@ type Curve struct {
 	// store is read for leases behind failed answers, and the pause
 	// between steps (default 2 s).
 	Settle time.Duration
+	// NoTokens makes heartbeats send no renewal token, so that every one
+	// is a store write (the store-bound worst case; players send theirs).
+	NoTokens bool
 
 	prefix string
 	seq    atomic.Int64
@@ -76,6 +81,9 @@ type Step struct {
 	Failed     int `json:"failed"`
 	// Goodput is 200 answers per second (heartbeat) or grants (burst, hot).
 	Goodput float64 `json:"goodput"`
+	// Writes counts the heartbeats answered with a new renewal token: those
+	// that renewed with a store write rather than from their token.
+	Writes int `json:"writes,omitempty"`
 	// P50ms and P99ms are over every answer; Max503ms is the slowest 503.
 	P50ms    float64 `json:"p50ms"`
 	P99ms    float64 `json:"p99ms"`
@@ -121,6 +129,7 @@ type shot struct {
 	code        string
 	granted     bool
 	leaseID     string
+	token       string // the renewal token answered
 	took        time.Duration
 }
 
@@ -145,12 +154,13 @@ func (c *Curve) send(ctx context.Context, method, path string, body []byte) shot
 	resp.Body.Close()
 	s := shot{status: resp.StatusCode, took: time.Since(start)}
 	var b struct {
-		Error     string `json:"error"`
-		CanStream bool   `json:"canStream"`
-		LeaseID   string `json:"leaseId"`
+		Error        string `json:"error"`
+		CanStream    bool   `json:"canStream"`
+		LeaseID      string `json:"leaseId"`
+		RenewalToken string `json:"renewalToken"`
 	}
 	_ = json.Unmarshal(data, &b)
-	s.code, s.granted, s.leaseID = b.Error, b.CanStream, b.LeaseID
+	s.code, s.granted, s.leaseID, s.token = b.Error, b.CanStream, b.LeaseID, b.RenewalToken
 	return s
 }
 
@@ -214,9 +224,11 @@ func summarize(kind string, offered float64, round int, shots []shot, elapsed ti
 		switch {
 		case s.status == http.StatusOK:
 			st.OK++
-			if s.granted {
+			switch {
+			case kind == "heartbeat":
+			case s.granted:
 				st.Granted++
-			} else {
+			default:
 				st.Refused++
 			}
 		case s.status == http.StatusServiceUnavailable:
@@ -340,8 +352,23 @@ func (c *Curve) HotSteps(ctx context.Context, pairs [][2]int, rounds int) ([]Ste
 	return out, ctx.Err()
 }
 
-// heldLease is a lease the heartbeat steps renew.
-type heldLease struct{ uid, id string }
+// heldLease is a lease the heartbeat steps renew, and the renewal token of
+// its last answer.
+type heldLease struct {
+	uid, id string
+	token   *atomic.Pointer[string]
+}
+
+// tokenOf is the token a heartbeat of l sends ("" for none).
+func (c *Curve) tokenOf(l heldLease) string {
+	if c.NoTokens {
+		return ""
+	}
+	if t := l.token.Load(); t != nil {
+		return *t
+	}
+	return ""
+}
 
 // Leases grants n leases (one per fresh uid) with at most 16 requests in
 // flight, for the heartbeat steps; it retries 503s.
@@ -359,7 +386,8 @@ func (c *Curve) leases(ctx context.Context, n int) ([]heldLease, error) {
 			for attempt := 0; attempt < 20 && ctx.Err() == nil; attempt++ {
 				s := c.canStream(ctx, uid, "d")
 				if s.granted {
-					out[i] = heldLease{uid, s.leaseID}
+					out[i] = heldLease{uid: uid, id: s.leaseID, token: &atomic.Pointer[string]{}}
+					out[i].token.Store(&s.token)
 					return
 				}
 				last.Store(fmt.Sprintf("%d %s", s.status, s.code))
@@ -404,7 +432,7 @@ func (c *Curve) heartbeatStep(ctx context.Context, held []heldLease, rate float6
 	var mu sync.Mutex
 	var shots []shot
 	var wg sync.WaitGroup
-	var outstanding atomic.Int64
+	var outstanding, writes atomic.Int64
 	dropped := 0
 	start := time.Now()
 	for i := 0; ; i++ {
@@ -423,7 +451,16 @@ func (c *Curve) heartbeatStep(ctx context.Context, held []heldLease, rate float6
 		outstanding.Add(1)
 		wg.Go(func() {
 			defer outstanding.Add(-1)
-			s := c.send(ctx, http.MethodPost, "/heartbeat/"+url.PathEscape(l.uid)+"/"+l.id, nil)
+			path := "/heartbeat/" + url.PathEscape(l.uid) + "/" + l.id
+			sent := c.tokenOf(l)
+			if sent != "" {
+				path += "?renewalToken=" + url.QueryEscape(sent)
+			}
+			s := c.send(ctx, http.MethodPost, path, nil)
+			if s.status == http.StatusOK && s.token != sent {
+				writes.Add(1)
+				l.token.Store(&s.token)
+			}
 			mu.Lock()
 			shots = append(shots, s)
 			mu.Unlock()
@@ -434,6 +471,7 @@ func (c *Curve) heartbeatStep(ctx context.Context, held []heldLease, rate float6
 	st.Requests += dropped
 	st.Failed += dropped
 	st.Goodput = float64(st.OK) / d.Seconds()
+	st.Writes = int(writes.Load())
 	return st
 }
 
@@ -441,8 +479,8 @@ func (c *Curve) progress(st Step) {
 	if c.Progress == nil {
 		return
 	}
-	fmt.Fprintf(c.Progress, "%-9s offered %6.0f round %d: ok %5d (granted %4d) 503 overloaded %5d other %4d failed %4d | goodput %7.1f | p50 %7.1f p99 %7.1f max503 %6.1f ms | behind failed %d\n",
-		st.Kind, st.Offered, st.Round, st.OK, st.Granted, st.Overloaded, st.Other503, st.Failed, st.Goodput, st.P50ms, st.P99ms, st.Max503ms, st.BehindFailed)
+	fmt.Fprintf(c.Progress, "%-9s offered %6.0f round %d: ok %5d (granted %4d, writes %4d) 503 overloaded %5d other %4d failed %4d | goodput %7.1f | p50 %7.1f p99 %7.1f max503 %6.1f ms | behind failed %d\n",
+		st.Kind, st.Offered, st.Round, st.OK, st.Granted, st.Writes, st.Overloaded, st.Other503, st.Failed, st.Goodput, st.P50ms, st.P99ms, st.Max503ms, st.BehindFailed)
 }
 
 // CurveReport is one run of cmd/loadcurve: its label and steps.
