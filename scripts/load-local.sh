@@ -2,7 +2,7 @@
 # shellcheck disable=SC2317 # cleanup is called from a trap
 # Runs cmd/loadgen against a fresh local stack on free loopback ports:
 # DynamoDB Local in memory (from .cache/, `make ddb-local`) and the local server
-# (build/local) with DEBUG_CAPACITY=true, so the report has DynamoDB calls and
+# (build/local) with DEBUG_CAPACITY=true (unless set otherwise), so the report has DynamoDB calls and
 # capacity per operation, and the audit reads the table directly.
 #
 #   scripts/load-local.sh -players 2000 -duration 10m -crash 0.1
@@ -48,7 +48,7 @@ fi
 # answers can outlast STORE_TIMEOUT_MS, so a failed start is retried.
 for attempt in 1 2 3 4 5; do
   port="$(free_port)"
-  PORT="$port" STAGE=dev TABLE_NAME="$table" CREATE_TABLE=true DEBUG_CAPACITY=true AWS_REGION=us-east-1 \
+  PORT="$port" STAGE=dev TABLE_NAME="$table" CREATE_TABLE=true DEBUG_CAPACITY="${DEBUG_CAPACITY:-true}" AWS_REGION=us-east-1 \
     build/local >"$dir/server.log" 2>"$dir/server.err" &
   server_pid=$!
   for ((i = 0; i < 300; i++)); do

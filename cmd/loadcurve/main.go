@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("-hb-rates: %w", err)
 	}
-	rep := &loadgen.CurveReport{Label: *label, Started: time.Now().UTC().Format(time.RFC3339)}
+	rep := &loadgen.CurveReport{Label: *label, Started: time.Now().UTC().Format(time.RFC3339), NoTokens: *noTokens}
 	if len(sizes) > 0 {
 		steps, err := c.Bursts(ctx, sizes, *rounds, *gap)
 		rep.Steps = append(rep.Steps, steps...)

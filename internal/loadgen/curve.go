@@ -492,6 +492,8 @@ type CurveReport struct {
 	// offered at a multiple of it (zero when not run).
 	Knee      float64 `json:"knee,omitempty"`
 	Overdrive *Step   `json:"overdrive,omitempty"`
+	// NoTokens says the heartbeats sent no renewal token (Curve.NoTokens).
+	NoTokens bool `json:"noTokens,omitempty"`
 }
 
 // WriteJSON writes the report to path.

@@ -69,11 +69,22 @@ func TestCurveCountsLeasesBehindFailedAnswers(t *testing.T) {
 	}
 	// Open loop: 50 per second for one second is 50 heartbeats sent,
 	// whatever the answers.
-	if h := hb[0]; h.Requests != 50 || h.OK != 50 || h.Goodput != 50 {
-		t.Fatalf("heartbeats: %+v; want 50 sent and answered", h)
+	// They send back their leases' renewal tokens, as players do: with
+	// the whole lease TTL left, every one is answered from its token.
+	if h := hb[0]; h.Requests != 50 || h.OK != 50 || h.Goodput != 50 || h.Writes != 0 {
+		t.Fatalf("heartbeats: %+v; want 50 sent and answered, none written", h)
+	}
+	c.NoTokens = true
+	written, err := c.Heartbeats(t.Context(), 4, []float64{50}, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := written[0]; h.OK != 50 || h.Writes != 50 {
+		t.Fatalf("heartbeats without tokens: %+v; want 50 answered, each a write", h)
 	}
 
-	rep := &loadgen.CurveReport{Label: "test", Steps: append(steps, hb...)}
+	rep := &loadgen.CurveReport{Label: "test", Steps: append(steps, hb...), Overdrive: &written[0], Knee: 25}
+	writing := &loadgen.CurveReport{Label: "no tokens", Steps: written, NoTokens: true}
 	path := t.TempDir() + "/r.json"
 	if err := rep.WriteJSON(path); err != nil {
 		t.Fatal(err)
@@ -82,9 +93,9 @@ func TestCurveCountsLeasesBehindFailedAnswers(t *testing.T) {
 	if err != nil || len(back.Steps) != 3 {
 		t.Fatalf("read back: %+v, %v", back, err)
 	}
-	files, err := loadgen.PlotCurves([]*loadgen.CurveReport{back}, t.TempDir())
-	if err != nil || len(files) != 3 {
-		t.Fatalf("plots: %v, %v; want 3 files", files, err)
+	files, err := loadgen.PlotCurves([]*loadgen.CurveReport{back, writing}, t.TempDir())
+	if err != nil || len(files) != 4 {
+		t.Fatalf("plots: %v, %v; want 4 files", files, err)
 	}
 	for _, f := range files {
 		if fi, err := os.Stat(f); err != nil || fi.Size() < 1000 || !strings.HasSuffix(f, ".png") {

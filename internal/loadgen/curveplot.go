@@ -22,11 +22,22 @@ var palette = []color.Color{
 // PlotCurves draws the curves of reports (one line per report, labelled
 // with its Label) into dir: overload-burst.png (canStream bursts on
 // distinct uids: grants, 503s and leases behind failed answers per burst
-// size), overload-heartbeat.png (heartbeat goodput against offered rate)
-// and overload-latency.png (heartbeat p50 and p99 against offered rate).
-// It returns the files written.
+// size), overload-heartbeat.png (heartbeat goodput against offered rate,
+// heartbeats without renewal tokens: every one a store write) and
+// overload-latency.png (their p50 and p99), overload-heartbeat-tokens.png
+// (goodput of heartbeats that send their tokens back, as players do). Each
+// heartbeat plot marks the step at a multiple of the knee (Overdrive). It
+// returns the files written.
 func PlotCurves(reports []*CurveReport, dir string) ([]string, error) {
 	var written []string
+	save := func(p *plot.Plot, name string) error {
+		f := filepath.Join(dir, name)
+		if err := p.Save(22*vg.Centimeter, 13*vg.Centimeter, f); err != nil {
+			return err
+		}
+		written = append(written, f)
+		return nil
+	}
 	burst := []panel{
 		{"granted", func(s Step) float64 { return float64(s.Granted) }, nil},
 		{"503 (any)", func(s Step) float64 { return float64(s.Overloaded + s.Other503) }, []vg.Length{vg.Points(2), vg.Points(2)}},
@@ -37,44 +48,80 @@ func PlotCurves(reports []*CurveReport, dir string) ([]string, error) {
 		return nil, err
 	}
 	if ok {
-		f := filepath.Join(dir, "overload-burst.png")
-		if err := p.Save(22*vg.Centimeter, 13*vg.Centimeter, f); err != nil {
+		if err := save(p, "overload-burst.png"); err != nil {
 			return nil, err
 		}
-		written = append(written, f)
 	}
-	hb := []panel{{"goodput (200/s)", func(s Step) float64 { return s.Goodput }, nil}}
-	p, ok, err = linePlot(reports, "heartbeat", "heartbeats offered open-loop, 1 step per rate", "offered heartbeats per second", "answered 200 per second", hb)
-	if err != nil {
-		return nil, err
+	var writing, tokens []*CurveReport
+	for _, r := range reports {
+		if r.NoTokens {
+			writing = append(writing, r)
+		} else {
+			tokens = append(tokens, r)
+		}
 	}
-	if ok {
+	goodput := []panel{{"goodput (200/s)", func(s Step) float64 { return s.Goodput }, nil}}
+	for _, g := range []struct {
+		reports []*CurveReport
+		title   string
+		file    string
+	}{
+		{writing, "heartbeats without renewal tokens (each one a store write), offered open-loop", "overload-heartbeat.png"},
+		{tokens, "heartbeats sending back their renewal tokens, as players do, offered open-loop", "overload-heartbeat-tokens.png"},
+	} {
+		p, ok, err := linePlot(g.reports, "heartbeat", g.title, "offered heartbeats per second", "answered 200 per second", goodput)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			continue
+		}
 		ref := plotter.NewFunction(func(x float64) float64 { return x })
 		ref.Color, ref.Dashes = color.Gray{Y: 0x99}, []vg.Length{vg.Points(1), vg.Points(3)}
 		p.Add(ref)
 		p.Legend.Add("offered", ref)
-		f := filepath.Join(dir, "overload-heartbeat.png")
-		if err := p.Save(22*vg.Centimeter, 13*vg.Centimeter, f); err != nil {
+		if err := overdrives(p, g.reports, goodput[0].value); err != nil {
 			return nil, err
 		}
-		written = append(written, f)
+		if err := save(p, g.file); err != nil {
+			return nil, err
+		}
 	}
 	lat := []panel{
 		{"p50", func(s Step) float64 { return s.P50ms }, []vg.Length{vg.Points(2), vg.Points(2)}},
 		{"p99", func(s Step) float64 { return s.P99ms }, nil},
 	}
-	p, ok, err = linePlot(reports, "heartbeat", "heartbeat latency (every answer, 503s included)", "offered heartbeats per second", "ms", lat)
+	p, ok, err = linePlot(writing, "heartbeat", "latency of heartbeats without renewal tokens (every answer, 503s included)", "offered heartbeats per second", "ms", lat)
 	if err != nil {
 		return nil, err
 	}
 	if ok {
-		f := filepath.Join(dir, "overload-latency.png")
-		if err := p.Save(22*vg.Centimeter, 13*vg.Centimeter, f); err != nil {
+		if err := overdrives(p, writing, lat[1].value); err != nil {
 			return nil, err
 		}
-		written = append(written, f)
+		if err := save(p, "overload-latency.png"); err != nil {
+			return nil, err
+		}
 	}
 	return written, nil
+}
+
+// overdrives marks each report's step at a multiple of the knee, value of
+// it against its offered rate, with a star in the report's colour.
+func overdrives(p *plot.Plot, reports []*CurveReport, value func(Step) float64) error {
+	for i, r := range reports {
+		if r.Overdrive == nil {
+			continue
+		}
+		s, err := plotter.NewScatter(plotter.XYs{{X: r.Overdrive.Offered, Y: value(*r.Overdrive)}})
+		if err != nil {
+			return err
+		}
+		s.Color, s.Shape, s.Radius = palette[i%len(palette)], draw.PyramidGlyph{}, vg.Points(5)
+		p.Add(s)
+		p.Legend.Add(fmt.Sprintf("%s: %.0f× the knee", r.Label, r.Overdrive.Offered/max(r.Knee, 1)), s)
+	}
+	return nil
 }
 
 // panel is one measure drawn for every report.
