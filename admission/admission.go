@@ -26,7 +26,8 @@
 //   - the rate: how much work completes per second. While the limiter is
 //     saturated (the limit in use, maybe a queue) it is measured directly:
 //     works completed over time spent saturated, in windows of at least
-//     100 ms, averaged (1/4). That is the store's throughput at the limit.
+//     100 ms but the first of each saturated spell (its start-up), averaged
+//     (1/4). That is the store's throughput at the limit.
 //     It is kept for RateMemory after the last saturated window, so a quiet
 //     spell does not make the next burst forget what the last one showed.
 //     Without such a measure the rate is estimated from light load by
@@ -34,8 +35,9 @@
 //     flight during its life is the time one work costs; the rate is one
 //     over their moving average (1/8). At light load that is lower than
 //     the store's throughput (work done one at a time shares nothing), so
-//     the estimate errs on the side of refusing. The higher of the two is
-//     used.
+//     the estimate errs on the side of refusing. (Under saturation the
+//     same samples overstate the rate, by a third on DynamoDB Local, and
+//     are not used.)
 //
 // A request arriving is
 //
@@ -82,7 +84,7 @@ var ErrOverloaded = errors.New("overloaded: too many requests in flight; retry s
 const (
 	DefaultBudget       = 1500 * time.Millisecond
 	DefaultInitialLimit = 16
-	DefaultMinLimit     = 4
+	DefaultMinLimit     = 8
 	DefaultMaxLimit     = 256
 	DefaultRateMemory   = 30 * time.Second
 )
@@ -100,10 +102,11 @@ type Config struct {
 	// have left of its context to be admitted.
 	Target time.Duration
 	// InitialLimit, MinLimit and MaxLimit bound the concurrency limit
-	// (defaults 16, 4, 256). A store that serialises its work (DynamoDB
+	// (defaults 16, 8, 256). A store that serialises its work (DynamoDB
 	// Local) does the most at a few works at once, and the queue, not the
-	// store, should hold the rest: measured on DynamoDB Local, 6 at once
-	// completed about 250 grants a second where 30 at once completed 150.
+	// store, should hold the rest: measured on DynamoDB Local
+	// (docs/BENCHMARKS.md), 8 to 12 at once completed the most grants a
+	// second, 30 at once about a third fewer.
 	InitialLimit, MinLimit, MaxLimit int
 	// RateMemory is how long the rate measured under saturation is kept
 	// when lighter load measures less (default 30 s).
@@ -174,6 +177,10 @@ type Limiter struct {
 	satTime float64
 	satDone int
 	lastSat bool // the limiter was saturated until the last event
+	// spellWindows counts the windows of the current saturated spell
+	// (reset when the limiter is not saturated): a spell's first window,
+	// its start-up, is not measured.
+	spellWindows int
 	// area is the integral of inflight over time (work-seconds) up to
 	// areaAt: a ticket's mean concurrency is the area it saw over its
 	// duration.
@@ -302,6 +309,8 @@ func (l *Limiter) advance(now time.Time) {
 		l.area += float64(l.inflight) * dt
 		if l.lastSat = l.inflight >= l.slots(); l.lastSat {
 			l.satTime += dt
+		} else {
+			l.spellWindows, l.satTime, l.satDone = 0, 0, 0
 		}
 	}
 	if now.After(l.areaAt) {
@@ -336,7 +345,9 @@ func (l *Limiter) done(t *Ticket, troubled bool) {
 		// Little's law: its duration over the mean concurrency during
 		// its life is what one work cost.
 		concurrency := max(1, (l.area-t.area)/d.Seconds())
-		l.cost += (d.Seconds()/concurrency - l.cost) / 8
+		if !saturated {
+			l.cost += (d.Seconds()/concurrency - l.cost) / 8
+		}
 		if !troubled && concurrency < 1.5 {
 			// It ran (about) alone: how long work takes unqueued.
 			if l.alone == 0 {
@@ -347,12 +358,18 @@ func (l *Limiter) done(t *Ticket, troubled bool) {
 		}
 	}
 	if l.satTime >= satWindow.Seconds() {
-		if r := float64(l.satDone) / l.satTime; l.satRate == 0 || now.Sub(l.satAt) > l.cfg.RateMemory {
-			l.satRate = r
-		} else {
-			l.satRate += (r - l.satRate) / 8
+		r := float64(l.satDone) / l.satTime
+		switch {
+		case l.spellWindows == 0:
+			// A spell's start-up: work admitted all at once.
+		case l.satRate == 0 || now.Sub(l.satAt) > l.cfg.RateMemory:
+			l.satRate, l.satAt = r, now
+		default:
+			l.satRate += (r - l.satRate) / 4
+			l.satAt = now
 		}
-		l.satAt, l.satTime, l.satDone = now, 0, 0
+		l.spellWindows++
+		l.satTime, l.satDone = 0, 0
 	}
 	switch {
 	case troubled || d > l.target():
@@ -407,12 +424,11 @@ func (l *Limiter) estimate(place int, now time.Time) time.Duration {
 }
 
 // rateAt is the completion rate the estimate uses (lock held): the one
-// measured under saturation while recent, or the light-load estimate,
-// whichever is higher.
+// measured under saturation while recent, else the light-load estimate.
 func (l *Limiter) rateAt(now time.Time) float64 {
 	r := 1 / max(l.cost, 1e-6)
 	if l.satRate > 0 && now.Sub(l.satAt) <= l.cfg.RateMemory {
-		r = max(r, l.satRate)
+		r = l.satRate
 	}
 	return max(r, 1/l.cfg.Budget.Seconds())
 }

@@ -46,7 +46,7 @@ func TestNewRejectsInconsistentSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := l.Config(); c.Budget != 1500*time.Millisecond || c.MaxWait != time.Second || c.Target != 300*time.Millisecond || l.Limit() != 16 || c.MinLimit != 4 {
+	if c := l.Config(); c.Budget != 1500*time.Millisecond || c.MaxWait != time.Second || c.Target != 300*time.Millisecond || l.Limit() != 16 || c.MinLimit != 8 {
 		t.Fatalf("defaults: %+v, limit %d", c, l.Limit())
 	}
 }

@@ -23,7 +23,7 @@ type Admission struct {
 	// longest duration of store work the adaptive limit grows under (it
 	// also stops growing at 4 times the fastest recent work).
 	Target time.Duration
-	// MinInFlight and MaxInFlight (ADMISSION_MIN_INFLIGHT 4,
+	// MinInFlight and MaxInFlight (ADMISSION_MIN_INFLIGHT 8,
 	// ADMISSION_MAX_INFLIGHT 256) bound the adaptive limit; it starts at
 	// 16 (or the nearest bound).
 	MinInFlight, MaxInFlight int
@@ -35,7 +35,7 @@ type Admission struct {
 
 // Admission defaults.
 const (
-	DefaultAdmissionMinInFlight = 4
+	DefaultAdmissionMinInFlight = 8
 	DefaultAdmissionMaxInFlight = 256
 )
 

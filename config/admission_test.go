@@ -15,7 +15,7 @@ func TestAdmissionDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := config.Admission{On: true, AccountQueue: true, MaxWait: time.Second, Target: 300 * time.Millisecond,
-		MinInFlight: 4, MaxInFlight: 256}
+		MinInFlight: 8, MaxInFlight: 256}
 	if c.Admission != want {
 		t.Fatalf("defaults: %+v; want %+v", c.Admission, want)
 	}

@@ -27,7 +27,8 @@ import (
 // Three kinds of step:
 //
 //   - Burst(n): n canStream calls on n distinct fresh uids, all at the
-//     same instant (no contention at all: pure load).
+//     same instant (no contention at all: pure load), over n connections
+//     opened beforehand (warm).
 //   - Hot(a, r): r simultaneous canStream calls on each of a accounts.
 //   - Heartbeats(rate): heartbeats on leases granted beforehand, offered
 //     open-loop at rate per second for a while (arrivals do not wait for
@@ -58,6 +59,7 @@ type Curve struct {
 
 	prefix string
 	seq    atomic.Int64
+	warmed int // connections opened by warm
 }
 
 // Step is one measured step.
@@ -188,12 +190,26 @@ func all(n int, f func(i int) shot) []shot {
 	return out
 }
 
+// warm opens n connections to the server before a step of n simultaneous
+// calls, with as many simultaneous requests the server answers without the
+// store (404): on this one machine the tool's own TCP handshakes would
+// otherwise compete with the server for the CPU in the step, where in
+// production each player's handshake runs on its own device.
+func (c *Curve) warm(ctx context.Context, n int) {
+	if n <= c.warmed {
+		return
+	}
+	all(n, func(int) shot { return c.send(ctx, http.MethodGet, "/loadcurve-warm-connection", nil) })
+	c.warmed = n
+}
+
 // Hot is one step of racers simultaneous canStream calls on each of
 // accounts fresh uids, each racer its own device.
 func (c *Curve) Hot(ctx context.Context, accounts, racers int) (Step, error) {
 	if err := c.defaults(); err != nil {
 		return Step{}, err
 	}
+	c.warm(ctx, accounts*racers)
 	batch := c.seq.Add(1)
 	t0 := time.Now()
 	shots := all(accounts*racers, func(i int) shot {
@@ -312,6 +328,7 @@ func (c *Curve) Bursts(ctx context.Context, sizes []int, rounds int, gap time.Du
 			if r > 0 {
 				sleep(ctx, gap)
 			}
+			c.warm(ctx, n)
 			batch := c.seq.Add(1)
 			t0 := time.Now()
 			shots := all(n, func(i int) shot {
