@@ -395,11 +395,12 @@ func (c *Curve) leases(ctx context.Context, n int) ([]heldLease, error) {
 	sem := make(chan struct{}, 16)
 	var failed atomic.Int64
 	var last atomic.Value
+	batch := c.seq.Add(1) // fresh uids for each call
 	for i := range n {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			uid := fmt.Sprintf("%shb-%d", c.prefix, i)
+			uid := fmt.Sprintf("%shb%d-%d", c.prefix, batch, i)
 			for attempt := 0; attempt < 20 && ctx.Err() == nil; attempt++ {
 				s := c.canStream(ctx, uid, "d")
 				if s.granted {
