@@ -23,7 +23,7 @@ cd "$root"
 GO="${GO:-go}"
 out="$root/build/load-curve"
 mkdir -p "$out"
-token_rates="${TOKEN_RATES:-1000,2000,4000,6000,8000}"
+token_rates="${TOKEN_RATES:-2000,4000,6000,8000,10000,12000}"
 write_rates="${WRITE_RATES:-200,400,600,800,1000,1200,1600,2000}"
 for run in ${RUNS:-on off on-writes off-writes}; do
   mode="${run%-writes}"

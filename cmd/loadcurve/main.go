@@ -55,9 +55,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		hotRounds = fs.Int("hot-rounds", 3, "times each hot step runs")
 		rates     = fs.String("hb-rates", "100,200,300,400,600,800,1000,1200", "heartbeats offered per second, one step each; empty: none")
 		hbStep    = fs.Duration("hb-step", 5*time.Second, "duration of each heartbeat step")
-		hbLeases  = fs.Int("hb-leases", 400, "leases the heartbeat steps renew")
+		hbLeases  = fs.Int("hb-leases", 2000, "leases the heartbeat steps renew (with tokens, one heartbeat of a lease in flight at a time)")
 		noTokens  = fs.Bool("hb-no-tokens", false, "heartbeats send no renewal token, so every one writes (players send theirs back)")
-		overdrive = fs.Float64("overdrive", 2, "after the heartbeat steps, offer this multiple of the knee (the step with the most goodput) for 2 × -hb-step; 0: skip")
+		overdrive = fs.Float64("overdrive", 2, "after the heartbeat steps, offer this multiple of the knee (the lowest rate with 95 % of the best goodput) for 2 × -hb-step; 0: skip")
 	)
 	fs.StringVar(&c.Base, "base", "http://127.0.0.1:3000/dev", "API base URL (loopback only)")
 	fs.IntVar(&c.Limit, "limit", 3, "the server's MAX_STREAMS")
@@ -115,12 +115,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		best := loadgen.Step{}
-		for _, s := range steps {
-			if s.Goodput > best.Goodput {
-				best = s
-			}
-		}
+		best := loadgen.Knee(steps)
 		rep.Knee = best.Offered
 		if *overdrive > 0 && best.Goodput > 0 {
 			over, err := c.Heartbeats(ctx, *hbLeases, []float64{*overdrive * best.Offered}, 2*(*hbStep))

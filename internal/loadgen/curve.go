@@ -59,7 +59,8 @@ type Curve struct {
 
 	prefix string
 	seq    atomic.Int64
-	warmed int // connections opened by warm
+	warmed int         // connections opened by warm
+	held   []heldLease // the leases of the heartbeat steps, kept for the next
 }
 
 // Step is one measured step.
@@ -422,19 +423,43 @@ func (c *Curve) leases(ctx context.Context, n int) ([]heldLease, error) {
 }
 
 // maxOutstanding bounds the heartbeats in flight at once; arrivals beyond
-// it are counted as failed without being sent (the client's own limit).
+// it (or, with tokens, when every lease has a heartbeat in flight) are
+// counted as failed without being sent (the client's own limit).
 const maxOutstanding = 4000
 
-// Heartbeats grants leases leases, then offers heartbeats open-loop at
-// each rate for each step's duration.
+// Knee is the heartbeat step where goodput stops rising: the lowest
+// offered rate whose goodput is within 5 % of the best step's (the
+// highest offered rate on a noisy plateau would put "twice the knee" far
+// beyond it). Zero Step when there is none.
+func Knee(steps []Step) Step {
+	best := 0.0
+	for _, s := range steps {
+		best = max(best, s.Goodput)
+	}
+	knee := Step{}
+	for _, s := range steps {
+		if best > 0 && s.Goodput >= 0.95*best && (knee.Offered == 0 || s.Offered < knee.Offered) {
+			knee = s
+		}
+	}
+	return knee
+}
+
+// Heartbeats grants leases leases (or reuses those of the previous call),
+// then offers heartbeats open-loop at each rate for each step's duration.
 func (c *Curve) Heartbeats(ctx context.Context, leases int, rates []float64, each time.Duration) ([]Step, error) {
 	if err := c.defaults(); err != nil {
 		return nil, err
 	}
-	held, err := c.leases(ctx, leases)
-	if err != nil {
-		return nil, err
+	held := c.held
+	if len(held) < leases {
+		var err error
+		if held, err = c.leases(ctx, leases); err != nil {
+			return nil, err
+		}
+		c.held = held
 	}
+	held = held[:leases]
 	var out []Step
 	for _, rate := range rates {
 		st := c.heartbeatStep(ctx, held, rate, each)
@@ -452,6 +477,13 @@ func (c *Curve) heartbeatStep(ctx context.Context, held []heldLease, rate float6
 	var wg sync.WaitGroup
 	var outstanding, writes atomic.Int64
 	dropped := 0
+	// With tokens, as players do: one heartbeat of a lease at a time,
+	// sent with the token of the answer before (idle holds the leases
+	// with none in flight, in the order they came back).
+	idle := make(chan int, len(held))
+	for i := range held {
+		idle <- i
+	}
 	start := time.Now()
 	for i := 0; ; i++ {
 		due := start.Add(time.Duration(i) * interval)
@@ -465,10 +497,22 @@ func (c *Curve) heartbeatStep(ctx context.Context, held []heldLease, rate float6
 			dropped++
 			continue
 		}
-		l := held[i%len(held)]
+		k := i % len(held)
+		if !c.NoTokens {
+			select {
+			case k = <-idle:
+			default: // every lease has a heartbeat in flight
+				dropped++
+				continue
+			}
+		}
+		l := held[k]
 		outstanding.Add(1)
 		wg.Go(func() {
 			defer outstanding.Add(-1)
+			if !c.NoTokens {
+				defer func() { idle <- k }()
+			}
 			path := "/heartbeat/" + url.PathEscape(l.uid) + "/" + l.id
 			sent := c.tokenOf(l)
 			if sent != "" {
@@ -506,8 +550,8 @@ type CurveReport struct {
 	Label   string `json:"label"`
 	Started string `json:"started"`
 	Steps   []Step `json:"steps"`
-	// Knee is the heartbeat rate with the most goodput; Overdrive the step
-	// offered at a multiple of it (zero when not run).
+	// Knee is the heartbeat rate where goodput stops rising (see Knee);
+	// Overdrive the step offered at a multiple of it (zero when not run).
 	Knee      float64 `json:"knee,omitempty"`
 	Overdrive *Step   `json:"overdrive,omitempty"`
 	// NoTokens says the heartbeats sent no renewal token (Curve.NoTokens).

@@ -103,3 +103,17 @@ func TestCurveCountsLeasesBehindFailedAnswers(t *testing.T) {
 		}
 	}
 }
+
+// The knee is where goodput stops rising, not the highest rate on a noisy
+// plateau.
+func TestKnee(t *testing.T) {
+	t.Parallel()
+	steps := []loadgen.Step{{Offered: 200, Goodput: 200}, {Offered: 400, Goodput: 400}, {Offered: 800, Goodput: 760},
+		{Offered: 1200, Goodput: 790}, {Offered: 1600, Goodput: 800}}
+	if k := loadgen.Knee(steps); k.Offered != 800 {
+		t.Fatalf("knee at %v; want 800 (within 5 %% of the best, 800/s)", k.Offered)
+	}
+	if k := loadgen.Knee(nil); k.Offered != 0 {
+		t.Fatalf("knee of nothing: %+v", k)
+	}
+}
