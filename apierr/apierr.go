@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/streamlimit/streamlimit/admission"
 	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/observe"
@@ -70,6 +71,8 @@ var table = []struct {
 	{auth.ErrAdminDisabled, Error{403, "admin_disabled", "The admin routes are disabled: no admin credential is configured."}},
 	{lease.ErrLeaseExpired, Error{410, "lease_expired", "The lease has expired, was ended, or is unknown: call canStream again."}},
 	{lease.ErrLeaseRevoked, Error{410, "lease_revoked", "The lease was ended by the account holder, an operator or a newer stream: stop playing, or call canStream again."}},
+	{admission.ErrOverloaded, Error{503, "overloaded", "The server has as much work in flight as it can answer in time; nothing was read or written. Retry after Retry-After with the same request (for canStream the same deviceId and deviceSecret)."}},
+	{lease.ErrThrottled, Error{503, "store_throttled", "The lease store is throttling requests; retry after Retry-After with the same request (for canStream the same deviceId and deviceSecret)."}},
 	{lease.ErrContention, Error{503, "contention", "Too many concurrent changes to this account; retry shortly."}},
 	{lease.ErrConflict, Error{503, "contention", "Too many concurrent changes to this account; retry shortly."}},
 	{lease.ErrUnavailable, Error{503, "store_unavailable", "The lease store is unavailable; retry shortly."}},
@@ -159,6 +162,12 @@ func Record(ctx context.Context, err error, status int) {
 		rec.Decision = observe.Revoked
 	case errors.Is(err, lease.ErrLeaseExpired):
 		rec.Decision = observe.Expired
+	case errors.Is(err, admission.ErrOverloaded):
+		// Shed before the store: not a store failure, and not worth an
+		// error line per request under overload (the line says 503 and
+		// the decision).
+		rec.Decision = observe.Overloaded
+		return
 	}
 	if status >= http.StatusInternalServerError {
 		rec.Err, rec.StoreError = err, status == http.StatusServiceUnavailable

@@ -67,6 +67,7 @@ type Config struct {
 	XRayReservoir     int           // XRAY_RESERVOIR (1): requests per second the long-running server traces before the rate applies
 	XRayDaemon        string        // AWS_XRAY_DAEMON_ADDRESS: X-Ray tracing on when set
 	Lambda            bool          // AWS_LAMBDA_FUNCTION_NAME set: trace under the function's segment
+	Admission         Admission     // ADMISSION, ACCOUNT_QUEUE, ...: overload protection (admission.go)
 }
 
 // Load reads the configuration; a malformed value is an error naming
@@ -87,6 +88,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.LeaseTTL = time.Duration(e.num("LEASE_TTL_SECONDS", int(lease.DefaultLeaseTTL/time.Second))) * time.Second
 	c.HeartbeatInterval = time.Duration(e.num("HEARTBEAT_INTERVAL_SECONDS", int(lease.DefaultHeartbeatInterval/time.Second))) * time.Second
 	c.StoreTimeout = time.Duration(e.num("STORE_TIMEOUT_MS", 1500)) * time.Millisecond
+	c.loadAdmission(e)
 	c.loadControls(e)
 	c.loadObserve(e)
 	c.loadIdentity(e)
@@ -126,7 +128,7 @@ func (c Config) LeaseOptions() []lease.Option {
 		lease.WithPolicy(c.policy()),
 		lease.WithEvictCooldown(c.EvictCooldown),
 		lease.WithFailOpen(c.FailOpen),
-	}, c.heartbeatOptions()...)
+	}, append(c.heartbeatOptions(), c.overloadOptions()...)...)
 }
 
 func or(v, def string) string {

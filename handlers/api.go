@@ -171,8 +171,10 @@ func (s *server) streams(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// healthz is not admitted (Config.Admission): a health check must say
+// whether the store answers, also while the process sheds load.
 func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
-	s.respond(w, r, func(ctx context.Context) (any, error) {
+	s.respondWith(w, r, nil, func(ctx context.Context) (any, error) {
 		if err := s.svc.Ping(ctx); err != nil {
 			return nil, err
 		}

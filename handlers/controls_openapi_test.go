@@ -160,6 +160,7 @@ func walkControls(t *testing.T, h *harness) {
 		h.do(call{method: "POST", path: p, ctype: "text/plain", body: big, status: 413, code: "body_too_large", specRejects: true})
 		h.store.inject("Load", unavailable)
 		h.do(call{method: "POST", path: p, status: 503, code: "store_unavailable"})
+		h.storeBusy("Load", call{method: "POST", path: p})
 		h.store.inject("Load", unexpected)
 		h.do(call{method: "POST", path: p, status: 500, code: "internal"})
 		h.store.inject("Load", lease.ErrConflict)
@@ -322,6 +323,7 @@ func walkControls(t *testing.T, h *harness) {
 		j.store.inject(storeMethod, unavailable)
 		c.status, c.code = 503, "store_unavailable"
 		j.do(c)
+		j.storeBusy(storeMethod, c)
 		j.store.inject(storeMethod, unexpected)
 		c.status, c.code = 500, "internal"
 		j.do(c)

@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"time"
 
+	"github.com/streamlimit/streamlimit/admission"
 	"github.com/streamlimit/streamlimit/apierr"
+	"github.com/streamlimit/streamlimit/lease"
 )
 
 // MaxBodyBytes is the largest request body accepted (413 beyond).
@@ -45,12 +48,31 @@ func readBody(r *http.Request, v any) error {
 }
 
 // respond is the shape of every route that calls the service: it runs call
-// under the store timeout (Config.StoreTimeout) and answers what call
-// returns as 200 JSON, or call's error through the error table.
+// under the store timeout (Config.StoreTimeout), with its store work
+// admitted by Config.Admission, and answers what call returns as 200 JSON,
+// or call's error (or the admission's refusal) through the error table.
 func (s *server) respond(w http.ResponseWriter, r *http.Request, call func(ctx context.Context) (any, error)) {
+	s.respondWith(w, r, s.cfg.Admission, call)
+}
+
+// respondWith is respond under the admission lim (nil: none). The admission
+// is asked before the request's first store operation (lease.Admitter), not
+// before call: a call answered without the store takes no slot.
+func (s *server) respondWith(w http.ResponseWriter, r *http.Request, lim *admission.Limiter, call func(ctx context.Context) (any, error)) {
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.StoreTimeout)
 	defer cancel()
+	var adm *admission.Request
+	if lim != nil {
+		adm = lim.Request()
+		ctx = lease.ContextWithAdmitter(ctx, adm)
+	}
 	resp, err := call(ctx)
+	if adm != nil {
+		// Tell the limiter whether the store was in trouble (failed,
+		// throttled, contended or out of time).
+		adm.Done(ctx.Err() != nil || errors.Is(err, lease.ErrUnavailable) ||
+			errors.Is(err, lease.ErrThrottled) || errors.Is(err, lease.ErrContention))
+	}
 	if err != nil {
 		s.fail(w, r, err)
 		return

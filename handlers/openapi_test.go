@@ -24,6 +24,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/google/uuid"
 
+	"github.com/streamlimit/streamlimit/admission"
 	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/lease/leasetest"
@@ -175,6 +176,7 @@ type harness struct {
 	router routers.Router
 	srv    *httptest.Server
 	store  *faultStore
+	lim    *admission.Limiter
 	seen   map[outcome]bool
 }
 
@@ -186,23 +188,29 @@ func newHarness(t *testing.T, configure ...func(*handlers.Config)) *harness {
 	store := &faultStore{Store: memstore.New()}
 	svc := leasetest.NewService(t, store, leasetest.NewClock(),
 		lease.WithRetry(3, time.Millisecond, 2*time.Millisecond))
-	cfg := handlers.Config{Prefix: "/dev", AllowedOrigins: []string{"*"}, Static: testStatic}
+	cfg := handlers.Config{Prefix: "/dev", AllowedOrigins: []string{"*"}, Static: testStatic, Admission: oneSlot(t)}
 	for _, f := range configure {
 		f(&cfg)
 	}
 	srv := httptest.NewServer(handlers.NewServer(svc, cfg))
 	t.Cleanup(srv.Close)
-	return &harness{t: t, doc: doc, router: router, srv: srv, store: store, seen: map[outcome]bool{}}
+	return &harness{t: t, doc: doc, router: router, srv: srv, store: store, lim: cfg.Admission, seen: map[outcome]bool{}}
 }
 
 // serve serves the API over svc (whose store is store) with Prefix /dev
 // and CORS for any origin, each exchange validated against the spec.
 func serve(t *testing.T, store *faultStore, svc *lease.Service) *harness {
 	t.Helper()
+	return newServed(t, store, svc, nil)
+}
+
+// newServed is serve with the admission limiter lim (nil: none).
+func newServed(t *testing.T, store *faultStore, svc *lease.Service, lim *admission.Limiter) *harness {
+	t.Helper()
 	doc, router := loadSpec(t)
-	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev", AllowedOrigins: []string{"*"}}))
+	srv := httptest.NewServer(handlers.NewServer(svc, handlers.Config{Prefix: "/dev", AllowedOrigins: []string{"*"}, Admission: lim}))
 	t.Cleanup(srv.Close)
-	return &harness{t: t, doc: doc, router: router, srv: srv, store: store, seen: map[outcome]bool{}}
+	return &harness{t: t, doc: doc, router: router, srv: srv, store: store, lim: lim, seen: map[outcome]bool{}}
 }
 
 // call is one scripted exchange.
@@ -766,6 +774,7 @@ func TestOpenAPIWalk(t *testing.T) {
 	for _, sc := range storeCalls {
 		h.store.inject(sc.storeMethod, unavailable)
 		h.do(call{method: sc.method, path: sc.path, status: 503, code: "store_unavailable"})
+		h.storeBusy(sc.storeMethod, call{method: sc.method, path: sc.path})
 		h.store.inject(sc.storeMethod, unexpected)
 		h.do(call{method: sc.method, path: sc.path, status: 500, code: "internal"})
 		// Lost races beyond the retry budget, where the route retries.

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/streamlimit/streamlimit/admission"
 	"github.com/streamlimit/streamlimit/auth"
 	"github.com/streamlimit/streamlimit/lease"
 	"github.com/streamlimit/streamlimit/observe"
@@ -28,6 +29,14 @@ type Config struct {
 	// StoreTimeout bounds the store work of one request, so a hung store
 	// answers 503 instead of hanging (default 1.5s).
 	StoreTimeout time.Duration
+	// Admission, when set, admits the store work of every request that
+	// calls the lease service (all but /healthz, the static files and CORS
+	// preflights) before its first store operation (lease.Admitter), within
+	// StoreTimeout: a request it refuses is answered 503 overloaded with
+	// Retry-After at once, without touching the store; one that never
+	// reaches the store (a heartbeat answered from its renewal token) is
+	// never refused. Nil: every request goes to the store.
+	Admission *admission.Limiter
 	// Logger receives what is not a request line (WebSocket events) and,
 	// when Observer is nil, one line per request, which carries the
 	// request's error if it had one.

@@ -293,6 +293,11 @@ var (
 	// ErrContention means the account changed concurrently more often than
 	// the retry budget allows; the call may be retried.
 	ErrContention = errors.New("too many concurrent changes to this account")
+	// ErrThrottled means the store refused the call for lack of capacity
+	// (DynamoDB throttling); the call may be retried after a pause. The
+	// store answered, so it is not ErrUnavailable: it never makes
+	// CanStream fail open. Nothing was written.
+	ErrThrottled = errors.New("lease store throttled the request")
 )
 
 // ErrConflict is returned by a Store when a guarded write lost a race (the

@@ -40,6 +40,8 @@ type Service struct {
 	renewBelow  time.Duration // < 0: DefaultRenewBelow
 	tokenKeys   [][]byte      // see token.go
 	failOpen    time.Duration // see failopen.go
+	queue       accountQueue  // see hot.go
+	guard       commitGuard   // see hot.go
 }
 
 // Option configures a Service.
@@ -136,6 +138,7 @@ func New(store Store, opts ...Option) (*Service, error) {
 			"costs no lease, and be at most the lease TTL minus one interval (%v), or no heartbeat is ever skipped; 0 renews on every heartbeat",
 			s.renewBelow, 2*s.interval, s.ttl-s.interval)
 	}
+	s.store = admitted{store: s.store} // admit.go
 	return s, nil
 }
 
@@ -164,8 +167,13 @@ func (s *Service) CanStream(ctx context.Context, uid string, req Request) (Decis
 		return Decision{}, err
 	}
 	var d Decision
-	st := &answering{Store: s.store}
-	err := s.retry(ctx, func() error {
+	store, leave, err := s.queue.enter(ctx, s.store, &s.guard, uid) // hot.go
+	if err != nil {
+		return Decision{}, err
+	}
+	defer leave()
+	st := &answering{Store: store}
+	err = s.retry(ctx, func() error {
 		var err error
 		d, err = s.tryGrant(ctx, st, uid, req)
 		return err

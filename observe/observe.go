@@ -64,6 +64,10 @@ const (
 	// closed by a server stopping) left its lease live, for its player to
 	// resume until it expires.
 	Kept = "kept"
+	// Overloaded: the request was refused before any store work because
+	// the process had as much in flight as it can answer in time
+	// (package admission); answered 503 overloaded.
+	Overloaded = "overloaded"
 )
 
 // HeartbeatDecision names a successful heartbeat's outcome: FromToken when

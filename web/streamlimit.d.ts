@@ -171,7 +171,11 @@ export interface Options {
   retryMarginMs?: number;
   /** Below this much time for another retry the lease is given up (100 ms). */
   minRetryMs?: number;
-  /** canStream attempts on network errors and 503s before start() rejects (3). */
+  /**
+   * canStream attempts on network errors and 503s before start() rejects (3).
+   * A 503 (`overloaded`, `store_throttled`, ...) is retried no sooner than its
+   * Retry-After, with the same body (device id and secret).
+   */
   startAttempts?: number;
   /** Bound on one request (10 s; a heartbeat is also bound by the interval). */
   requestTimeoutMs?: number;

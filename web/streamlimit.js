@@ -241,7 +241,12 @@ export class StreamLimitClient extends EventTarget {
    * they prove is taken over under a new id (lease.resumed) instead of using
    * a second slot, which makes a retry after a lost answer safe.
    * Network errors and 503s are retried (startAttempts in all), then it
-   * rejects with a StreamLimitError; a 410 lease_revoked (the lease last held
+   * rejects with a StreamLimitError. A 503 (`overloaded`: the server had no
+   * room and read or wrote nothing; `store_throttled`, `contention`,
+   * `store_unavailable`) is retried no sooner than its Retry-After, with
+   * exponential backoff, and with the same body: if an earlier attempt's
+   * write did commit, the retry takes that lease over instead of using a
+   * second slot; a 410 lease_revoked (the lease last held
    * was revoked meanwhile: `reason`) rejects at once and is not repeated by
    * the next start(). It rejects with an AbortError when stop() is called
    * meanwhile.

@@ -70,6 +70,9 @@ func newServer(ctx context.Context, cfg config.Config, metrics io.Writer, log *s
 		return nil, nil, err
 	}
 	hc := handlers.ConfigFrom(cfg)
+	if hc.Admission, err = wire.Admission(cfg); err != nil {
+		return nil, err
+	}
 	hc.Logger, hc.Observer, hc.Static = log, obs, web.FS()
 	hc.Identity, hc.Admin = auth.Bearer(identity), admin
 	return handlers.NewServer(svc, hc), obs, nil

@@ -171,6 +171,9 @@ func newServer(ctx context.Context, cfg config.Config, getenv func(string) strin
 		Verifier: verifier, AllowedOrigins: cfg.AllowedOrigins,
 	})
 	hc := handlers.ConfigFrom(cfg)
+	if hc.Admission, err = wire.Admission(cfg); err != nil {
+		return nil, nil, nil, err
+	}
 	hc.Logger, hc.Observer, hc.Static = log, obs, web.FS()
 	hc.Identity, hc.Admin, hc.WebSocket = auth.Bearer(verifier), admin, socks
 	return handlers.NewServer(svc, hc), socks, meter, obs, nil

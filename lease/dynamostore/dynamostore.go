@@ -37,6 +37,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/google/uuid"
 
 	"github.com/streamlimit/streamlimit/lease"
 )
@@ -193,7 +194,12 @@ func (s *Store) Commit(ctx context.Context, uid string, c lease.Change) error {
 	}
 	items = append(items, types.TransactWriteItem{Update: update})
 	items = append(items, s.revokeItems(uid, c.Revoke)...)
-	return lostRace(s.transact(ctx, items))
+	// One idempotency token per attempt (a fresh random UUID, never
+	// derived from the lease id, which tests may choose: DynamoDB keeps a
+	// token account-wide for 10 minutes): a resend of this very write (the
+	// SDK's retry after a lost answer) is answered as the first one was
+	// instead of failing its own conditions; a new attempt is a new token.
+	return lostRace(s.transactToken(ctx, items, aws.String(uuid.NewString())))
 }
 
 // reclaimDelete deletes an expired lease unless a renewal changed it since
@@ -390,10 +396,17 @@ func (s *Store) Ping(ctx context.Context) error {
 	})
 }
 
-// transact runs one TransactWriteItems of items.
+// transact runs one TransactWriteItems of items; the SDK gives it a random
+// idempotency token, which its retries of the call reuse.
 func (s *Store) transact(ctx context.Context, items []types.TransactWriteItem) error {
+	return s.transactToken(ctx, items, nil)
+}
+
+// transactToken runs one TransactWriteItems of items with the idempotency
+// token given (nil: one from the SDK).
+func (s *Store) transactToken(ctx context.Context, items []types.TransactWriteItem, token *string) error {
 	return s.do(ctx, func() error {
-		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items})
+		_, err := s.api.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: items, ClientRequestToken: token})
 		return err
 	})
 }

@@ -19,8 +19,12 @@ var (
 
 // translate is the one place where DynamoDB errors become the store's: a
 // failed condition becomes errCondition, a transaction conflict
-// lease.ErrConflict (the service retries it, the SDK does not), a missing
-// table errNoTable, and everything else lease.ErrUnavailable.
+// lease.ErrConflict (the service retries it, the SDK does not), throttling
+// (ThrottlingException, ProvisionedThroughputExceededException,
+// RequestLimitExceeded, or a transaction cancelled for throughput) what
+// the SDK's own retries did not absorb lease.ErrThrottled (503
+// store_throttled: the store answered, so never a fail-open grant), a
+// missing table errNoTable, and everything else lease.ErrUnavailable.
 func translate(err error) error {
 	if err == nil {
 		return nil
@@ -30,6 +34,9 @@ func translate(err error) error {
 		canceled *types.TransactionCanceledException
 		conflict *types.TransactionConflictException
 		notFound *types.ResourceNotFoundException
+		throttle *types.ThrottlingException
+		pte      *types.ProvisionedThroughputExceededException
+		rle      *types.RequestLimitExceeded
 	)
 	switch {
 	case errors.As(err, &ccf):
@@ -38,6 +45,8 @@ func translate(err error) error {
 		return lease.ErrConflict
 	case errors.As(err, &canceled):
 		return translateCanceled(canceled, err)
+	case errors.As(err, &throttle), errors.As(err, &pte), errors.As(err, &rle):
+		return fmt.Errorf("%w: %w", lease.ErrThrottled, err)
 	case errors.As(err, &notFound):
 		return fmt.Errorf("%w: %w: %w", lease.ErrUnavailable, errNoTable, err)
 	}
@@ -56,6 +65,8 @@ func translateCanceled(canceled *types.TransactionCanceledException, err error) 
 			return lease.ErrConflict
 		case "ConditionalCheckFailed":
 			condition = true
+		case "ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded":
+			return fmt.Errorf("%w: transaction canceled (%s): %w", lease.ErrThrottled, code, err)
 		case "", "None":
 		default:
 			return fmt.Errorf("%w: transaction canceled (%s): %w", lease.ErrUnavailable, code, err)

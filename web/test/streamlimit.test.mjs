@@ -445,6 +445,22 @@ describe('the end of a lease', () => {
     assert.equal(c2.state, 'idle');
   });
 
+  test('start() after a 503 overloaded waits its Retry-After and sends the same body again', async () => {
+    const api = fakeApi();
+    // The server had no room: nothing was read or written. The retry is the
+    // same request (device id and secret), so if an earlier attempt's write
+    // had committed it would be taken over, not doubled.
+    api.once('canStream', () => api.json(503, { result: 'error', error: 'overloaded', message: 'm' }, { 'Retry-After': '2' }));
+    api.once('canStream', () => api.json(503, { result: 'error', error: 'store_throttled', message: 'm' }, { 'Retry-After': '3' }));
+    const { client } = newClient(api);
+    const started = client.start('u', { client: { title: 'Film' } });
+    await advance(6000);
+    assert.equal((await started).granted, true);
+    assert.deepEqual(api.times('canStream'), [0, 2000, 5000], 'each retry no sooner than its Retry-After');
+    const [first, ...retries] = bodiesOf(api);
+    for (const r of retries) assert.deepEqual(r, first, 'the same body, proof included');
+  });
+
   test('start() does not retry a 400', async () => {
     const api = fakeApi();
     api.once('canStream', () => api.json(400, { result: 'error', error: 'invalid_uid', message: 'bad uid' }));
