@@ -71,7 +71,7 @@ func newServer(ctx context.Context, cfg config.Config, metrics io.Writer, log *s
 	}
 	hc := handlers.ConfigFrom(cfg)
 	if hc.Admission, err = wire.Admission(cfg); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	hc.Logger, hc.Observer, hc.Static = log, obs, web.FS()
 	hc.Identity, hc.Admin = auth.Bearer(identity), admin

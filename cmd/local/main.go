@@ -172,7 +172,7 @@ func newServer(ctx context.Context, cfg config.Config, getenv func(string) strin
 	})
 	hc := handlers.ConfigFrom(cfg)
 	if hc.Admission, err = wire.Admission(cfg); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
 	hc.Logger, hc.Observer, hc.Static = log, obs, web.FS()
 	hc.Identity, hc.Admin, hc.WebSocket = auth.Bearer(verifier), admin, socks
