@@ -478,8 +478,9 @@ func (c *Curve) heartbeatStep(ctx context.Context, held []heldLease, rate float6
 	var outstanding, writes atomic.Int64
 	dropped := 0
 	// With tokens, as players do: one heartbeat of a lease at a time,
-	// sent with the token of the answer before (idle holds the leases
-	// with none in flight, in the order they came back).
+	// sent with the token of the answer before, and none for a second
+	// (Retry-After) after a 503 (idle holds the leases with none in
+	// flight, in the order they came back).
 	idle := make(chan int, len(held))
 	for i := range held {
 		idle <- i
@@ -510,8 +511,15 @@ func (c *Curve) heartbeatStep(ctx context.Context, held []heldLease, rate float6
 		outstanding.Add(1)
 		wg.Go(func() {
 			defer outstanding.Add(-1)
+			var retryAfter time.Duration
 			if !c.NoTokens {
-				defer func() { idle <- k }()
+				defer func() {
+					if retryAfter > 0 {
+						time.AfterFunc(retryAfter, func() { idle <- k })
+						return
+					}
+					idle <- k
+				}()
 			}
 			path := "/heartbeat/" + url.PathEscape(l.uid) + "/" + l.id
 			sent := c.tokenOf(l)
@@ -522,6 +530,9 @@ func (c *Curve) heartbeatStep(ctx context.Context, held []heldLease, rate float6
 			if s.status == http.StatusOK && s.token != sent {
 				writes.Add(1)
 				l.token.Store(&s.token)
+			}
+			if s.status == http.StatusServiceUnavailable {
+				retryAfter = time.Second
 			}
 			mu.Lock()
 			shots = append(shots, s)
