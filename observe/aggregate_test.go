@@ -171,6 +171,9 @@ func TestLogSampling(t *testing.T) {
 		{Operation: "endStream", Status: 200, Decision: observe.Ended},
 		{Operation: "endStream", Status: 200, Decision: observe.NotLive},
 		{Operation: "healthz", Status: 200},
+		// Shed by admission: sampled, so that an overload does not log a
+		// line per refusal (RequestsOverloaded counts them).
+		{Operation: "canStream", Status: 503, Decision: observe.Overloaded},
 	}
 	count := func(sample float64, recs []*observe.Request, times int) int {
 		var logs bytes.Buffer

@@ -32,6 +32,9 @@ const (
 	// MetricHeartbeatsRevoked counts heartbeats that found their lease
 	// revoked (kicked, evicted, ended by an operator).
 	MetricHeartbeatsRevoked = "HeartbeatsRevoked"
+	// MetricRequestsOverloaded counts requests refused by admission control
+	// before any store work (503 overloaded): the process was shedding load.
+	MetricRequestsOverloaded = "RequestsOverloaded"
 	// MetricStreamsEnded counts endStream calls that ended a live lease.
 	MetricStreamsEnded = "StreamsEnded"
 	// MetricLeasesExpired counts expired leases that a grant found and

@@ -228,8 +228,14 @@ func (o *Observer) Finish(ctx context.Context, rec *Request, latency time.Durati
 // Logged reports whether a record is always logged, whatever the sample:
 // an error (any status of 400 and above, a store failure, a fail-open
 // grant), a refusal at the limit, a lease found expired or revoked, and a
-// grant that evicted live leases.
+// grant that evicted live leases. A request shed by admission control
+// (decision overloaded) is sampled like a success: under overload a line
+// per refusal would spend the CPU shedding saves, and the
+// RequestsOverloaded metric counts every one.
 func Logged(rec *Request) bool {
+	if rec.Decision == Overloaded {
+		return false
+	}
 	switch {
 	case rec.Err != nil, rec.StoreError, rec.Status >= 400, rec.Evicted > 0:
 		return true
@@ -300,14 +306,15 @@ func (o *Observer) logLine(ctx context.Context, rec *Request, ms float64) {
 // decisionMetrics is the counter each decision moves; Resumed and NotLive
 // move none.
 var decisionMetrics = map[string]string{
-	Granted:   MetricStreamsGranted,
-	Refused:   MetricStreamsRefused,
-	Degraded:  MetricStreamsDegraded,
-	Renewed:   MetricHeartbeats,
-	FromToken: MetricHeartbeats,
-	Expired:   MetricHeartbeatsExpired,
-	Revoked:   MetricHeartbeatsRevoked,
-	Ended:     MetricStreamsEnded,
+	Granted:    MetricStreamsGranted,
+	Refused:    MetricStreamsRefused,
+	Degraded:   MetricStreamsDegraded,
+	Renewed:    MetricHeartbeats,
+	FromToken:  MetricHeartbeats,
+	Expired:    MetricHeartbeatsExpired,
+	Revoked:    MetricHeartbeatsRevoked,
+	Ended:      MetricStreamsEnded,
+	Overloaded: MetricRequestsOverloaded,
 }
 
 // Metrics returns the metric values one request yields: its latency, and

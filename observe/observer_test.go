@@ -128,6 +128,7 @@ func TestMetricsPerDecision(t *testing.T) {
 		observe.Granted: "StreamsGranted", observe.Refused: "StreamsRefused", observe.Renewed: "Heartbeats",
 		observe.Expired: "HeartbeatsExpired", observe.Revoked: "HeartbeatsRevoked", observe.Ended: "StreamsEnded",
 		observe.Degraded: "StreamsDegraded", observe.Resumed: "", observe.NotLive: "",
+		observe.Overloaded: "RequestsOverloaded",
 	} {
 		var names []string
 		for _, d := range observe.Metrics(&observe.Request{Decision: decision}, 1) {

@@ -119,6 +119,8 @@ func overdrives(p *plot.Plot, reports []*CurveReport, value func(Step) float64) 
 		}
 		s.Color, s.Shape, s.Radius = palette[i%len(palette)], draw.PyramidGlyph{}, vg.Points(5)
 		p.Add(s)
+		p.X.Max = max(p.X.Max, 1.05*r.Overdrive.Offered)
+		p.Y.Max = max(p.Y.Max, 1.05*value(*r.Overdrive))
 		p.Legend.Add(fmt.Sprintf("%s: %.0f× the knee", r.Label, r.Overdrive.Offered/max(r.Knee, 1)), s)
 	}
 	return nil
