@@ -55,8 +55,9 @@
 //     so is one whose context ends.
 //
 // So an admitted request waits at most about MaxWait and then works for
-// about a mean work or a few: with the defaults (MaxWait = 2/3 of the
-// budget) it finishes within its budget, and what cannot is told at once
+// about a mean work or a few: with the defaults (MaxWait = Budget −
+// Target, a fifth of the budget left for the work) it finishes within its
+// budget, and what cannot is told at once
 // to come back after Retry-After. A burst of n requests on a store that
 // completes r works per second gets about limit + r × MaxWait of them
 // served and the rest refused within milliseconds.
@@ -95,7 +96,8 @@ type Config struct {
 	// STORE_TIMEOUT_MS); MaxWait and Target default to shares of it.
 	Budget time.Duration
 	// MaxWait is the longest estimated wait a request is queued for
-	// (default 2/3 of Budget); beyond it the request is refused at once.
+	// (default Budget − Target: a request queued leaves at least Target of
+	// its budget for its work); beyond it the request is refused at once.
 	MaxWait time.Duration
 	// Target is the longest duration of admitted work the limit grows
 	// under (default Budget/5), and the most a queued request must still
@@ -119,11 +121,11 @@ func (c *Config) defaults() error {
 	if c.Budget <= 0 {
 		c.Budget = DefaultBudget
 	}
-	if c.MaxWait <= 0 {
-		c.MaxWait = c.Budget * 2 / 3
-	}
 	if c.Target <= 0 {
 		c.Target = c.Budget / 5
+	}
+	if c.MaxWait <= 0 && c.Target < c.Budget {
+		c.MaxWait = c.Budget - c.Target
 	}
 	if c.MinLimit <= 0 {
 		c.MinLimit = DefaultMinLimit

@@ -46,8 +46,15 @@ func TestNewRejectsInconsistentSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := l.Config(); c.Budget != 1500*time.Millisecond || c.MaxWait != time.Second || c.Target != 300*time.Millisecond || l.Limit() != 16 || c.MinLimit != 8 {
+	if c := l.Config(); c.Budget != 1500*time.Millisecond || c.MaxWait != 1200*time.Millisecond || c.Target != 300*time.Millisecond || l.Limit() != 16 || c.MinLimit != 8 {
 		t.Fatalf("defaults: %+v, limit %d", c, l.Limit())
+	}
+	l, err = admission.New(admission.Config{Budget: time.Second, Target: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := l.Config(); c.MaxWait != 900*time.Millisecond {
+		t.Fatalf("max wait with budget 1s and target 100ms: %v; want 900ms (the target left for the work)", c.MaxWait)
 	}
 }
 
@@ -312,8 +319,10 @@ func TestRateRemembersSaturation(t *testing.T) {
 func TestQueuedRequestGivesUpWithReserveLeft(t *testing.T) {
 	t.Parallel()
 	// The mean work starts at Target/4: the reserve is 3/4 of 13.266 s,
-	// 9.95 s.
-	l, _ := newLimiter(t, admission.Config{Budget: 20 * time.Second, Target: 13266 * time.Millisecond,
+	// 9.95 s. Before any measure the wait of the first queued is
+	// estimated at Target (the initial limit's worth of work per Target):
+	// MaxWait above it queues it.
+	l, _ := newLimiter(t, admission.Config{Budget: 20 * time.Second, Target: 13266 * time.Millisecond, MaxWait: 14 * time.Second,
 		InitialLimit: 1, MinLimit: 1, MaxLimit: 1})
 	held := acquire(t, l)
 	defer held.Done(false)

@@ -16,8 +16,9 @@ type Admission struct {
 	// it also turns on the commit guard (a grant's write is not sent with
 	// less time left than such writes take).
 	On bool
-	// MaxWait (ADMISSION_MAX_WAIT_MS; default 2/3 of STORE_TIMEOUT_MS) is the
-	// longest estimated wait a request is queued for.
+	// MaxWait (ADMISSION_MAX_WAIT_MS; default STORE_TIMEOUT_MS minus
+	// Target, 4/5 of it) is the longest estimated wait a request is queued
+	// for: a queued request keeps at least Target for its store work.
 	MaxWait time.Duration
 	// Target (ADMISSION_TARGET_MS; default STORE_TIMEOUT_MS/5) is the
 	// longest duration of store work the adaptive limit grows under (it
@@ -49,15 +50,15 @@ func (c *Config) loadAdmission(e *env) {
 	}
 	a.On = e.oneOf("ADMISSION", "on", "on", "off") == "on"
 	a.AccountQueue = e.oneOf("ACCOUNT_QUEUE", "on", "on", "off") == "on"
-	a.MaxWait = time.Duration(e.num("ADMISSION_MAX_WAIT_MS", int(budget*2/3/time.Millisecond))) * time.Millisecond
 	a.Target = time.Duration(e.num("ADMISSION_TARGET_MS", int(budget/5/time.Millisecond))) * time.Millisecond
+	a.MaxWait = time.Duration(e.num("ADMISSION_MAX_WAIT_MS", int((budget-a.Target)/time.Millisecond))) * time.Millisecond
 	a.MinInFlight = e.num("ADMISSION_MIN_INFLIGHT", DefaultAdmissionMinInFlight)
 	a.MaxInFlight = e.num("ADMISSION_MAX_INFLIGHT", DefaultAdmissionMaxInFlight)
 	switch {
-	case a.MaxWait <= 0 || a.MaxWait >= budget:
-		e.bad("ADMISSION_MAX_WAIT_MS=%d must be above 0 and below STORE_TIMEOUT_MS (%d)", a.MaxWait.Milliseconds(), budget.Milliseconds())
 	case a.Target <= 0 || a.Target >= budget:
 		e.bad("ADMISSION_TARGET_MS=%d must be above 0 and below STORE_TIMEOUT_MS (%d)", a.Target.Milliseconds(), budget.Milliseconds())
+	case a.MaxWait <= 0 || a.MaxWait >= budget:
+		e.bad("ADMISSION_MAX_WAIT_MS=%d must be above 0 and below STORE_TIMEOUT_MS (%d)", a.MaxWait.Milliseconds(), budget.Milliseconds())
 	case a.MinInFlight < 1 || a.MaxInFlight < a.MinInFlight:
 		e.bad("ADMISSION_MIN_INFLIGHT=%d and ADMISSION_MAX_INFLIGHT=%d must satisfy 1 <= min <= max", a.MinInFlight, a.MaxInFlight)
 	}

@@ -14,7 +14,7 @@ func TestAdmissionDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := config.Admission{On: true, AccountQueue: true, MaxWait: time.Second, Target: 300 * time.Millisecond,
+	want := config.Admission{On: true, AccountQueue: true, MaxWait: 1200 * time.Millisecond, Target: 300 * time.Millisecond,
 		MinInFlight: 8, MaxInFlight: 256}
 	if c.Admission != want {
 		t.Fatalf("defaults: %+v; want %+v", c.Admission, want)
@@ -25,9 +25,17 @@ func TestAdmissionDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want = config.Admission{MaxWait: 2000 * time.Millisecond, Target: 600 * time.Millisecond, MinInFlight: 2, MaxInFlight: 8}
+	want = config.Admission{MaxWait: 2400 * time.Millisecond, Target: 600 * time.Millisecond, MinInFlight: 2, MaxInFlight: 8}
 	if c.Admission != want {
 		t.Fatalf("set: %+v; want %+v", c.Admission, want)
+	}
+	// The wait's default leaves the target for the work, whatever it is.
+	c, err = config.Load(envOf(map[string]string{"ADMISSION_TARGET_MS": "500"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Admission.MaxWait != time.Second {
+		t.Fatalf("max wait with a 500 ms target of 1500: %v; want 1s", c.Admission.MaxWait)
 	}
 }
 
