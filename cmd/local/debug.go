@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 
+	"github.com/streamlimit/streamlimit/admission"
 	"github.com/streamlimit/streamlimit/observe/capacity"
 )
 
@@ -13,20 +16,67 @@ import (
 // operation (see observe/capacity). For load tests and benchmarks only; it
 // returns nil when the variable is not set.
 func debugCapacity(getenv func(string) string) *capacity.Meter {
-	switch strings.ToLower(getenv("DEBUG_CAPACITY")) {
-	case "1", "true", "yes":
-	default:
+	if !debugOn(getenv("DEBUG_CAPACITY")) {
 		return nil
 	}
 	return capacity.New()
 }
 
-// withCapacity serves GET /debug/capacity from m beside h. The requests and
-// events themselves are counted by m as a sink of their observe records,
-// under the operation names of the logs and metrics.
-func withCapacity(m *capacity.Meter, h http.Handler) http.Handler {
+// debugAdmission returns lim when DEBUG_ADMISSION is true (and admission is
+// on): GET /debug/admission then answers its state (admission.Stats: the
+// limit, what is in flight and queued, the rate the waits are estimated
+// from, and the counts of admitted, queued and refused requests) with the
+// settings in force. It costs nothing to keep, but tells whoever can reach
+// the port how loaded the process is, so it is off by default.
+func debugAdmission(getenv func(string) string, lim *admission.Limiter) *admission.Limiter {
+	if lim == nil || !debugOn(getenv("DEBUG_ADMISSION")) {
+		return nil
+	}
+	return lim
+}
+
+func debugOn(v string) bool {
+	switch strings.ToLower(v) {
+	case "1", "true", "yes":
+		return true
+	}
+	return false
+}
+
+// admissionState is the answer of GET /debug/admission.
+type admissionState struct {
+	admission.Stats
+	MaxWaitMs float64 `json:"maxWaitMs"`
+	TargetMs  float64 `json:"targetMs"`
+	BudgetMs  float64 `json:"budgetMs"`
+	MinLimit  int     `json:"minLimit"`
+	MaxLimit  int     `json:"maxLimit"`
+}
+
+// withDebug serves the debug endpoints asked for beside h: GET
+// /debug/capacity from m (the requests and events themselves are counted
+// by m as a sink of their observe records, under the operation names of
+// the logs and metrics) and GET /debug/admission from lim. Nil ones are
+// not served.
+func withDebug(h http.Handler, m *capacity.Meter, lim *admission.Limiter) http.Handler {
+	if m == nil && lim == nil {
+		return h
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /debug/capacity", m)
+	if m != nil {
+		mux.Handle("GET /debug/capacity", m)
+	}
+	if lim != nil {
+		mux.HandleFunc("GET /debug/admission", func(w http.ResponseWriter, _ *http.Request) {
+			c := lim.Config()
+			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(admissionState{
+				Stats: lim.Stats(), MaxWaitMs: ms(c.MaxWait), TargetMs: ms(c.Target), BudgetMs: ms(c.Budget),
+				MinLimit: c.MinLimit, MaxLimit: c.MaxLimit,
+			})
+		})
+	}
 	mux.Handle("/", h)
 	return mux
 }

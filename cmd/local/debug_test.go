@@ -79,3 +79,50 @@ func readCapacity(t *testing.T, s server) capacity.Snapshot {
 	}
 	return snap
 }
+
+// TestDebugAdmission: with DEBUG_ADMISSION=true, GET /debug/admission
+// answers the admission limiter's state and settings, counting the store
+// work it admitted; without it, or with admission off, the route is not
+// served.
+func TestDebugAdmission(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, map[string]string{"DEBUG_ADMISSION": "true"})
+	g := call(t, "POST", s.api+"/canStream/adm-1?deviceId=tv", "", "").expect(t, 200, nil)
+	call(t, "POST", s.api+"/heartbeat/adm-1/"+g.str("leaseId"), "", "").expect(t, 200, nil)
+	var st struct {
+		Admitted, Refused, Limit, InFlight, MinLimit, MaxLimit int
+		MaxWaitMs, TargetMs, BudgetMs                          float64
+	}
+	if code := getJSON(t, s.base+"/debug/admission", &st); code != 200 {
+		t.Fatalf("GET /debug/admission: %d; want 200", code)
+	}
+	if st.Admitted != 2 || st.Refused != 0 || st.InFlight != 0 || st.Limit != 16 || st.MinLimit != 8 || st.MaxLimit != 256 ||
+		st.BudgetMs != 1500 || st.MaxWaitMs != 1200 || st.TargetMs != 300 {
+		t.Fatalf("admission state %+v; want the grant and the heartbeat admitted, the defaults' settings", st)
+	}
+	for name, env := range map[string]map[string]string{
+		"not asked":     {},
+		"admission off": {"DEBUG_ADMISSION": "true", "ADMISSION": "off"},
+	} {
+		s := startServer(t, env)
+		if code := getJSON(t, s.base+"/debug/admission", nil); code != 404 {
+			t.Errorf("%s: GET /debug/admission: %d; want 404", name, code)
+		}
+	}
+}
+
+// getJSON GETs url and decodes a 200 answer into v (when not nil).
+func getJSON(t *testing.T, url string, v any) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == 200 && v != nil {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+	}
+	return resp.StatusCode
+}

@@ -22,7 +22,6 @@ import (
 	"github.com/streamlimit/streamlimit/internal/stores"
 	"github.com/streamlimit/streamlimit/lease/dynamostore"
 	"github.com/streamlimit/streamlimit/observe"
-	"github.com/streamlimit/streamlimit/observe/capacity"
 	"github.com/streamlimit/streamlimit/web"
 	"github.com/streamlimit/streamlimit/wsapi"
 	"github.com/streamlimit/streamlimit/wsapi/sockets"
@@ -59,16 +58,13 @@ func run(ctx context.Context, getenv func(string) string, stdout, stderr io.Writ
 		defer stopIssuer()
 	}
 	prefix := cfg.Prefix()
-	h, socks, meter, obs, err := newServer(ctx, cfg, getenv, stderr, log)
+	h, socks, obs, err := newServer(ctx, cfg, getenv, stderr, log)
 	if err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.Port))
 	if err != nil {
 		return err
-	}
-	if meter != nil {
-		h = withCapacity(meter, h)
 	}
 	srv := &http.Server{
 		Handler:           h,
@@ -136,10 +132,11 @@ func flushMetrics(obs *observe.Observer, every time.Duration) (stop func()) {
 // newServer wires what the local server serves: the lease service over the
 // configured stores, the HTTP API with its logs and EMF metrics on stderr,
 // and the local stand-in of the WebSocket API at GET {prefix}/ws, both
-// observed by one Observer (returned, for the metrics flushes). With
-// DEBUG_CAPACITY=true, meter counts the requests, events and DynamoDB
-// calls per operation.
-func newServer(ctx context.Context, cfg config.Config, getenv func(string) string, stderr io.Writer, log *slog.Logger) (http.Handler, *sockets.Sockets, *capacity.Meter, *observe.Observer, error) {
+// observed by one Observer (returned, for the metrics flushes), and the
+// debug endpoints asked for (debug.go): with DEBUG_CAPACITY=true a meter
+// counts the requests, events and DynamoDB calls per operation; with
+// DEBUG_ADMISSION=true the admission limiter's state is served.
+func newServer(ctx context.Context, cfg config.Config, getenv func(string) string, stderr io.Writer, log *slog.Logger) (http.Handler, *sockets.Sockets, *observe.Observer, error) {
 	meter := debugCapacity(getenv)
 	var (
 		calls dynamostore.Observer
@@ -150,21 +147,21 @@ func newServer(ctx context.Context, cfg config.Config, getenv func(string) strin
 	}
 	verifier, admin, err := wire.Access(ctx, cfg, nil, log)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	// One Observer for HTTP requests and WebSocket events: the same log
 	// stream, EMF lines, uid hashes, traces and capacity counters.
 	obs, err := wire.Observability(cfg, stderr, log, sinks...)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	svc, store, err := stores.Service(ctx, cfg, calls)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	ws, err := wsconn.New(svc, dynamoconns.Beside(store))
 	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("configuration: %w", err)
+		return nil, nil, nil, fmt.Errorf("configuration: %w", err)
 	}
 	socks := sockets.New(ws, sockets.Config{
 		Events:   wsapi.Events{StoreTimeout: cfg.StoreTimeout, Logger: log, Observer: obs},
@@ -172,9 +169,10 @@ func newServer(ctx context.Context, cfg config.Config, getenv func(string) strin
 	})
 	hc := handlers.ConfigFrom(cfg)
 	if hc.Admission, err = wire.Admission(cfg); err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	hc.Logger, hc.Observer, hc.Static = log, obs, web.FS()
 	hc.Identity, hc.Admin, hc.WebSocket = auth.Bearer(verifier), admin, socks
-	return handlers.NewServer(svc, hc), socks, meter, obs, nil
+	h := withDebug(handlers.NewServer(svc, hc), meter, debugAdmission(getenv, hc.Admission))
+	return h, socks, obs, nil
 }
