@@ -92,6 +92,7 @@ func Load(getenv func(string) string) (Config, error) {
 	c.loadControls(e)
 	c.loadObserve(e)
 	c.loadIdentity(e)
+	e.retired()
 	c.loadOutage(e)
 	c.loadHeartbeat(e)
 	c.CreateTable = e.flag("CREATE_TABLE")

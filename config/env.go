@@ -13,6 +13,22 @@ type env struct {
 	errs   []string
 }
 
+// Retired are variables that are no longer read, each with what replaced
+// it: a start that sets one stops with that message rather than run
+// without the setting its operator meant.
+var Retired = []struct{ Name, Instead string }{
+	{"JWT_HS256_SECRET", "tokens are verified against the identity provider's key set (JWKS_URL, JWT_ISSUER, JWT_AUDIENCE; locally DEV_ISSUER=true)"},
+}
+
+// retired refuses the retired variables that are set.
+func (e *env) retired() {
+	for _, r := range Retired {
+		if e.getenv(r.Name) != "" {
+			e.bad("%s is no longer read: %s", r.Name, r.Instead)
+		}
+	}
+}
+
 // bad records a malformed variable.
 func (e *env) bad(format string, args ...any) { e.errs = append(e.errs, fmt.Sprintf(format, args...)) }
 

@@ -34,9 +34,6 @@ func (c *Config) loadIdentity(e *env) {
 	}
 	c.DevIssuer = e.flag("DEV_ISSUER")
 	c.DevIssuerPort = e.num("DEV_ISSUER_PORT", DefaultDevIssuerPort)
-	if e.getenv("JWT_HS256_SECRET") != "" {
-		e.bad("JWT_HS256_SECRET is no longer read: tokens are verified against the identity provider's key set (JWKS_URL, JWT_ISSUER, JWT_AUDIENCE; locally DEV_ISSUER=true)")
-	}
 	if c.DevIssuer {
 		switch {
 		case c.Lambda:
