@@ -69,8 +69,10 @@ package admission
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -248,8 +250,9 @@ func (l *Limiter) Acquire(ctx context.Context) (*Ticket, error) {
 	place := len(l.queue) + 1
 	if wait := l.estimate(place, now); wait > l.cfg.MaxWait || place > maxQueue {
 		l.stats.Refused++
+		inflight := l.inflight // read under the lock
 		l.mu.Unlock()
-		return nil, fmt.Errorf("%w (%d in flight, %d waiting, estimated wait %v)", ErrOverloaded, l.inflight, place-1, wait.Round(time.Millisecond))
+		return nil, fmt.Errorf("%w (%d in flight, %d waiting, estimated wait %v)", ErrOverloaded, inflight, place-1, wait.Round(time.Millisecond))
 	}
 	w := &waiter{ready: make(chan struct{})}
 	l.queue = append(l.queue, w)
@@ -494,4 +497,31 @@ func (r *Request) Done(troubled bool) {
 	if !r.asked {
 		r.asked, r.err = true, fmt.Errorf("%w: the request is over", ErrOverloaded)
 	}
+}
+
+// State is what ServeHTTP answers: the counters and current state, and the
+// settings in force.
+type State struct {
+	Stats
+	BudgetMs  float64 `json:"budgetMs"`
+	MaxWaitMs float64 `json:"maxWaitMs"`
+	TargetMs  float64 `json:"targetMs"`
+	MinLimit  int     `json:"minLimit"`
+	MaxLimit  int     `json:"maxLimit"`
+}
+
+// State returns the counters, the current state and the settings.
+func (l *Limiter) State() State {
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	return State{
+		Stats: l.Stats(), BudgetMs: ms(l.cfg.Budget), MaxWaitMs: ms(l.cfg.MaxWait), TargetMs: ms(l.cfg.Target),
+		MinLimit: l.cfg.MinLimit, MaxLimit: l.cfg.MaxLimit,
+	}
+}
+
+// ServeHTTP answers the limiter's State as JSON (a debug endpoint: cmd/local
+// serves it at GET /debug/admission when asked).
+func (l *Limiter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(l.State())
 }

@@ -3,6 +3,8 @@ package admission_test
 import (
 	"context"
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -404,5 +406,40 @@ func TestLimitStopsWhereWorkQueues(t *testing.T) {
 	}
 	if got := l.Limit(); got < 10 {
 		t.Fatalf("parallel work: limit %d; want it grown past 10", got)
+	}
+}
+
+// Refusals at arrival racing with work that ends (run with -race, as CI
+// does): a refusal's message once read the in-flight count after the lock
+// was released, a data race with Done.
+func TestRefusalsRaceWithDone(t *testing.T) {
+	t.Parallel()
+	// MaxWait 1 ns: nothing queues, every arrival past the one slot is refused.
+	l, err := admission.New(admission.Config{Budget: time.Second, MaxWait: time.Nanosecond, InitialLimit: 1, MinLimit: 1, MaxLimit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var admitted, refused atomic.Int64
+	for range 8 {
+		wg.Go(func() {
+			for range 200 {
+				tk, err := l.Acquire(t.Context())
+				if err != nil {
+					if !errors.Is(err, admission.ErrOverloaded) {
+						t.Errorf("Acquire: %v", err)
+					}
+					refused.Add(1)
+					continue
+				}
+				admitted.Add(1)
+				tk.Done(false)
+			}
+		})
+	}
+	wg.Wait()
+	st := l.Stats()
+	if admitted.Load()+refused.Load() != 1600 || st.Admitted != admitted.Load() || st.Refused != refused.Load() || st.InFlight != 0 {
+		t.Fatalf("admitted %d, refused %d; stats %+v", admitted.Load(), refused.Load(), st)
 	}
 }

@@ -10,7 +10,9 @@
 #                           (rates WRITE_RATES)
 #
 # then `loadcurve plot` into docs/img/overload-*.png. Reports land in
-# build/load-curve/ (<run>.json, <run>.txt).
+# build/load-curve/ (<run>.json, <run>.txt); with admission on, each step also
+# records what the server's limiter did (GET /debug/admission: admitted,
+# queued, refused, gave up; its limit and rate at the step's end).
 #
 #   scripts/load-curve.sh                     # the four runs, then the plots
 #   scripts/load-curve.sh -bursts 160,320     # arguments go to every run
@@ -32,8 +34,8 @@ for run in ${RUNS:-on off on-writes off-writes}; do
     args=(-label "admission $mode, no tokens" -bursts '' -hot '' -hb-no-tokens -hb-rates "$write_rates")
   fi
   echo "load-curve: $run" >&2
-  TOOL=loadcurve DEBUG_CAPACITY=false ADMISSION="$mode" ACCOUNT_QUEUE="$mode" scripts/load-local.sh \
-    "${args[@]}" -json "$out/$run.json" "$@" | tee "$out/$run.txt"
+  TOOL=loadcurve DEBUG_CAPACITY=false DEBUG_ADMISSION=true ADMISSION="$mode" ACCOUNT_QUEUE="$mode" scripts/load-local.sh \
+    "${args[@]}" -admission auto -json "$out/$run.json" "$@" | tee "$out/$run.txt"
 done
 reports=()
 for run in on off on-writes off-writes; do

@@ -16,6 +16,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"strconv"
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		hbStep    = fs.Duration("hb-step", 5*time.Second, "duration of each heartbeat step")
 		hbLeases  = fs.Int("hb-leases", 2000, "leases the heartbeat steps renew (with tokens, one heartbeat of a lease in flight at a time)")
 		noTokens  = fs.Bool("hb-no-tokens", false, "heartbeats send no renewal token, so every one writes (players send theirs back)")
+		admURL    = fs.String("admission", "", `server's admission state, recorded per step: a URL, or "auto" for <base host>/debug/admission (cmd/local with DEBUG_ADMISSION=true)`)
 		overdrive = fs.Float64("overdrive", 2, "after the heartbeat steps, offer this multiple of the knee (the lowest rate with 95 % of the best goodput) for 2 × -hb-step; 0: skip")
 	)
 	fs.StringVar(&c.Base, "base", "http://127.0.0.1:3000/dev", "API base URL (loopback only)")
@@ -67,7 +69,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return err
 	}
-	c.Progress, c.NoTokens = stderr, *noTokens
+	c.Progress, c.NoTokens, c.AdmissionURL = stderr, *noTokens, *admURL
+	if c.AdmissionURL == "auto" {
+		u, err := url.Parse(c.Base)
+		if err != nil {
+			return fmt.Errorf("-base: %w", err)
+		}
+		c.AdmissionURL = u.Scheme + "://" + u.Host + "/debug/admission"
+	}
+	if c.AdmissionURL != "" {
+		if err := loadgen.CheckLoopback(c.AdmissionURL); err != nil {
+			return fmt.Errorf("-admission: %w", err)
+		}
+	}
 	if *ddb != "" {
 		if err := loadgen.CheckLoopback(*ddb); err != nil {
 			return err

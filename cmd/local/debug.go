@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/streamlimit/streamlimit/admission"
 	"github.com/streamlimit/streamlimit/observe/capacity"
@@ -23,7 +21,7 @@ func debugCapacity(getenv func(string) string) *capacity.Meter {
 }
 
 // debugAdmission returns lim when DEBUG_ADMISSION is true (and admission is
-// on): GET /debug/admission then answers its state (admission.Stats: the
+// on): GET /debug/admission then answers its state (admission.State: the
 // limit, what is in flight and queued, the rate the waits are estimated
 // from, and the counts of admitted, queued and refused requests) with the
 // settings in force. It costs nothing to keep, but tells whoever can reach
@@ -43,16 +41,6 @@ func debugOn(v string) bool {
 	return false
 }
 
-// admissionState is the answer of GET /debug/admission.
-type admissionState struct {
-	admission.Stats
-	MaxWaitMs float64 `json:"maxWaitMs"`
-	TargetMs  float64 `json:"targetMs"`
-	BudgetMs  float64 `json:"budgetMs"`
-	MinLimit  int     `json:"minLimit"`
-	MaxLimit  int     `json:"maxLimit"`
-}
-
 // withDebug serves the debug endpoints asked for beside h: GET
 // /debug/capacity from m (the requests and events themselves are counted
 // by m as a sink of their observe records, under the operation names of
@@ -67,15 +55,7 @@ func withDebug(h http.Handler, m *capacity.Meter, lim *admission.Limiter) http.H
 		mux.Handle("GET /debug/capacity", m)
 	}
 	if lim != nil {
-		mux.HandleFunc("GET /debug/admission", func(w http.ResponseWriter, _ *http.Request) {
-			c := lim.Config()
-			ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
-			w.Header().Set("Content-Type", "application/json")
-			_ = json.NewEncoder(w).Encode(admissionState{
-				Stats: lim.Stats(), MaxWaitMs: ms(c.MaxWait), TargetMs: ms(c.Target), BudgetMs: ms(c.Budget),
-				MinLimit: c.MinLimit, MaxLimit: c.MaxLimit,
-			})
-		})
+		mux.Handle("GET /debug/admission", lim)
 	}
 	mux.Handle("/", h)
 	return mux

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/streamlimit/streamlimit/admission"
 )
 
 // Curve drives offered load upward in steps against a server on this
@@ -56,6 +58,11 @@ type Curve struct {
 	// NoTokens makes heartbeats send no renewal token, so that every one
 	// is a store write (the store-bound worst case; players send theirs).
 	NoTokens bool
+	// AdmissionURL, when set, is the server's GET /debug/admission
+	// (cmd/local with DEBUG_ADMISSION=true): each step then records what
+	// the admission limiter did during it (Step.Admission). A server that
+	// does not serve it (admission off) leaves the steps without.
+	AdmissionURL string
 
 	prefix string
 	seq    atomic.Int64
@@ -101,6 +108,61 @@ type Step struct {
 	MaxGranted int `json:"maxGranted,omitempty"`
 	// ElapsedMs is how long the step took.
 	ElapsedMs float64 `json:"elapsedMs"`
+	// Admission is what the server's admission limiter did during the
+	// step (Curve.AdmissionURL; nil when not read).
+	Admission *AdmissionStep `json:"admission,omitempty"`
+}
+
+// AdmissionStep is the server's admission limiter over one step: the
+// requests it admitted (of which queued first), refused at arrival, and
+// refused after queueing; and, at the step's end, its limit and the rate
+// it estimates waits from.
+type AdmissionStep struct {
+	Admitted int64   `json:"admitted"`
+	Queued   int64   `json:"queued"`
+	Refused  int64   `json:"refused"`
+	TimedOut int64   `json:"timedOut"`
+	Limit    int     `json:"limit"`
+	Rate     float64 `json:"rate"`
+}
+
+// admissionState reads the server's admission state (nil: not asked for,
+// or not served).
+func (c *Curve) admissionState(ctx context.Context) *admission.State {
+	if c.AdmissionURL == "" {
+		return nil
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.AdmissionURL, nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := c.Client.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var st admission.State
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil {
+		return nil
+	}
+	return &st
+}
+
+// admissionSince is what the limiter did since before (nil when either
+// reading failed).
+func (c *Curve) admissionSince(ctx context.Context, before *admission.State) *AdmissionStep {
+	if before == nil {
+		return nil
+	}
+	after := c.admissionState(ctx)
+	if after == nil {
+		return nil
+	}
+	return &AdmissionStep{
+		Admitted: after.Admitted - before.Admitted, Queued: after.Queued - before.Queued,
+		Refused: after.Refused - before.Refused, TimedOut: after.TimedOut - before.TimedOut,
+		Limit: after.Limit, Rate: after.Rate,
+	}
 }
 
 func (c *Curve) defaults() error {
@@ -331,12 +393,14 @@ func (c *Curve) Bursts(ctx context.Context, sizes []int, rounds int, gap time.Du
 			}
 			c.warm(ctx, n)
 			batch := c.seq.Add(1)
+			adm := c.admissionState(ctx)
 			t0 := time.Now()
 			shots := all(n, func(i int) shot {
 				return c.canStream(ctx, fmt.Sprintf("%sb%d-%d", c.prefix, batch, i), "d")
 			})
 			st := summarize("burst", float64(n), r+1, shots, time.Since(t0))
 			st.Goodput = float64(st.Granted)
+			st.Admission = c.admissionSince(ctx, adm)
 			shotsOf, steps = append(shotsOf, shots), append(steps, st)
 		}
 		for i := range steps {
@@ -357,10 +421,12 @@ func (c *Curve) HotSteps(ctx context.Context, pairs [][2]int, rounds int) ([]Ste
 	var out []Step
 	for _, p := range pairs {
 		for r := range rounds {
+			adm := c.admissionState(ctx)
 			st, err := c.Hot(ctx, p[0], p[1])
 			if err != nil {
 				return out, err
 			}
+			st.Admission = c.admissionSince(ctx, adm)
 			st.Round = r + 1
 			c.progress(st)
 			out = append(out, st)
@@ -462,7 +528,9 @@ func (c *Curve) Heartbeats(ctx context.Context, leases int, rates []float64, eac
 	held = held[:leases]
 	var out []Step
 	for _, rate := range rates {
+		adm := c.admissionState(ctx)
 		st := c.heartbeatStep(ctx, held, rate, each)
+		st.Admission = c.admissionSince(ctx, adm)
 		c.progress(st)
 		out = append(out, st)
 		sleep(ctx, c.Settle) // drain and let the server's limit settle
@@ -552,8 +620,12 @@ func (c *Curve) progress(st Step) {
 	if c.Progress == nil {
 		return
 	}
-	fmt.Fprintf(c.Progress, "%-9s offered %6.0f round %d: ok %5d (granted %4d, writes %4d) 503 overloaded %5d other %4d failed %4d | goodput %7.1f | p50 %7.1f p99 %7.1f max503 %6.1f ms | behind failed %d\n",
-		st.Kind, st.Offered, st.Round, st.OK, st.Granted, st.Writes, st.Overloaded, st.Other503, st.Failed, st.Goodput, st.P50ms, st.P99ms, st.Max503ms, st.BehindFailed)
+	adm := ""
+	if a := st.Admission; a != nil {
+		adm = fmt.Sprintf(" | admission: %d admitted (%d queued), %d refused, %d gave up; limit %d, rate %.0f/s", a.Admitted, a.Queued, a.Refused, a.TimedOut, a.Limit, a.Rate)
+	}
+	fmt.Fprintf(c.Progress, "%-9s offered %6.0f round %d: ok %5d (granted %4d, writes %4d) 503 overloaded %5d other %4d failed %4d | goodput %7.1f | p50 %7.1f p99 %7.1f max503 %6.1f ms | behind failed %d%s\n",
+		st.Kind, st.Offered, st.Round, st.OK, st.Granted, st.Writes, st.Overloaded, st.Other503, st.Failed, st.Goodput, st.P50ms, st.P99ms, st.Max503ms, st.BehindFailed, adm)
 }
 
 // CurveReport is one run of cmd/loadcurve: its label and steps.

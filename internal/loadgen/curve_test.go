@@ -3,6 +3,7 @@ package loadgen_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/streamlimit/streamlimit/admission"
 	"github.com/streamlimit/streamlimit/handlers"
 	"github.com/streamlimit/streamlimit/internal/loadgen"
 	"github.com/streamlimit/streamlimit/lease"
@@ -119,5 +121,48 @@ func TestKnee(t *testing.T) {
 	}
 	if k := loadgen.Knee(nil); k.Offered != 0 {
 		t.Fatalf("knee of nothing: %+v", k)
+	}
+}
+
+// With AdmissionURL each step records what the server's admission limiter
+// did during it: here a limiter with one slot and no queue, so a burst is
+// partly refused; the counts match the answers. A server that does not
+// serve the state leaves the steps without.
+func TestCurveRecordsAdmission(t *testing.T) {
+	t.Parallel()
+	svc, err := lease.New(memstore.New())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// MaxWait 1 ns: no estimate fits it (the rate is at most 10⁶ a second),
+	// so nothing queues.
+	lim, err := admission.New(admission.Config{Budget: time.Second, MaxWait: time.Nanosecond, InitialLimit: 1, MinLimit: 1, MaxLimit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /debug/admission", lim)
+	mux.Handle("/", handlers.NewServer(svc, handlers.Config{Prefix: "/dev", Admission: lim}))
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	c := &loadgen.Curve{Base: srv.URL + "/dev", Settle: 10 * time.Millisecond, AdmissionURL: srv.URL + "/debug/admission"}
+	steps, err := c.Bursts(t.Context(), []int{30}, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := steps[0]
+	a := st.Admission
+	if a == nil || a.Admitted+a.Refused+a.TimedOut != 30 || a.Admitted != int64(st.Granted+st.Refused) ||
+		a.Refused+a.TimedOut != int64(st.Overloaded) || st.Overloaded == 0 || a.Limit != 1 {
+		t.Fatalf("burst %+v, admission %+v; want the 30 calls counted as the limiter saw them", st, a)
+	}
+
+	c.AdmissionURL = srv.URL + "/dev/no-such-route"
+	steps, err = c.Bursts(t.Context(), []int{5}, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps[0].Admission != nil {
+		t.Fatalf("admission %+v from a server that does not serve it", steps[0].Admission)
 	}
 }
